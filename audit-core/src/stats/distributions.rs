@@ -61,8 +61,7 @@ fn stirlerr(n: f64) -> f64 {
         if twice == twice.floor() && twice >= 0.0 {
             return SFERR_HALVES[twice as usize];
         }
-        return statrs::function::gamma::ln_gamma(n + 1.0) - (n + 0.5) * n.ln() + n
-            - 0.5 * LN_2PI;
+        return statrs::function::gamma::ln_gamma(n + 1.0) - (n + 0.5) * n.ln() + n - 0.5 * LN_2PI;
     }
     let nn = n * n;
     if n > 500.0 {

@@ -8,16 +8,36 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod bootstrap;
 pub mod distributions;
+pub mod judge;
 pub mod multiplicity;
 pub mod paired;
+pub mod power;
 pub mod proportion;
+mod ranks;
+mod resampling;
+pub mod two_sample;
 
+pub use bootstrap::{
+    bootstrap, bootstrap_binary_mean, cluster_bootstrap, BootstrapConfig, BootstrapResult,
+};
+pub use judge::{rogan_gladen, rogan_gladen_interval, JudgeCorrection, JudgeCounts};
 pub use multiplicity::{benjamini_hochberg, holm};
-pub use paired::{mcnemar_exact, mcnemar_midp};
+pub use paired::{
+    mcnemar_exact, mcnemar_midp, paired_permutation, sign_test, wilcoxon_signed_rank,
+    PermutationConfig, WilcoxonConfig, WilcoxonMethod,
+};
+pub use power::{
+    detectable_cohens_h, min_detectable_difference, min_detectable_paired_difference, underpowered,
+};
 pub use proportion::{
     binomial_test, chi_square_independence, clopper_pearson, cohens_h, cramers_v, fisher_exact,
     newcombe_difference, newcombe_paired_difference, wilson,
+};
+pub use two_sample::{
+    cohens_d, mann_whitney_u, permutation_two_sample, rank_biserial, welch_t_test,
+    MannWhitneyMethod,
 };
 
 /// A two-sided interval `[low, high]`.
