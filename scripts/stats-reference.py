@@ -224,6 +224,10 @@ def samples_for_paired():
         [1.0, 1.0, -1.0, 2.0, 2.0, -2.0, 3.0, 0.0, 0.0, 4.0, 5.0, 5.0, 6.0, -7.0, 8.0],
         [0.1],
         [2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, -2.0],
+        [1.0, 1.0, 2.0, -2.0, 0.0, 3.0, 3.0, 3.0, -1.0],
+        [0.0, 0.0, 1.5, 2.5, -0.5, 1.5],
+        [4.0, 4.0, 4.0, 4.0],
+        [1.0, -1.0, 1.0, -1.0, 2.0, 2.0, 0.0, 5.0, 5.0, -5.0, 6.0, 7.0, 7.0],
     ]
     for i in range(33):
         n = int([6, 10, 20, 30, 49, 60, 120][i % 7])
@@ -245,13 +249,10 @@ def wilcoxon():
                              ("exact", False)]:
             if method == "exact" and len(nz) > 60:
                 continue
-            if method == "auto" and (len(arr) > 50 or len(arr) <= 13 or
-                                     len(np.unique(np.abs(nz))) < len(nz) or len(nz) < len(arr)):
-                # auto uses a permutation test for small tied samples and otherwise either exact
-                # (tested as "exact") or asymptotic (tested as "asymptotic"); keep clean cases.
-                if not (len(arr) <= 50 and len(np.unique(np.abs(nz))) == len(nz)
-                        and len(nz) == len(arr)):
-                    continue
+            untied = len(np.unique(np.abs(nz))) == len(nz) and len(nz) == len(arr)
+            if method == "auto" and not (len(arr) <= 13 or (len(arr) <= 50 and untied)):
+                # Larger auto cases are the asymptotic ones, tested as "asymptotic".
+                continue
             r = st.wilcoxon(arr, zero_method="wilcox", correction=corr, method=method)
             out.append(dict(d=d, method=method, correction=corr, statistic=f(r.statistic),
                             p_value=f(r.pvalue)))
@@ -345,11 +346,18 @@ def power():
                                 (0.1, 0.8, 0.05), (0.05, 0.5, 0.9)]:
             combos.append((n, alpha, pw, base))
     for n, alpha, pw, base in combos:
-        h = NormalIndPower().solve_power(effect_size=None, nobs1=n, alpha=alpha, power=pw,
-                                         ratio=1.0, alternative="two-sided")
+        solver = NormalIndPower()
+        h_statsmodels = solver.solve_power(effect_size=None, nobs1=n, alpha=alpha, power=pw,
+                                           ratio=1.0, alternative="two-sided")
+        # solve_power stops at brentq's default tolerance (about 1e-7 relative); the reference
+        # is the root of statsmodels' own power function solved to machine precision.
+        h = brentq(lambda e: solver.power(e, n, alpha, ratio=1.0, alternative="two-sided") - pw,
+                   1e-12, 20.0, xtol=1e-15, rtol=1e-15)
+        assert abs(h - h_statsmodels) < 1e-4 * h, (h, h_statsmodels)
         phi = 2 * math.asin(math.sqrt(base))
         p2 = math.sin(min((phi + h) / 2, math.pi / 2)) ** 2
-        ind.append(dict(n=n, alpha=alpha, power=pw, baseline=base, h=f(h), difference=f(p2 - base)))
+        ind.append(dict(n=n, alpha=alpha, power=pw, baseline=base, h=f(h),
+                        h_solve_power=f(h_statsmodels), difference=f(p2 - base)))
     for n in [20, 50, 100, 500, 1000, 10000]:
         for alpha, pw, disc in [(0.05, 0.8, 0.2), (0.05, 0.9, 0.1), (0.01, 0.8, 0.3),
                                 (0.1, 0.8, 0.05), (0.05, 0.5, 0.5)]:
