@@ -1,0 +1,380 @@
+//! The candle backend: real open weights (GGUF and HF safetensors) on CPU, CUDA or Metal.
+//!
+//! One batched decoder forward of our own (`model`) serves both query kinds: `Choice` scores
+//! options by summed log-probability (lm-evaluation-harness's convention, see `score`) and
+//! `Chat` renders the model's chat template and decodes greedily or with seeded sampling
+//! (`generate`). Tokenizers and templates come from the model's own files (`tokenizer`,
+//! `template`), so that token ids and prompts equal what transformers produces.
+
+mod generate;
+mod gguf;
+mod model;
+mod score;
+mod template;
+mod tokenizer;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use audit_core::{
+    Answer, Backend, BackendError, Case, FileDigest, Generation, ModelInfo, QueryKind,
+};
+use candle_core::{DType, Device};
+use sha2::{Digest, Sha256};
+
+use self::model::Model;
+use self::template::ChatTemplate;
+use self::tokenizer::Specials;
+
+/// How to run a model: the device, the working dtype and the batch size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CandleOptions {
+    /// `cpu`, `cuda:N` or `metal`.
+    pub device: String,
+    /// `f32`, `bf16` or `f16`; `None` picks f32 on CPU and bf16 on GPUs.
+    pub dtype: Option<String>,
+    /// Cases per call; `None` picks one from the device and the query kind.
+    pub batch_size: Option<usize>,
+}
+
+impl Default for CandleOptions {
+    fn default() -> Self {
+        CandleOptions {
+            device: "cpu".to_string(),
+            dtype: None,
+            batch_size: None,
+        }
+    }
+}
+
+/// Why a model could not be loaded. Every message is one line that names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {reason}")]
+    Io { path: String, reason: String },
+    #[error("{path} is corrupt or truncated: {reason}")]
+    Corrupt { path: String, reason: String },
+    #[error("{path}: unsupported architecture `{architecture}` (supported: llama, mistral, gemma3, bert)")]
+    UnsupportedArchitecture { path: String, architecture: String },
+    #[error("{path}: no usable tokenizer: {reason}")]
+    MissingTokenizer { path: String, reason: String },
+    #[error("{path}: chat template does not compile: {reason}")]
+    Template { path: String, reason: String },
+    #[error("{path}: neither a .gguf file nor a folder with config.json and model.safetensors")]
+    UnknownFormat { path: String },
+    #[error("device `{device}`: {reason}")]
+    Device { device: String, reason: String },
+    #[error("dtype `{dtype}` is not one of f32, bf16, f16")]
+    Dtype { dtype: String },
+}
+
+/// A model loaded for answering queries.
+pub struct CandleBackend {
+    model: Model,
+    tokenizer: tokenizers::Tokenizer,
+    specials: Specials,
+    template: Option<ChatTemplate>,
+    info: ModelInfo,
+    batch_size: Option<usize>,
+}
+
+fn parse_device(device: &str) -> Result<Device, LoadError> {
+    let err = |reason: String| LoadError::Device {
+        device: device.to_string(),
+        reason,
+    };
+    match device {
+        "cpu" => Ok(Device::Cpu),
+        "metal" => Device::new_metal(0).map_err(|e| err(gguf::one_line(e))),
+        d if d == "cuda" || d.starts_with("cuda:") => {
+            let index = d
+                .strip_prefix("cuda:")
+                .map_or(Ok(0), str::parse::<usize>)
+                .map_err(|_| err("expected cuda:N".into()))?;
+            Device::new_cuda(index).map_err(|e| err(gguf::one_line(e)))
+        }
+        _ => Err(err("expected cpu, cuda:N or metal".into())),
+    }
+}
+
+fn parse_dtype(dtype: Option<&str>, device: &Device) -> Result<DType, LoadError> {
+    match dtype {
+        None if device.is_cpu() => Ok(DType::F32),
+        None => Ok(DType::BF16),
+        Some("f32") => Ok(DType::F32),
+        Some("bf16") => Ok(DType::BF16),
+        Some("f16") => Ok(DType::F16),
+        Some(other) => Err(LoadError::Dtype {
+            dtype: other.to_string(),
+        }),
+    }
+}
+
+fn dtype_name(dtype: DType) -> &'static str {
+    match dtype {
+        DType::F32 => "f32",
+        DType::BF16 => "bf16",
+        DType::F16 => "f16",
+        _ => "other",
+    }
+}
+
+/// The sha256 and size of a file, read in chunks.
+pub(crate) fn digest(path: &Path) -> Result<FileDigest, LoadError> {
+    let shown = path.display().to_string();
+    let io = |e: std::io::Error| LoadError::Io {
+        path: shown.clone(),
+        reason: gguf::one_line(e),
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok(FileDigest {
+        path: shown.clone(),
+        sha256: hex::encode(hasher.finalize()),
+        bytes,
+    })
+}
+
+impl CandleBackend {
+    /// Loads a `.gguf` file or an HF folder (config.json, model.safetensors, tokenizer.json).
+    pub fn load(path: &Path, options: &CandleOptions) -> Result<CandleBackend, LoadError> {
+        let device = parse_device(&options.device)?;
+        let dtype = parse_dtype(options.dtype.as_deref(), &device)?;
+        let is_gguf = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
+        if !path.exists() {
+            return Err(LoadError::Io {
+                path: path.display().to_string(),
+                reason: "no such file or folder".into(),
+            });
+        }
+        if !is_gguf {
+            return Err(LoadError::UnknownFormat {
+                path: path.display().to_string(),
+            });
+        }
+        let mut backend = Self::load_gguf(path, &device, dtype)?;
+        backend.batch_size = options.batch_size;
+        backend.info.device = options.device.clone();
+        Ok(backend)
+    }
+
+    fn load_gguf(path: &Path, device: &Device, dtype: DType) -> Result<CandleBackend, LoadError> {
+        let shown = path.display().to_string();
+        let mut file = gguf::GgufFile::open(path)?;
+        let architecture = file.architecture()?;
+        let (tokenizer, specials) =
+            tokenizer::from_gguf(&file.content).map_err(|reason| LoadError::MissingTokenizer {
+                path: shown.clone(),
+                reason,
+            })?;
+        let token_text = |id: Option<u32>| {
+            id.and_then(|id| tokenizer.id_to_token(id))
+                .unwrap_or_default()
+        };
+        let template = match file.meta_string("tokenizer.chat_template") {
+            Some(source) => Some(
+                ChatTemplate::new(&source, &token_text(specials.bos), &token_text(specials.eos))
+                    .map_err(|reason| LoadError::Template {
+                        path: shown.clone(),
+                        reason,
+                    })?,
+            ),
+            None => None,
+        };
+        let model = file.model(dtype, device, gguf::Quantized::Dequantize)?;
+        let mut details = BTreeMap::new();
+        details.insert("format".to_string(), "gguf".to_string());
+        details.insert("architecture".to_string(), architecture);
+        details.insert(
+            "weights".to_string(),
+            format!("dequantized to {} at load", dtype_name(dtype)),
+        );
+        details.insert(
+            "tokenizer".to_string(),
+            "rebuilt from GGUF metadata (tokenizer.ggml.*)".to_string(),
+        );
+        details.insert(
+            "chat_template".to_string(),
+            if template.is_some() {
+                "tokenizer.chat_template".to_string()
+            } else {
+                "none (chat queries are answered with an error)".to_string()
+            },
+        );
+        details.insert(
+            "choice_scoring".to_string(),
+            "lm-evaluation-harness: summed log-prob of the option's tokens after the context's; empty context = BOS-prefixed sentence".to_string(),
+        );
+        let model_name = path
+            .file_stem()
+            .map_or_else(|| shown.clone(), |s| s.to_string_lossy().into_owned());
+        let info = ModelInfo {
+            backend: "candle".to_string(),
+            model: model_name,
+            device: String::new(),
+            dtype: dtype_name(dtype).to_string(),
+            files: vec![digest(path)?],
+            details,
+        };
+        Ok(CandleBackend {
+            model,
+            tokenizer,
+            specials,
+            template,
+            info,
+            batch_size: None,
+        })
+    }
+
+    /// The context window in tokens.
+    pub fn context_len(&self) -> usize {
+        self.model.cfg.context_len
+    }
+
+    /// Token ids of `text` without added BOS/EOS (special tokens written in the text match).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
+        self.tokenizer
+            .encode(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| gguf::one_line(e))
+    }
+
+    /// Text of token ids, special tokens skipped.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, String> {
+        self.tokenizer
+            .decode(ids, true)
+            .map_err(|e| gguf::one_line(e))
+    }
+
+    /// The prompt a chat query becomes, through the model's chat template.
+    pub fn render_chat(
+        &self,
+        system: Option<&str>,
+        history: &[audit_core::Message],
+        prompt: &str,
+    ) -> Result<String, String> {
+        let template = self
+            .template
+            .as_ref()
+            .ok_or_else(|| "the model has no chat template".to_string())?;
+        let mut messages = Vec::with_capacity(history.len() + 2);
+        if let Some(system) = system {
+            messages.push(audit_core::Message {
+                role: audit_core::Role::System,
+                content: system.to_string(),
+            });
+        }
+        messages.extend_from_slice(history);
+        messages.push(audit_core::Message {
+            role: audit_core::Role::User,
+            content: prompt.to_string(),
+        });
+        template.render(&messages)
+    }
+
+    /// Continues raw prompts (token ids, no chat template) as `Chat` does; one seed per prompt.
+    /// Returns the generated ids of each prompt, without the stop token.
+    pub fn complete(
+        &self,
+        prompts: &[Vec<u32>],
+        generation: &Generation,
+        seeds: &[u64],
+    ) -> Result<Vec<Vec<u32>>, String> {
+        if seeds.len() != prompts.len() {
+            return Err("complete: one seed per prompt".into());
+        }
+        generate::complete(self, prompts, generation, seeds)
+    }
+
+    /// The ids a sentence is scored after when a choice has an empty context (BOS, else EOS).
+    pub fn sentence_prefix(&self) -> Option<u32> {
+        self.specials.prefix_id()
+    }
+
+    fn answer_choices(&self, batch: &[&Case]) -> Result<Vec<Answer>, BackendError> {
+        score::answer(self, batch)
+    }
+
+    fn answer_chats(
+        &self,
+        batch: &[&Case],
+        generation: &Generation,
+    ) -> Result<Vec<Answer>, BackendError> {
+        generate::answer(self, batch, generation)
+    }
+}
+
+impl Backend for CandleBackend {
+    fn model(&self) -> ModelInfo {
+        self.info.clone()
+    }
+
+    fn batch_size(&self, kind: QueryKind) -> usize {
+        if let Some(n) = self.batch_size {
+            return n.max(1);
+        }
+        let gpu = !self.model.device.is_cpu();
+        match (kind, gpu) {
+            (QueryKind::Choice, false) => 32,
+            (QueryKind::Choice, true) => 128,
+            (QueryKind::Chat, false) => 16,
+            (QueryKind::Chat, true) => 64,
+            (_, false) => 32,
+            (_, true) => 128,
+        }
+    }
+
+    fn answer(
+        &mut self,
+        batch: &[&Case],
+        generation: &Generation,
+    ) -> Result<Vec<Answer>, BackendError> {
+        let kind = match batch.first() {
+            Some(case) => case.query.kind(),
+            None => return Ok(Vec::new()),
+        };
+        if batch.iter().any(|c| c.query.kind() != kind) {
+            return Err(BackendError(
+                "candle: a batch mixes query kinds; the runner sends one kind per call".into(),
+            ));
+        }
+        match kind {
+            QueryKind::Choice => self.answer_choices(batch),
+            QueryKind::Chat => self.answer_chats(batch, generation),
+            QueryKind::Embed | QueryKind::Classify => Ok(batch
+                .iter()
+                .map(|_| {
+                    Answer::Error(format!(
+                        "candle: {} queries need an encoder model; {} is a decoder",
+                        kind.name(),
+                        self.info.model
+                    ))
+                })
+                .collect()),
+        }
+    }
+}
+
+/// Where the test and benchmark models live: `$PROBITY_MODELS`, else `~/.cache/probity/models`.
+pub fn models_dir() -> PathBuf {
+    match std::env::var_os("PROBITY_MODELS") {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default()
+            .join(".cache/probity/models"),
+    }
+}

@@ -1,0 +1,400 @@
+//! Our batched decoder forward (Llama and Gemma 3 families) with per-row positions, a key mask
+//! built from those positions, a KV cache whose rows can leave, and the LM head applied only
+//! where logits are needed.
+//!
+//! candle-transformers' decoders return last-position logits only and build no padding mask, so
+//! they cannot score a batch of texts of mixed lengths; this file is the one forward both scoring
+//! and generation use. Weights are `QMatMul`s: dense tensors (dequantized at load) or quantized
+//! blocks for formats with fast kernels.
+
+use candle_core::quantized::QMatMul;
+use candle_core::{DType, Device, Module, Tensor, D};
+
+/// A large negative number used for masked attention scores: finite, so a row whose keys are all
+/// masked (a padding query) yields a harmless uniform average instead of NaN.
+const MASKED: f32 = -1.0e30;
+
+/// Which variant of the decoder block a model uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Family {
+    /// Llama, SmolLM, Mistral-style: pre-norm, SiLU gate.
+    Llama,
+    /// Gemma 3: pre- and post-norms, q/k RMS norms, GELU (tanh) gate, scaled embeddings,
+    /// sliding-window layers with their own RoPE base.
+    Gemma3,
+}
+
+/// The shape and numerics of a decoder, read from GGUF metadata or `config.json`.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub family: Family,
+    pub n_layers: usize,
+    pub d_model: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub vocab: usize,
+    pub rms_eps: f64,
+    pub rope_theta: f64,
+    /// RoPE base of the sliding-window layers (Gemma 3).
+    pub rope_local_theta: f64,
+    /// Linear RoPE scaling factor of the global layers (positions divided by it).
+    pub rope_scale: f64,
+    /// Whether RoPE rotates adjacent pairs (GGUF Llama, whose q/k rows llama.cpp permuted) rather
+    /// than the two halves (HF layout, Gemma).
+    pub rope_interleaved: bool,
+    pub context_len: usize,
+    pub sliding_window: Option<usize>,
+    /// Every `sliding_pattern`-th layer is global; the others use the sliding window.
+    pub sliding_pattern: usize,
+    pub attn_scale: f64,
+}
+
+impl Config {
+    fn is_sliding(&self, layer: usize) -> bool {
+        self.sliding_window.is_some()
+            && self.sliding_pattern > 0
+            && (layer + 1) % self.sliding_pattern != 0
+    }
+}
+
+/// One linear map, `y = x W^T`, dense or quantized.
+pub(crate) struct Linear(pub QMatMul);
+
+impl Linear {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let last = dims.len() - 1;
+        let rows: usize = dims[..last].iter().product();
+        let y = self.0.forward(&x.reshape((rows, dims[last]))?)?;
+        let mut out = dims;
+        out[last] = y.dim(1)?;
+        y.reshape(out)
+    }
+}
+
+/// The weights of one decoder block.
+pub(crate) struct Layer {
+    pub q: Linear,
+    pub k: Linear,
+    pub v: Linear,
+    pub o: Linear,
+    pub gate: Linear,
+    pub up: Linear,
+    pub down: Linear,
+    pub attn_norm: Tensor,
+    pub ffn_norm: Tensor,
+    /// Gemma 3 only.
+    pub q_norm: Option<Tensor>,
+    pub k_norm: Option<Tensor>,
+    pub post_attn_norm: Option<Tensor>,
+    pub post_ffn_norm: Option<Tensor>,
+}
+
+/// The whole decoder.
+pub(crate) struct Model {
+    pub cfg: Config,
+    pub embed: Tensor,
+    pub layers: Vec<Layer>,
+    pub norm: Tensor,
+    /// `None` when the output projection is tied to the embeddings.
+    pub lm_head: Option<Tensor>,
+    pub dtype: DType,
+    pub device: Device,
+    /// Inverse frequencies for the global and the sliding layers.
+    inv_freq: Tensor,
+    inv_freq_local: Tensor,
+}
+
+/// Keys and values of every layer for a batch of rows, with each key's position and validity.
+pub(crate) struct Cache {
+    kv: Vec<Option<(Tensor, Tensor)>>,
+    /// Per row: position of each cached key, `None` for padding.
+    keys: Vec<Vec<Option<u32>>>,
+}
+
+impl Cache {
+    pub fn new(n_layers: usize, n_rows: usize) -> Cache {
+        Cache {
+            kv: (0..n_layers).map(|_| None).collect(),
+            keys: vec![Vec::new(); n_rows],
+        }
+    }
+
+    pub fn n_rows(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Keeps only the given rows, in that order.
+    pub fn retain_rows(&mut self, rows: &[usize], device: &Device) -> candle_core::Result<()> {
+        let idx = Tensor::new(
+            rows.iter().map(|&r| r as u32).collect::<Vec<_>>().as_slice(),
+            device,
+        )?;
+        for kv in self.kv.iter_mut() {
+            if let Some((k, v)) = kv.take() {
+                *kv = Some((k.index_select(&idx, 0)?, v.index_select(&idx, 0)?));
+            }
+        }
+        self.keys = rows.iter().map(|&r| self.keys[r].clone()).collect();
+        Ok(())
+    }
+}
+
+fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+    let dtype = x.dtype();
+    let x32 = x.to_dtype(DType::F32)?;
+    let y = candle_nn::ops::rms_norm(&x32.contiguous()?, &weight.to_dtype(DType::F32)?, eps as f32)?;
+    y.to_dtype(dtype)
+}
+
+fn gelu_tanh(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.gelu()
+}
+
+impl Model {
+    pub fn new(
+        cfg: Config,
+        embed: Tensor,
+        layers: Vec<Layer>,
+        norm: Tensor,
+        lm_head: Option<Tensor>,
+        dtype: DType,
+        device: Device,
+    ) -> candle_core::Result<Model> {
+        let inv = |theta: f64, scale: f64| -> candle_core::Result<Tensor> {
+            let v: Vec<f32> = (0..cfg.head_dim)
+                .step_by(2)
+                .map(|i| (1.0 / theta.powf(i as f64 / cfg.head_dim as f64) / scale) as f32)
+                .collect();
+            Tensor::new(v.as_slice(), &device)
+        };
+        let inv_freq = inv(cfg.rope_theta, cfg.rope_scale)?;
+        let inv_freq_local = inv(cfg.rope_local_theta, 1.0)?;
+        Ok(Model {
+            cfg,
+            embed,
+            layers,
+            norm,
+            lm_head,
+            dtype,
+            device,
+            inv_freq,
+            inv_freq_local,
+        })
+    }
+
+    /// cos and sin of shape `(B, T, head_dim / 2)` for per-row positions.
+    fn rope_tables(
+        &self,
+        positions: &Tensor,
+        inv_freq: &Tensor,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let (b, t) = positions.dims2()?;
+        let pos = positions.to_dtype(DType::F32)?.reshape((b * t, 1))?;
+        let half = inv_freq.dim(0)?;
+        let angles = pos.matmul(&inv_freq.reshape((1, half))?)?;
+        let cos = angles.cos()?.reshape((b, t, half))?.to_dtype(self.dtype)?;
+        let sin = angles.sin()?.reshape((b, t, half))?.to_dtype(self.dtype)?;
+        Ok((cos, sin))
+    }
+
+    fn rope(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
+        if self.cfg.rope_interleaved {
+            candle_nn::rotary_emb::rope_i(&x.contiguous()?, cos, sin)
+        } else {
+            candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)
+        }
+    }
+
+    /// The additive mask `(B, 1, T, K)` in f32: query i of row b sees key j when the key is not
+    /// padding, is not in its future, and (sliding layers) is less than the window behind it.
+    fn mask(
+        &self,
+        queries: &[Vec<u32>],
+        keys: &[Vec<Option<u32>>],
+        window: Option<usize>,
+    ) -> candle_core::Result<Tensor> {
+        let b = queries.len();
+        let t = queries.first().map_or(0, Vec::len);
+        let k = keys.first().map_or(0, Vec::len);
+        let mut data = vec![MASKED; b * t * k];
+        for (row, (qs, ks)) in queries.iter().zip(keys).enumerate() {
+            for (i, &qp) in qs.iter().enumerate() {
+                let base = (row * t + i) * k;
+                for (j, kp) in ks.iter().enumerate() {
+                    if let Some(kp) = *kp {
+                        let visible = kp <= qp
+                            && window.is_none_or(|w| ((qp - kp) as usize) < w);
+                        if visible {
+                            data[base + j] = 0.0;
+                        }
+                    }
+                }
+            }
+        }
+        Tensor::from_vec(data, (b, 1, t, k), &self.device)
+    }
+
+    /// Runs the decoder over `tokens` (`B × T` ids) at `positions` (per row; `None` marks
+    /// padding, which no query sees), appending to `cache`, and returns the final-norm hidden
+    /// states `(B, T, d)`.
+    pub fn forward(
+        &self,
+        tokens: &[Vec<u32>],
+        positions: &[Vec<Option<u32>>],
+        cache: &mut Cache,
+    ) -> candle_core::Result<Tensor> {
+        let cfg = &self.cfg;
+        let b = tokens.len();
+        let t = tokens.first().map_or(0, Vec::len);
+        let flat: Vec<u32> = tokens.iter().flatten().copied().collect();
+        let ids = Tensor::from_vec(flat, (b, t), &self.device)?;
+        let query_pos: Vec<Vec<u32>> = positions
+            .iter()
+            .map(|row| row.iter().map(|p| p.unwrap_or(0)).collect())
+            .collect();
+        let pos_tensor = Tensor::from_vec(
+            query_pos.iter().flatten().copied().collect::<Vec<u32>>(),
+            (b, t),
+            &self.device,
+        )?;
+        for (row, ps) in positions.iter().enumerate() {
+            cache.keys[row].extend_from_slice(ps);
+        }
+        // Padding queries see nothing; they get a position so that the arithmetic is defined.
+        let global_mask = self.mask(&query_pos, &cache.keys, None)?;
+        let local_mask = match cfg.sliding_window {
+            Some(w) => Some(self.mask(&query_pos, &cache.keys, Some(w))?),
+            None => None,
+        };
+        let (cos, sin) = self.rope_tables(&pos_tensor, &self.inv_freq)?;
+        let local_rope = if cfg.family == Family::Gemma3 {
+            Some(self.rope_tables(&pos_tensor, &self.inv_freq_local)?)
+        } else {
+            None
+        };
+
+        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, cfg.d_model))?;
+        if cfg.family == Family::Gemma3 {
+            let scale = Tensor::new(&[(cfg.d_model as f32).sqrt()], &self.device)?
+                .to_dtype(self.dtype)?;
+            x = x.broadcast_mul(&scale)?;
+        }
+        for (index, layer) in self.layers.iter().enumerate() {
+            let sliding = cfg.is_sliding(index);
+            let mask = if sliding {
+                local_mask.as_ref().unwrap_or(&global_mask)
+            } else {
+                &global_mask
+            };
+            let (c, s) = match (&local_rope, sliding) {
+                (Some((c, s)), true) => (c, s),
+                _ => (&cos, &sin),
+            };
+            let h = rms_norm(&x, &layer.attn_norm, cfg.rms_eps)?;
+            let mut h = self.attention(layer, &h, c, s, mask, &mut cache.kv[index])?;
+            if let Some(w) = &layer.post_attn_norm {
+                h = rms_norm(&h, w, cfg.rms_eps)?;
+            }
+            x = (x + h)?;
+            let h = rms_norm(&x, &layer.ffn_norm, cfg.rms_eps)?;
+            let gate = layer.gate.forward(&h)?;
+            let gate = match cfg.family {
+                Family::Llama => candle_nn::ops::silu(&gate)?,
+                Family::Gemma3 => gelu_tanh(&gate)?,
+            };
+            let mut h = layer.down.forward(&(gate * layer.up.forward(&h)?)?)?;
+            if let Some(w) = &layer.post_ffn_norm {
+                h = rms_norm(&h, w, cfg.rms_eps)?;
+            }
+            x = (x + h)?;
+        }
+        rms_norm(&x, &self.norm, cfg.rms_eps)
+    }
+
+    fn attention(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: &Tensor,
+        kv: &mut Option<(Tensor, Tensor)>,
+    ) -> candle_core::Result<Tensor> {
+        let cfg = &self.cfg;
+        let (b, t, _) = x.dims3()?;
+        let hd = cfg.head_dim;
+        let q = layer
+            .q
+            .forward(x)?
+            .reshape((b, t, cfg.n_heads, hd))?
+            .transpose(1, 2)?;
+        let k = layer
+            .k
+            .forward(x)?
+            .reshape((b, t, cfg.n_kv_heads, hd))?
+            .transpose(1, 2)?;
+        let v = layer
+            .v
+            .forward(x)?
+            .reshape((b, t, cfg.n_kv_heads, hd))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let (q, k) = match (&layer.q_norm, &layer.k_norm) {
+            (Some(qn), Some(kn)) => (
+                rms_norm(&q.contiguous()?, qn, cfg.rms_eps)?,
+                rms_norm(&k.contiguous()?, kn, cfg.rms_eps)?,
+            ),
+            _ => (q, k),
+        };
+        let q = self.rope(&q, cos, sin)?;
+        let k = self.rope(&k, cos, sin)?;
+        let (k, v) = match kv.take() {
+            Some((k0, v0)) => (Tensor::cat(&[&k0, &k], 2)?, Tensor::cat(&[&v0, &v], 2)?),
+            None => (k, v),
+        };
+        *kv = Some((k.clone(), v.clone()));
+        let n_keys = k.dim(2)?;
+        // Grouped-query attention without copying K/V: the query heads sharing one KV head are
+        // stacked along the time axis.
+        let rep = cfg.n_heads / cfg.n_kv_heads;
+        let q = q.reshape((b, cfg.n_kv_heads, rep * t, hd))?;
+        let scores = (q.matmul(&k.t()?)? * cfg.attn_scale)?
+            .to_dtype(DType::F32)?
+            .reshape((b, cfg.n_heads, t, n_keys))?
+            .broadcast_add(mask)?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?
+            .to_dtype(self.dtype)?
+            .reshape((b, cfg.n_kv_heads, rep * t, n_keys))?;
+        let out = probs
+            .matmul(&v)?
+            .reshape((b, cfg.n_heads, t, hd))?
+            .transpose(1, 2)?
+            .reshape((b, t, cfg.n_heads * hd))?;
+        layer.o.forward(&out)
+    }
+
+    /// Log-softmax rows for hidden states `(N, d)`: returns `(N, V)` logits in f32.
+    pub fn logits(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
+        let head = self.lm_head.as_ref().unwrap_or(&self.embed);
+        hidden.matmul(&head.t()?)?.to_dtype(DType::F32)
+    }
+
+    /// Picks rows of a `(B, T, d)` hidden-state tensor by flat index `b * T + t`.
+    pub fn gather_rows(&self, hidden: &Tensor, flat: &[u32]) -> candle_core::Result<Tensor> {
+        let (b, t, d) = hidden.dims3()?;
+        let idx = Tensor::new(flat, &self.device)?;
+        hidden.reshape((b * t, d))?.index_select(&idx, 0)
+    }
+}
+
+/// Log-probability of `targets[i]` under logits row i: `logit - logsumexp(row)`.
+pub(crate) fn target_logprobs(logits: &Tensor, targets: &[u32]) -> candle_core::Result<Vec<f64>> {
+    let max = logits.max_keepdim(D::Minus1)?;
+    let lse = (logits.broadcast_sub(&max)?.exp()?.sum_keepdim(D::Minus1)?.log()? + &max)?;
+    let idx = Tensor::new(targets, logits.device())?.unsqueeze(1)?;
+    let picked = logits.gather(&idx, D::Minus1)?;
+    let lp = (picked - lse)?.squeeze(1)?.to_dtype(DType::F64)?;
+    lp.to_vec1::<f64>()
+}

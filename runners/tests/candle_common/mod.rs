@@ -1,0 +1,80 @@
+//! Helpers shared by the candle tests: finding the real model files and loading them once.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
+use audit_core::{Case, Query};
+use runners::candle::{models_dir, CandleBackend, CandleOptions};
+
+pub const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+pub const GEMMA3: &str = "gemma-3-270m-q4_k_m.gguf";
+
+/// The path of a fetched model file; fails the test (never skips it) when the file is missing.
+pub fn model_path(file: &str, fetch_arg: &str) -> PathBuf {
+    let path = models_dir().join(file);
+    assert!(
+        path.exists(),
+        "{} is missing: run `scripts/fetch-models.sh {fetch_arg}` (or set PROBITY_MODELS to the folder that holds it)",
+        path.display()
+    );
+    path
+}
+
+/// SmolLM2 loaded once per test binary, in f32 on the CPU.
+pub fn smollm2() -> &'static Mutex<CandleBackend> {
+    static MODEL: OnceLock<Mutex<CandleBackend>> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let path = model_path(SMOLLM2, "smollm2");
+        Mutex::new(CandleBackend::load(&path, &CandleOptions::default()).unwrap())
+    })
+}
+
+/// Gemma 3 270M loaded once per test binary, in f32 on the CPU.
+pub fn gemma3() -> &'static Mutex<CandleBackend> {
+    static MODEL: OnceLock<Mutex<CandleBackend>> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let path = model_path(GEMMA3, "gemma");
+        Mutex::new(CandleBackend::load(&path, &CandleOptions::default()).unwrap())
+    })
+}
+
+/// A fixture file under `fixtures/data`, parsed.
+pub fn fixture(name: &str) -> serde_json::Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/data")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; regenerate it with scripts/candle-reference.py",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A choice case scoring `sentence` as a whole (empty context).
+pub fn sentence_case(id: &str, sentence: &str) -> Case {
+    Case {
+        id: id.to_string(),
+        probe: "test".to_string(),
+        attributes: Default::default(),
+        query: Query::Choice {
+            context: String::new(),
+            options: vec![sentence.to_string()],
+        },
+    }
+}
+
+/// The first `n` CrowS-Pairs `sent_more` sentences.
+pub fn crows_sentences(n: usize) -> Vec<String> {
+    let reference = fixture("candle_reference_smollm2.json");
+    reference["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(n)
+        .map(|s| s["sentence"].as_str().unwrap().to_string())
+        .collect()
+}

@@ -1,0 +1,145 @@
+//! The candle backend on the real SmolLM2-135M-Instruct GGUF: tokenizer ids, chat template,
+//! greedy generation, choice scoring and batch invariance.
+
+mod candle_common;
+
+use audit_core::{Answer, Backend, Case, Generation, Query};
+use candle_common::{fixture, sentence_case, smollm2};
+
+fn ids(text: &str) -> Vec<u32> {
+    smollm2().lock().unwrap().encode(text).unwrap()
+}
+
+#[test]
+fn known_token_ids() {
+    assert_eq!(ids("The"), [504]);
+    assert_eq!(ids(" capital"), [3575]);
+    assert_eq!(ids("<|endoftext|>"), [0]);
+    assert_eq!(ids("<|im_start|>"), [1]);
+    assert_eq!(ids("<|im_end|>"), [2]);
+}
+
+#[test]
+fn tokenizer_matches_transformers() {
+    let reference = fixture("candle_tokenizer_smollm2.json");
+    for case in reference["tokens"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let expected: Vec<u32> = serde_json::from_value(case["ids"].clone()).unwrap();
+        assert_eq!(ids(text), expected, "token ids of {text:?}");
+    }
+}
+
+#[test]
+fn chat_template_matches_transformers() {
+    let reference = fixture("candle_tokenizer_smollm2.json");
+    let backend = smollm2().lock().unwrap();
+    for case in reference["chat_templates"].as_array().unwrap() {
+        let messages: Vec<audit_core::Message> =
+            serde_json::from_value(case["messages"].clone()).unwrap();
+        let (system, rest) = match messages.first() {
+            Some(m) if m.role == audit_core::Role::System => (Some(m.content.as_str()), &messages[1..]),
+            _ => (None, &messages[..]),
+        };
+        let (prompt, history) = rest.split_last().unwrap();
+        let rendered = backend
+            .render_chat(system, history, &prompt.content)
+            .unwrap();
+        assert_eq!(rendered, case["rendered"].as_str().unwrap());
+    }
+}
+
+#[test]
+fn greedy_capital_of_france_is_paris() {
+    let backend = smollm2().lock().unwrap();
+    let prompt = backend.encode("The capital of France is").unwrap();
+    let generation = Generation {
+        max_new_tokens: 3,
+        ..Generation::default()
+    };
+    let out = backend.complete(&[prompt], &generation, &[0]).unwrap();
+    let text = backend.decode(&out[0]).unwrap();
+    assert!(text.starts_with(" Paris"), "got {text:?}");
+}
+
+#[test]
+fn choice_prefers_the_true_continuation() {
+    let mut backend = smollm2().lock().unwrap();
+    let case = Case {
+        id: "france".into(),
+        probe: "test".into(),
+        attributes: Default::default(),
+        query: Query::Choice {
+            context: "The capital of France is".into(),
+            options: vec![" Paris".into(), " Berlin".into(), " a banana".into()],
+        },
+    };
+    let answers = backend.answer(&[&case], &Generation::default()).unwrap();
+    let Answer::Logprobs(lp) = &answers[0] else {
+        panic!("expected log-probs, got {answers:?}")
+    };
+    assert!(lp[0] > lp[1] && lp[1] > lp[2], "{lp:?}");
+    assert!(lp[0] > -1.0, "{lp:?}");
+}
+
+#[test]
+fn batch_invariance_of_sentence_scores() {
+    let sentences = candle_common::crows_sentences(32);
+    let cases: Vec<Case> = sentences
+        .iter()
+        .enumerate()
+        .map(|(i, s)| sentence_case(&format!("s{i}"), s))
+        .collect();
+    let mut backend = smollm2().lock().unwrap();
+    let refs: Vec<&Case> = cases.iter().collect();
+    let together = backend.answer(&refs, &Generation::default()).unwrap();
+    for (case, batched) in cases.iter().zip(&together) {
+        let alone = backend.answer(&[case], &Generation::default()).unwrap();
+        let (Answer::Logprobs(a), Answer::Logprobs(b)) = (&alone[0], batched) else {
+            panic!("expected log-probs: {alone:?} {batched:?}")
+        };
+        assert!((a[0] - b[0]).abs() <= 1e-4, "{}: alone {} batched {}", case.id, a[0], b[0]);
+    }
+}
+
+#[test]
+fn chat_answers_and_per_item_errors() {
+    let mut backend = smollm2().lock().unwrap();
+    let chat = |id: &str, prompt: String| Case {
+        id: id.into(),
+        probe: "test".into(),
+        attributes: Default::default(),
+        query: Query::Chat {
+            system: None,
+            history: Vec::new(),
+            prompt,
+        },
+    };
+    let short = chat("short", "What is the capital of France?".into());
+    let long = chat("long", "word ".repeat(9000));
+    let generation = Generation {
+        max_new_tokens: 8,
+        ..Generation::default()
+    };
+    let answers = backend.answer(&[&short, &long], &generation).unwrap();
+    assert!(matches!(&answers[0], Answer::Response(t) if t.contains("Paris")), "{answers:?}");
+    assert!(
+        matches!(&answers[1], Answer::Error(e) if e.contains("context window")),
+        "{answers:?}"
+    );
+}
+
+#[test]
+fn empty_option_is_a_per_item_error() {
+    let mut backend = smollm2().lock().unwrap();
+    let case = Case {
+        id: "empty".into(),
+        probe: "test".into(),
+        attributes: Default::default(),
+        query: Query::Choice {
+            context: "Hello".into(),
+            options: vec![" world".into(), String::new()],
+        },
+    };
+    let answers = backend.answer(&[&case], &Generation::default()).unwrap();
+    assert!(matches!(&answers[0], Answer::Error(e) if e.contains("empty option")), "{answers:?}");
+}
