@@ -111,7 +111,17 @@ def newcombe_paired_formula(a, b, c, d, conf):
     if a + c == n:
         u2 = 1.0
     den = (a + b) * (c + d) * (a + c) * (b + d)
-    phi = (a * d - b * c) / math.sqrt(den) if den > 0 else 0.0
+    cross = a * d - b * c
+    # Newcombe's correlation estimate with his correction towards zero, as R's
+    # contingencytables::Newcombe_square_and_add_CI_paired_2x2.
+    if den == 0:
+        phi = 0.0
+    elif cross > n / 2:
+        phi = (cross - n / 2) / math.sqrt(den)
+    elif cross >= 0:
+        phi = 0.0
+    else:
+        phi = cross / math.sqrt(den)
     diff = p1 - p2
     dl2 = (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2
     du2 = (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2
@@ -381,12 +391,52 @@ def distributions():
     return chi, t
 
 
+def resampling():
+    """Monte-Carlo references: scipy's bootstrap and permutation tests on small data sets."""
+    boot, paired_perm, two_perm = [], [], []
+    local = np.random.RandomState(7)
+    datasets = [local.normal(1.0, 2.0, size=40), local.exponential(1.0, size=60),
+                (local.uniform(size=80) < 0.3).astype(float), local.lognormal(0, 1, size=30),
+                local.normal(0, 1, size=25)]
+    for data in datasets:
+        res_p = st.bootstrap((data,), np.mean, n_resamples=200000, method="percentile",
+                             confidence_level=0.95, random_state=1)
+        res_b = st.bootstrap((data,), np.mean, n_resamples=200000, method="BCa",
+                             confidence_level=0.95, random_state=1)
+        boot.append(dict(data=[float(v) for v in data], statistic="mean",
+                         percentile_low=f(res_p.confidence_interval.low),
+                         percentile_high=f(res_p.confidence_interval.high),
+                         bca_low=f(res_b.confidence_interval.low),
+                         bca_high=f(res_b.confidence_interval.high),
+                         standard_error=f(res_b.standard_error)))
+    for i in range(8):
+        n = [6, 8, 10, 12, 11, 9, 7, 12][i]
+        d = local.normal(0.4 * (i % 3), 1.0, size=n)
+        res = st.permutation_test((d,), lambda x, axis: np.mean(x, axis=axis),
+                                  permutation_type="samples", n_resamples=np.inf,
+                                  alternative="two-sided", vectorized=True)
+        paired_perm.append(dict(d=[float(v) for v in d], statistic=f(np.mean(d)),
+                                p_value=f(res.pvalue)))
+    for i in range(8):
+        n1, n2 = [(5, 6), (4, 7), (6, 6), (8, 5), (3, 9), (7, 7), (5, 5), (6, 8)][i]
+        x = local.normal(0.5 * (i % 3), 1.0, size=n1)
+        y = local.normal(0.0, 1.0, size=n2)
+        res = st.permutation_test(
+            (x, y), lambda a, b, axis: np.abs(np.mean(a, axis=axis) - np.mean(b, axis=axis)),
+            permutation_type="independent", n_resamples=np.inf, alternative="greater",
+            vectorized=True)
+        two_perm.append(dict(x=[float(v) for v in x], y=[float(v) for v in y],
+                             statistic=f(np.mean(x) - np.mean(y)), p_value=f(res.pvalue)))
+    return boot, paired_perm, two_perm
+
+
 def main():
     w, cp = wilson_and_cp()
     ex, midp = mcnemar_cases()
     mwu, welch, dd, rb = two_sample()
     ind, paired = power()
     chi_d, t_d = distributions()
+    boot, paired_perm, two_perm = resampling()
     ref = dict(
         versions=dict(python=platform.python_version(), numpy=np.__version__,
                       scipy=scipy.__version__, statsmodels=statsmodels.__version__),
@@ -395,7 +445,8 @@ def main():
         cohens_h=cohens_h(), binomial_test=binomtest(), wilcoxon=wilcoxon(), sign_test=sign(),
         mann_whitney=mwu, welch=welch, cohens_d=dd, rank_biserial=rb,
         multiplicity=multiplicity(), power_independent=ind, power_paired=paired,
-        chi_square_sf=chi_d, student_t_sf=t_d,
+        chi_square_sf=chi_d, student_t_sf=t_d, bootstrap_mean=boot,
+        paired_permutation=paired_perm, two_sample_permutation=two_perm,
     )
     with open(OUT, "w") as fh:
         json.dump(ref, fh, indent=1, sort_keys=True)

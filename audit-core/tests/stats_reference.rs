@@ -288,6 +288,9 @@ fn distribution_tails() {
 fn fixture_records_library_versions() {
     let all = reference();
     for library in ["scipy", "statsmodels", "numpy"] {
-        assert!(all["versions"][library].is_string(), "{library} version missing");
+        assert!(
+            all["versions"][library].is_string(),
+            "{library} version missing"
+        );
     }
 }

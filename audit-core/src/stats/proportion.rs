@@ -124,10 +124,14 @@ pub fn newcombe_difference(k1: u64, n1: u64, k2: u64, n2: u64, confidence: f64) 
 /// (Newcombe 1998b, method 10, no continuity correction) from the 2 × 2 table `a = both`,
 /// `b = only_first`, `c = only_second`, `d = neither`, `n = a + b + c + d`.
 ///
-/// With `p1 = (a + b)/n`, `p2 = (a + c)/n`, Wilson limits `(l1, u1)`, `(l2, u2)` and
-/// `φ = (ad − bc) / √((a + b)(c + d)(a + c)(b + d))` (0 when a margin is empty):
+/// With `p1 = (a + b)/n`, `p2 = (a + c)/n`, Wilson limits `(l1, u1)`, `(l2, u2)`,
+/// `M = (a + b)(c + d)(a + c)(b + d)`, `A = ad − bc` and Newcombe's corrected correlation
+/// `φ = (A − n/2)/√M` if `A > n/2`, `0` if `0 ≤ A ≤ n/2`, `A/√M` if `A < 0` (0 when `M = 0`):
 /// `low = D − √((p1 − l1)² − 2φ(p1 − l1)(u2 − p2) + (u2 − p2)²)`,
 /// `high = D + √((u1 − p1)² − 2φ(u1 − p1)(p2 − l2) + (p2 − l2)²)`, `D = p1 − p2`.
+///
+/// The same as R's `contingencytables::Newcombe_square_and_add_CI_paired_2x2` (Fagerland,
+/// Lydersen and Laake 2017) and `biostatUZH::confIntPairedProportion` (Altman et al. 2000).
 ///
 /// Edge cases: `n == 0` gives `[−1, 1]`; a confidence outside (0, 1) gives a NaN interval.
 pub fn newcombe_paired_difference(
@@ -158,11 +162,18 @@ pub fn newcombe_paired_difference(
     let p2 = (a + c) / nf;
     let w1 = wilson(both + only_first, n, confidence);
     let w2 = wilson(both + only_second, n, confidence);
+    // Newcombe's correlation estimate with his correction towards 0: with A = ad − bc,
+    // φ = (A − n/2)/√margins when A > n/2, 0 when 0 ≤ A ≤ n/2, A/√margins when A < 0.
     let margins = (a + b) * (c + d) * (a + c) * (b + d);
-    let phi = if margins > 0.0 {
-        (a * d - b * c) / margins.sqrt()
-    } else {
+    let cross = a * d - b * c;
+    let phi = if margins <= 0.0 {
         0.0
+    } else if cross > nf / 2.0 {
+        (cross - nf / 2.0) / margins.sqrt()
+    } else if cross >= 0.0 {
+        0.0
+    } else {
+        cross / margins.sqrt()
     };
     let diff = p1 - p2;
     let (e1, f2) = (p1 - w1.low, w2.high - p2);
