@@ -221,7 +221,7 @@ pub(crate) fn bisect_probability(target: f64, increasing: bool, f: impl Fn(f64) 
 /// Hypergeometric probability of drawing `x` marked items in `draws` draws without replacement
 /// from a population of `marked + unmarked` (R's `dhyper`, built on Loader's binomial).
 pub fn hypergeometric_pmf(x: u64, marked: u64, unmarked: u64, draws: u64) -> f64 {
-    let total = marked + unmarked;
+    let total = marked.saturating_add(unmarked);
     if x > marked || x > draws || draws > total || draws - x > unmarked {
         return 0.0;
     }

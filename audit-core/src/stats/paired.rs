@@ -17,7 +17,7 @@ use super::TestResult;
 /// Edge cases: `b + c == 0` gives `p = 1`. Conservative: its rejection rate under the null is at
 /// most alpha, often well below it for few discordant pairs.
 pub fn mcnemar_exact(only_first: u64, only_second: u64) -> TestResult {
-    let n = only_first + only_second;
+    let n = only_first.saturating_add(only_second);
     let k = only_first.min(only_second);
     let p_value = if n == 0 {
         1.0
@@ -35,7 +35,7 @@ pub fn mcnemar_exact(only_first: u64, only_second: u64) -> TestResult {
 /// `X ~ Bin(b + c, ½)`, `k = min(b, c)`, capped at 1. Not guaranteed conservative but close
 /// to nominal. Edge cases: `b + c == 0` gives `p = 1`.
 pub fn mcnemar_midp(only_first: u64, only_second: u64) -> TestResult {
-    let n = only_first + only_second;
+    let n = only_first.saturating_add(only_second);
     let k = only_first.min(only_second);
     let p_value = if n == 0 {
         1.0

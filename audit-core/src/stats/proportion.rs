@@ -144,7 +144,10 @@ pub fn newcombe_paired_difference(
     if critical_value(confidence).is_none() {
         return NAN_INTERVAL;
     }
-    let n = both + only_first + only_second + neither;
+    let n = both
+        .saturating_add(only_first)
+        .saturating_add(only_second)
+        .saturating_add(neither);
     if n == 0 {
         return Interval {
             low: -1.0,
@@ -160,8 +163,8 @@ pub fn newcombe_paired_difference(
     let nf = n as f64;
     let p1 = (a + b) / nf;
     let p2 = (a + c) / nf;
-    let w1 = wilson(both + only_first, n, confidence);
-    let w2 = wilson(both + only_second, n, confidence);
+    let w1 = wilson(both.saturating_add(only_first), n, confidence);
+    let w2 = wilson(both.saturating_add(only_second), n, confidence);
     // Newcombe's correlation estimate with his correction towards 0: with A = ad − bc,
     // φ = (A − n/2)/√margins when A > n/2, 0 when 0 ≤ A ≤ n/2, A/√margins when A < 0.
     let margins = (a + b) * (c + d) * (a + c) * (b + d);
@@ -193,9 +196,9 @@ pub fn newcombe_paired_difference(
 ///
 /// Edge cases: an empty row or column gives `statistic = NaN, p = 1`. Conservative (discrete).
 pub fn fisher_exact(a: u64, b: u64, c: u64, d: u64) -> TestResult {
-    let (row1, row2) = (a + b, c + d);
-    let col1 = a + c;
-    if row1 == 0 || row2 == 0 || col1 == 0 || b + d == 0 {
+    let (row1, row2) = (a.saturating_add(b), c.saturating_add(d));
+    let col1 = a.saturating_add(c);
+    if row1 == 0 || row2 == 0 || col1 == 0 || b.saturating_add(d) == 0 {
         return TestResult {
             statistic: f64::NAN,
             p_value: 1.0,
