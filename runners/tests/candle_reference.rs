@@ -1,0 +1,96 @@
+//! Agreement with PyTorch transformers on the same GGUF weights (dequantized to f32): sentence
+//! log-likelihoods of CrowS-Pairs sentences within 1e-3 nats, and identical greedy tokens.
+//! The references are written by `scripts/candle-reference.py`.
+
+mod candle_common;
+
+use std::sync::Mutex;
+
+use audit_core::{Answer, Backend, Case, Generation};
+use candle_common::{fixture, gemma3, sentence_case, smollm2};
+use runners::candle::CandleBackend;
+
+fn check_sentences(backend: &Mutex<CandleBackend>, reference: &serde_json::Value, tolerance: f64) {
+    let sentences = reference["sentences"].as_array().unwrap();
+    assert!(sentences.len() >= 200, "the reference holds too few sentences");
+    let mut backend = backend.lock().unwrap();
+    let bos = reference["bos"].as_u64().unwrap() as u32;
+    assert_eq!(backend.sentence_prefix(), Some(bos));
+    let cases: Vec<Case> = sentences
+        .iter()
+        .enumerate()
+        .map(|(i, s)| sentence_case(&format!("s{i}"), s["sentence"].as_str().unwrap()))
+        .collect();
+    let mut worst = (0.0f64, String::new());
+    for chunk in cases.chunks(64) {
+        let refs: Vec<&Case> = chunk.iter().collect();
+        let answers = backend.answer(&refs, &Generation::default()).unwrap();
+        for (case, answer) in chunk.iter().zip(answers) {
+            let index: usize = case.id[1..].parse().unwrap();
+            let expected = &sentences[index];
+            let sentence = expected["sentence"].as_str().unwrap();
+            let mut ids = vec![bos];
+            ids.extend(backend.encode(sentence).unwrap());
+            let expected_ids: Vec<u32> = serde_json::from_value(expected["ids"].clone()).unwrap();
+            assert_eq!(ids, expected_ids, "token ids of {sentence:?}");
+            let Answer::Logprobs(lp) = answer else {
+                panic!("{sentence:?}: {answer:?}")
+            };
+            let diff = (lp[0] - expected["logprob"].as_f64().unwrap()).abs();
+            if diff > worst.0 {
+                worst = (diff, sentence.to_string());
+            }
+        }
+    }
+    assert!(
+        worst.0 <= tolerance,
+        "largest difference {} nats on {:?}",
+        worst.0,
+        worst.1
+    );
+}
+
+fn check_generations(backend: &Mutex<CandleBackend>, reference: &serde_json::Value) {
+    let backend = backend.lock().unwrap();
+    let generations = reference["generations"].as_array().unwrap();
+    let prompts: Vec<Vec<u32>> = generations
+        .iter()
+        .map(|g| serde_json::from_value(g["prompt_ids"].clone()).unwrap())
+        .collect();
+    let generation = Generation {
+        max_new_tokens: reference["max_new_tokens"].as_u64().unwrap() as usize,
+        ..Generation::default()
+    };
+    let seeds = vec![0; prompts.len()];
+    let out = backend.complete(&prompts, &generation, &seeds).unwrap();
+    for (g, ours) in generations.iter().zip(out) {
+        let expected: Vec<u32> = serde_json::from_value(g["generated_ids"].clone()).unwrap();
+        assert_eq!(
+            ours, expected,
+            "greedy tokens for {:?}: ours {:?}, transformers {:?}",
+            g["prompt"],
+            backend.decode(&ours),
+            g["text"]
+        );
+    }
+}
+
+#[test]
+fn smollm2_sentence_logprobs_match_transformers() {
+    check_sentences(smollm2(), &fixture("candle_reference_smollm2.json"), 1e-3);
+}
+
+#[test]
+fn smollm2_greedy_tokens_match_transformers() {
+    check_generations(smollm2(), &fixture("candle_reference_smollm2.json"));
+}
+
+#[test]
+fn gemma3_sentence_logprobs_match_transformers() {
+    check_sentences(gemma3(), &fixture("candle_reference_gemma3.json"), 1e-3);
+}
+
+#[test]
+fn gemma3_greedy_tokens_match_transformers() {
+    check_generations(gemma3(), &fixture("candle_reference_gemma3.json"));
+}
