@@ -161,6 +161,19 @@ impl GgufFile {
         Ok(Linear(QMatMul::Tensor(t)))
     }
 
+    /// The decoder family of this file, or the error naming an architecture we do not run.
+    pub fn family(&self) -> Result<Family, LoadError> {
+        let arch = self.architecture()?;
+        match arch.as_str() {
+            "llama" | "mistral" => Ok(Family::Llama),
+            "gemma3" => Ok(Family::Gemma3),
+            other => Err(LoadError::UnsupportedArchitecture {
+                path: self.path.clone(),
+                architecture: other.to_string(),
+            }),
+        }
+    }
+
     /// Builds the decoder described by this file.
     pub fn model(
         &mut self,
@@ -169,16 +182,7 @@ impl GgufFile {
         quantized: Quantized,
     ) -> Result<Model, LoadError> {
         let arch = self.architecture()?;
-        let family = match arch.as_str() {
-            "llama" | "mistral" => Family::Llama,
-            "gemma3" => Family::Gemma3,
-            other => {
-                return Err(LoadError::UnsupportedArchitecture {
-                    path: self.path.clone(),
-                    architecture: other.to_string(),
-                })
-            }
-        };
+        let family = self.family()?;
         let key = |s: &str| format!("{arch}.{s}");
         let n_layers = self.meta_u32(&key("block_count"))? as usize;
         let d_model = self.meta_u32(&key("embedding_length"))? as usize;

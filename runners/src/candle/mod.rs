@@ -175,6 +175,7 @@ impl CandleBackend {
         let shown = path.display().to_string();
         let mut file = gguf::GgufFile::open(path)?;
         let architecture = file.architecture()?;
+        file.family()?;
         let (tokenizer, specials) =
             tokenizer::from_gguf(&file.content).map_err(|reason| LoadError::MissingTokenizer {
                 path: shown.clone(),
