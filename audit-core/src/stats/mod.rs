@@ -20,7 +20,8 @@ mod resampling;
 pub mod two_sample;
 
 pub use bootstrap::{
-    bootstrap, bootstrap_binary_mean, cluster_bootstrap, BootstrapConfig, BootstrapResult,
+    bootstrap, bootstrap_binary_mean, bootstrap_grouped_jackknife, cluster_bootstrap,
+    BootstrapConfig, BootstrapResult,
 };
 pub use judge::{rogan_gladen, rogan_gladen_interval, JudgeCorrection, JudgeCounts};
 pub use multiplicity::{benjamini_hochberg, holm};
