@@ -272,3 +272,23 @@ fn wilcoxon_auto_with_ties_enumerates_like_the_permutation_test() {
     let expected = (2.0 * f64::from(le.min(ge)) / f64::from(1u32 << m)).min(1.0);
     assert!((got.p_value - expected).abs() < 1e-12);
 }
+
+#[test]
+fn grouped_jackknife_with_one_observation_per_group_is_the_plain_bootstrap() {
+    let data: Vec<f64> = (0..120).map(|i| ((i * 13) % 29) as f64).collect();
+    let config = BootstrapConfig {
+        resamples: 1_000,
+        confidence: 0.95,
+        seed: 21,
+    };
+    let plain = stats::bootstrap(&data, mean, &config);
+    assert_eq!(
+        plain,
+        stats::bootstrap_grouped_jackknife(&data, mean, 120, &config)
+    );
+    // Twenty groups estimate the same acceleration: BCa ends within a tenth of a standard error.
+    let grouped = stats::bootstrap_grouped_jackknife(&data, mean, 20, &config);
+    assert_eq!(plain.percentile, grouped.percentile);
+    assert!((plain.bca.low - grouped.bca.low).abs() < 0.1 * plain.standard_error);
+    assert!((plain.bca.high - grouped.bca.high).abs() < 0.1 * plain.standard_error);
+}

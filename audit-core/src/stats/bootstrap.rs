@@ -242,13 +242,16 @@ where
         .map_init(
             || Vec::with_capacity(n),
             |buffer: &mut Vec<T>, left_out| {
+                // Copy each block of `groups` consecutive observations but its `left_out`-th.
                 buffer.clear();
-                buffer.extend(
-                    data.iter()
-                        .enumerate()
-                        .filter(|(i, _)| i % groups != left_out)
-                        .map(|(_, v)| v.clone()),
-                );
+                for block in data.chunks(groups) {
+                    if left_out < block.len() {
+                        buffer.extend_from_slice(&block[..left_out]);
+                        buffer.extend_from_slice(&block[left_out + 1..]);
+                    } else {
+                        buffer.extend_from_slice(block);
+                    }
+                }
                 statistic(buffer)
             },
         )

@@ -13,28 +13,32 @@ pub(crate) fn stream(seed: u64, index: u64) -> ChaCha8Rng {
     rng
 }
 
-/// A uniform draw in `[0, bound)` without modulo bias (Lemire's multiply-and-reject method),
-/// from 32 random bits when the bound fits (half the generator's work) and 64 otherwise.
+/// A uniform draw in `[0, bound)` without modulo bias (Lemire's nearly divisionless
+/// multiply-and-reject method), from 32 random bits when the bound fits (half the generator's
+/// work) and 64 otherwise. The division that sets the rejection threshold runs only when the
+/// low half of the product falls below the bound, which is rare for small bounds.
 pub(crate) fn below(rng: &mut ChaCha8Rng, bound: u64) -> u64 {
     if bound <= 1 {
         return 0;
     }
     if let Ok(bound32) = u32::try_from(bound) {
-        let threshold = bound32.wrapping_neg() % bound32;
-        loop {
-            let product = u64::from(rng.next_u32()) * u64::from(bound32);
-            if (product as u32) >= threshold {
-                return product >> 32;
+        let mut product = u64::from(rng.next_u32()) * u64::from(bound32);
+        if (product as u32) < bound32 {
+            let threshold = bound32.wrapping_neg() % bound32;
+            while (product as u32) < threshold {
+                product = u64::from(rng.next_u32()) * u64::from(bound32);
             }
         }
+        return product >> 32;
     }
-    let threshold = bound.wrapping_neg() % bound;
-    loop {
-        let product = u128::from(rng.next_u64()) * u128::from(bound);
-        if (product as u64) >= threshold {
-            return (product >> 64) as u64;
+    let mut product = u128::from(rng.next_u64()) * u128::from(bound);
+    if (product as u64) < bound {
+        let threshold = bound.wrapping_neg() % bound;
+        while (product as u64) < threshold {
+            product = u128::from(rng.next_u64()) * u128::from(bound);
         }
     }
+    (product >> 64) as u64
 }
 
 /// A uniform draw in `[0, 1)` with 53 random bits.
