@@ -1,0 +1,145 @@
+//! The Backend trait: whatever answers queries (candle, an HTTP server, a scripted model).
+
+use serde::{Deserialize, Serialize};
+
+use crate::case::{Case, QueryKind};
+
+/// What a backend returns for one case. Errors that concern one item only (a prompt longer than
+/// the context window, a server that returned garbage for this request) are `Error`, recorded in
+/// the journal with their reason; the run goes on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    /// Generated text (Chat).
+    Response(String),
+    /// Summed log-probability of each option's tokens, one per option (Choice).
+    Logprobs(Vec<f64>),
+    /// One vector per text (Embed).
+    Embeddings(Vec<Vec<f32>>),
+    /// Label probabilities per text, labels in the model's order (Classify).
+    Labels(Vec<Vec<(String, f64)>>),
+    /// This item could not be answered, and why.
+    Error(String),
+}
+
+/// How to generate text for Chat queries. The per-case seed is derived from `seed` and the case
+/// id, so a sampled answer does not depend on which batch the case landed in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    pub max_new_tokens: usize,
+    /// 0 means greedy decoding.
+    pub temperature: f64,
+    pub top_p: f64,
+    pub top_k: Option<usize>,
+    pub seed: u64,
+    pub stop: Vec<String>,
+}
+
+impl Default for Generation {
+    fn default() -> Self {
+        Generation {
+            max_new_tokens: 64,
+            temperature: 0.0,
+            top_p: 1.0,
+            top_k: None,
+            seed: 0,
+            stop: Vec::new(),
+        }
+    }
+}
+
+/// One file that defines the model's behaviour, with its digest (weights, tokenizer, template,
+/// scripted profile).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// Who answered: recorded in manifest.json.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// e.g. `candle`, `openai`, `scripted`.
+    pub backend: String,
+    /// A human name for the model (file stem, served model name, profile name).
+    pub model: String,
+    pub device: String,
+    pub dtype: String,
+    pub files: Vec<FileDigest>,
+    /// Free-form facts worth recording (architecture, quantization, chat template source).
+    #[serde(default)]
+    pub details: std::collections::BTreeMap<String, String>,
+}
+
+/// A failure of the backend as a whole (device lost, server unreachable after retries): the run
+/// stops, keeping every attempt already journaled, and can be resumed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BackendError(pub String);
+
+/// Answers batches of cases. Implementations never see probes, only cases.
+pub trait Backend: Send {
+    /// Who answers (for the manifest).
+    fn model(&self) -> ModelInfo;
+
+    /// The number of cases of this kind worth sending in one call.
+    fn batch_size(&self, kind: QueryKind) -> usize;
+
+    /// Answers every case of `batch` (all of one query kind), in order: the result has exactly
+    /// `batch.len()` answers.
+    fn answer(
+        &mut self,
+        batch: &[&Case],
+        generation: &Generation,
+    ) -> Result<Vec<Answer>, BackendError>;
+}
+
+/// A seed for one case, from the run's seed and the case id (FNV-1a over the id, mixed with the
+/// run seed by SplitMix64), so that sampling is independent of batching and thread count.
+pub fn case_seed(run_seed: u64, case_id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in case_id.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let mut z = h ^ run_seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl FileDigest {
+    /// The sha256 and size of a file, read in chunks.
+    pub fn of_file(path: &std::path::Path) -> std::io::Result<FileDigest> {
+        use sha2::Digest;
+        use std::io::Read;
+        let mut file = std::fs::File::open(path)?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut bytes = 0u64;
+        loop {
+            let n = file.read(&mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            bytes += n as u64;
+        }
+        Ok(FileDigest {
+            path: path.display().to_string(),
+            sha256: hex::encode(hasher.finalize()),
+            bytes,
+        })
+    }
+
+    /// The digest of bytes already in memory (an embedded file).
+    pub fn of_bytes(path: &str, data: &[u8]) -> FileDigest {
+        use sha2::Digest;
+        FileDigest {
+            path: path.to_string(),
+            sha256: hex::encode(sha2::Sha256::digest(data)),
+            bytes: data.len() as u64,
+        }
+    }
+}

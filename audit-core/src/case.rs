@@ -1,0 +1,122 @@
+//! Cases and queries: what a probe asks a model, independent of who answers.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Attributes of a case (`axis`, `group`, `template`, `pair`, …): they drive the statistics.
+/// A `BTreeMap` so that every serialization is in one stable order.
+pub type Attributes = BTreeMap<String, String>;
+
+/// One item a probe asks: a stable id, a query, and the attributes that the metrics group by.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    /// Stable across runs of the same suite version: `probe/item[/transform]`.
+    pub id: String,
+    pub probe: String,
+    pub attributes: Attributes,
+    pub query: Query,
+}
+
+/// Who speaks a message of a chat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+/// One message of a chat.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+/// The closed set of request kinds a backend answers, each batched by the runner.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Query {
+    /// Generate a reply to `prompt`, after an optional system prompt and earlier turns
+    /// (few-shot and many-shot priming put their examples in `history`).
+    Chat {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        system: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        history: Vec<Message>,
+        prompt: String,
+    },
+    /// Score each option as a continuation of `context`: the answer is, per option, the summed
+    /// log-probability of the option's tokens given the context. An empty context scores the
+    /// option as a whole sentence, conditioned on the beginning-of-sequence token only.
+    Choice {
+        context: String,
+        options: Vec<String>,
+    },
+    /// Embed each text into one vector.
+    Embed { texts: Vec<String> },
+    /// Label probabilities for each text (model-based detectors).
+    Classify { texts: Vec<String> },
+}
+
+/// The kind of a query, used to batch like with like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryKind {
+    Chat,
+    Choice,
+    Embed,
+    Classify,
+}
+
+impl Query {
+    pub fn kind(&self) -> QueryKind {
+        match self {
+            Query::Chat { .. } => QueryKind::Chat,
+            Query::Choice { .. } => QueryKind::Choice,
+            Query::Embed { .. } => QueryKind::Embed,
+            Query::Classify { .. } => QueryKind::Classify,
+        }
+    }
+
+    /// A cheap, backend-independent size of the query in characters, used to sort batches so
+    /// that texts of similar length are padded together.
+    pub fn size_hint(&self) -> usize {
+        match self {
+            Query::Chat {
+                system,
+                history,
+                prompt,
+            } => {
+                system.as_deref().map_or(0, str::len)
+                    + history.iter().map(|m| m.content.len()).sum::<usize>()
+                    + prompt.len()
+            }
+            Query::Choice { context, options } => {
+                context.len() + options.iter().map(String::len).max().unwrap_or(0)
+            }
+            Query::Embed { texts } | Query::Classify { texts } => {
+                texts.iter().map(String::len).max().unwrap_or(0)
+            }
+        }
+    }
+}
+
+impl QueryKind {
+    pub const ALL: [QueryKind; 4] = [
+        QueryKind::Chat,
+        QueryKind::Choice,
+        QueryKind::Embed,
+        QueryKind::Classify,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            QueryKind::Chat => "chat",
+            QueryKind::Choice => "choice",
+            QueryKind::Embed => "embed",
+            QueryKind::Classify => "classify",
+        }
+    }
+}

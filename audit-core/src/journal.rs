@@ -1,0 +1,160 @@
+//! attempts.jsonl: the append-only journal of finished attempts, one JSON object per line,
+//! written as each batch completes so that a killed run loses at most the batch in flight.
+
+use std::collections::BTreeSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::attempt::Attempt;
+
+/// A journal open for appending.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    done: BTreeSet<(String, String)>,
+}
+
+/// A journal that cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: line {line} is not an attempt: {message}")]
+    Malformed {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: attempt {suite}/{case_id} appears twice")]
+    Duplicate {
+        path: String,
+        suite: String,
+        case_id: String,
+    },
+}
+
+impl Journal {
+    /// Creates a new, empty journal (truncating any file at `path`).
+    pub fn create(path: &Path) -> Result<Journal, JournalError> {
+        let file = File::create(path).map_err(|e| io_error(path, e))?;
+        Ok(Journal {
+            path: path.to_path_buf(),
+            file,
+            done: BTreeSet::new(),
+        })
+    }
+
+    /// Opens an existing journal to continue it, returning the attempts it holds. A last line
+    /// cut short by a crash (no trailing newline) is dropped from the file: that attempt runs
+    /// again.
+    pub fn resume(path: &Path) -> Result<(Journal, Vec<Attempt>), JournalError> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| io_error(path, e))?;
+        let (attempts, complete_bytes) = read_lines(path, &file)?;
+        file.set_len(complete_bytes)
+            .map_err(|e| io_error(path, e))?;
+        file.seek(SeekFrom::End(0)).map_err(|e| io_error(path, e))?;
+        let mut done = BTreeSet::new();
+        for attempt in &attempts {
+            let key = (attempt.suite.clone(), attempt.case_id.clone());
+            if !done.insert(key) {
+                return Err(JournalError::Duplicate {
+                    path: path.display().to_string(),
+                    suite: attempt.suite.clone(),
+                    case_id: attempt.case_id.clone(),
+                });
+            }
+        }
+        Ok((
+            Journal {
+                path: path.to_path_buf(),
+                file,
+                done,
+            },
+            attempts,
+        ))
+    }
+
+    /// Whether the attempt of this case is already journaled.
+    pub fn contains(&self, suite: &str, case_id: &str) -> bool {
+        self.done
+            .contains(&(suite.to_string(), case_id.to_string()))
+    }
+
+    /// Appends attempts and flushes them to the operating system.
+    pub fn append(&mut self, attempts: &[Attempt]) -> Result<(), JournalError> {
+        let mut buffer = Vec::new();
+        for attempt in attempts {
+            serde_json::to_writer(&mut buffer, attempt).map_err(|e| {
+                io_error(
+                    &self.path,
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                )
+            })?;
+            buffer.push(b'\n');
+            self.done
+                .insert((attempt.suite.clone(), attempt.case_id.clone()));
+        }
+        self.file
+            .write_all(&buffer)
+            .and_then(|()| self.file.flush())
+            .map_err(|e| io_error(&self.path, e))
+    }
+}
+
+/// Reads every attempt of a finished journal. Unlike `resume`, a cut-short last line is an error.
+pub fn read(path: &Path) -> Result<Vec<Attempt>, JournalError> {
+    let file = File::open(path).map_err(|e| io_error(path, e))?;
+    let length = file.metadata().map_err(|e| io_error(path, e))?.len();
+    let (attempts, complete_bytes) = read_lines(path, &file)?;
+    if complete_bytes != length {
+        return Err(JournalError::Malformed {
+            path: path.display().to_string(),
+            line: attempts.len() + 1,
+            message: "the last line is cut short (the run was interrupted: use --resume)"
+                .to_string(),
+        });
+    }
+    Ok(attempts)
+}
+
+/// Parses the complete lines of a journal; returns them and the byte length they cover.
+fn read_lines(path: &Path, file: &File) -> Result<(Vec<Attempt>, u64), JournalError> {
+    let mut reader = BufReader::new(file);
+    let mut attempts = Vec::new();
+    let mut complete_bytes = 0u64;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| io_error(path, e))?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            break;
+        }
+        let attempt: Attempt =
+            serde_json::from_slice(&line).map_err(|e| JournalError::Malformed {
+                path: path.display().to_string(),
+                line: attempts.len() + 1,
+                message: e.to_string(),
+            })?;
+        attempts.push(attempt);
+        complete_bytes += n as u64;
+    }
+    Ok((attempts, complete_bytes))
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> JournalError {
+    JournalError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}

@@ -1,0 +1,69 @@
+//! The extension traits: Probe (makes cases), Transform (rewrites them into attack variants),
+//! Detector (scores answers) and Metric (turns scored attempts into estimates and tests).
+
+use crate::attempt::{Attempt, Score};
+use crate::case::Case;
+use crate::summary::{Estimate, Test};
+
+/// A probe's failure to produce its cases (an unreadable dataset file, a malformed row).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ProbeError(pub String);
+
+/// Makes the cases of one probe. A probe does not know what it attacks.
+pub trait Probe: Send + Sync {
+    /// Unique within its suite, stable across versions: `family.name`.
+    fn id(&self) -> &str;
+    /// What the probe tries to make the model do, in the imperative.
+    fn goal(&self) -> &str;
+    /// Where the prompts come from (a paper, a dataset file, "Probity's own templates").
+    fn source(&self) -> &str;
+    /// The cases, deterministic for a seed. Ids are unique within the probe.
+    fn cases(&self, seed: u64) -> Result<Vec<Case>, ProbeError>;
+}
+
+/// Rewrites a case into an attack variant (garak's "buff"). The variant's id extends the
+/// original's and its attributes record the transform, so the plain and the transformed case
+/// can be paired.
+pub trait Transform: Send + Sync {
+    fn id(&self) -> &str;
+    /// The variant of `case`, or None when the transform does not apply to its query kind.
+    fn apply(&self, case: &Case) -> Option<Case>;
+}
+
+/// Scores one attempt. Pure: the same attempt always gets the same score.
+pub trait Detector: Send + Sync {
+    /// The key of its value in `Attempt::scores`.
+    fn id(&self) -> &str;
+    /// The score, or None when the detector does not apply (a refusal detector on a Choice
+    /// answer, any detector on an errored attempt).
+    fn score(&self, attempt: &Attempt) -> Option<Score>;
+}
+
+/// Where a metric's estimates and tests belong.
+#[derive(Clone, Copy, Debug)]
+pub struct MetricContext<'a> {
+    pub suite: &'a str,
+    pub probe: &'a str,
+    /// For resampling; derived from the run's seed.
+    pub seed: u64,
+    pub confidence: f64,
+}
+
+/// What a metric found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricOutput {
+    pub estimates: Vec<Estimate>,
+    /// Tests before multiplicity correction: `q_holm` and `q_bh` are filled over the whole run.
+    pub tests: Vec<Test>,
+}
+
+/// Turns the scored attempts of one probe into estimates with intervals and tests.
+pub trait Metric: Send + Sync {
+    fn id(&self) -> &str;
+    /// One sentence for the report's methods section: the formula, the interval, the test.
+    fn method(&self) -> String;
+    /// `attempts` are the probe's attempts sorted by case id, errors included (a metric says
+    /// how it treats them).
+    fn compute(&self, attempts: &[&Attempt], context: &MetricContext<'_>) -> MetricOutput;
+}

@@ -1,0 +1,46 @@
+//! Suites: named, versioned sets of probes, each with its transforms, detectors and metrics.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::probe::{Detector, Metric, Probe, Transform};
+
+/// One probe of a suite with everything that runs with it.
+pub struct ProbePlan {
+    pub probe: Box<dyn Probe>,
+    /// Each transform adds one variant of every case; the plain case always runs too.
+    pub transforms: Vec<Box<dyn Transform>>,
+    pub detectors: Vec<Box<dyn Detector>>,
+    pub metrics: Vec<Box<dyn Metric>>,
+}
+
+/// A suite ready to run.
+pub struct Suite {
+    pub reference: SuiteRef,
+    pub description: String,
+    pub probes: Vec<ProbePlan>,
+}
+
+/// How a run names the suite it ran: recorded in manifest.json.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuiteRef {
+    pub id: String,
+    pub version: String,
+    /// `builtin:<id>` or the path of the user's suite file.
+    pub source: String,
+    /// sha256 of the suite file's bytes.
+    pub sha256: String,
+}
+
+impl fmt::Debug for Suite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Suite")
+            .field("reference", &self.reference)
+            .field(
+                "probes",
+                &self.probes.iter().map(|p| p.probe.id()).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}

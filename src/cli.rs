@@ -1,0 +1,332 @@
+//! Command definitions (clap) and what each command does.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::{bail, Context, Result};
+use audit_core::journal::{self, Journal};
+use audit_core::run::{self, RunConfig, Shard};
+use audit_core::rundir::{self, Host, Manifest, RunDir, RunStatus, Tool};
+use audit_core::summary::{summarise, SCHEMA_VERSION};
+use audit_core::{Backend, Generation, Suite};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "probity",
+    version,
+    about = "Safety and bias audits of language models, with corrected statistics and evidence-grade reports"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the built-in suites, probe families, detectors and metrics
+    List,
+    /// Run suites against a model and write a run directory
+    Run(RunArgs),
+    /// Regenerate the reports of a run directory from its files alone
+    Report {
+        /// The run directory
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Suites to run: built-in ids or suite-file paths, comma-separated
+    #[arg(long, value_delimiter = ',', required = true)]
+    suite: Vec<String>,
+    /// The model: a GGUF file or a Hugging Face folder (runs on the candle backend)
+    #[arg(long, conflicts_with = "backend")]
+    model: Option<PathBuf>,
+    /// Another backend: `scripted:PROFILE.toml`
+    #[arg(long)]
+    backend: Option<String>,
+    /// The run directory to write
+    #[arg(long, default_value = "runs/latest")]
+    out: PathBuf,
+    /// Seed of every random choice (sampling, resampling)
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Device for the candle backend: cpu, cuda:N or metal
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// f32, bf16 or f16 (default: the best for the device)
+    #[arg(long)]
+    dtype: Option<String>,
+    /// Cases per batch, or `auto`
+    #[arg(long, default_value = "auto")]
+    batch_size: String,
+    /// At most N cases per probe (the first in probe order)
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Run shard K of N (1-based), e.g. 2/4
+    #[arg(long)]
+    shard: Option<String>,
+    /// Continue an interrupted run in --out from its journal
+    #[arg(long)]
+    resume: bool,
+    /// Longest generated answer, in tokens
+    #[arg(long, default_value_t = 64)]
+    max_new_tokens: usize,
+    /// Sampling temperature (0 = greedy)
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
+    /// Nucleus sampling threshold
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f64,
+    /// Top-k sampling
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Confidence level of every interval
+    #[arg(long, default_value_t = 0.95)]
+    confidence: f64,
+    /// No progress bar
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub fn main() -> Result<ExitCode> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            use clap::error::ErrorKind;
+            if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                error.print().context("writing to the terminal")?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let text = error.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            bail!("{} (see probity --help)", first.trim_start_matches("error: "));
+        }
+    };
+    match cli.command {
+        Command::List => list(),
+        Command::Run(args) => run_command(&args),
+        Command::Report { dir } => {
+            reports::write_reports(&dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn list() -> Result<ExitCode> {
+    println!("suites:");
+    for (id, text) in suites::BUILTIN {
+        let suite = suites::parse(text, &format!("builtin:{id}"))?;
+        println!("  {id}@{}  {}", suite.reference.version, suite.description);
+        for plan in &suite.probes {
+            println!("    probe {}: {}", plan.probe.id(), plan.probe.goal());
+        }
+    }
+    println!("probe families:");
+    for (id, about) in suites::FAMILIES {
+        println!("  {id}  {about}");
+    }
+    println!("detectors:");
+    for (id, about) in probes::detectors::DETECTORS {
+        println!("  {id}  {about}");
+    }
+    println!("metrics:");
+    for (id, about) in probes::metrics::METRICS {
+        println!("  {id}  {about}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_backend(args: &RunArgs) -> Result<Box<dyn Backend>> {
+    let batch_size = match args.batch_size.as_str() {
+        "auto" => None,
+        n => Some(
+            n.parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .with_context(|| format!("--batch-size {n}: expected a positive number or `auto`"))?,
+        ),
+    };
+    match (&args.model, &args.backend) {
+        (Some(model), None) => {
+            let options = runners::candle::CandleOptions {
+                device: args.device.clone(),
+                dtype: args.dtype.clone(),
+                batch_size,
+            };
+            Ok(Box::new(runners::candle::CandleBackend::load(model, &options)?))
+        }
+        (None, Some(spec)) => match spec.split_once(':') {
+            Some(("scripted", profile)) => {
+                Ok(Box::new(runners::scripted::ScriptedBackend::load(Path::new(profile))?))
+            }
+            _ => bail!("--backend {spec}: expected scripted:PROFILE.toml"),
+        },
+        _ => bail!("give the model to audit: --model PATH (GGUF file or HF folder) or --backend scripted:PROFILE"),
+    }
+}
+
+fn parse_shard(spec: &str) -> Result<Shard> {
+    let parsed = spec.split_once('/').and_then(|(k, n)| {
+        let (index, count) = (k.parse::<u32>().ok()?, n.parse::<u32>().ok()?);
+        (count >= 1 && (1..=count).contains(&index)).then_some(Shard { index, count })
+    });
+    parsed.with_context(|| format!("--shard {spec}: expected K/N with 1 ≤ K ≤ N"))
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+fn host() -> Host {
+    let hostname = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    Host {
+        hostname,
+        os: std::env::consts::OS.to_string(),
+        arch: std::env::consts::ARCH.to_string(),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
+}
+
+fn run_command(args: &RunArgs) -> Result<ExitCode> {
+    if !(0.5..1.0).contains(&args.confidence) {
+        bail!("--confidence {}: expected a level in [0.5, 1)", args.confidence);
+    }
+    let suites = args
+        .suite
+        .iter()
+        .map(|name| suites::load(name).map_err(anyhow::Error::from))
+        .collect::<Result<Vec<Suite>>>()?;
+    let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    let config = RunConfig {
+        seed: args.seed,
+        generation: Generation {
+            max_new_tokens: args.max_new_tokens,
+            temperature: args.temperature,
+            top_p: args.top_p,
+            top_k: args.top_k,
+            seed: args.seed,
+            stop: Vec::new(),
+        },
+        limit: args.limit,
+        shard,
+    };
+    let planned = run::plan(&suites, &config)?;
+
+    let dir = RunDir::new(&args.out);
+    let journal_path = dir.file(rundir::ATTEMPTS_JSONL);
+    if !args.resume && journal_path.exists() {
+        bail!(
+            "{} already holds a run: use --resume to continue it, or choose another --out",
+            dir.path().display()
+        );
+    }
+    if args.resume && !journal_path.exists() {
+        bail!("--resume: {} has no run to continue ({} is missing)", dir.path().display(), journal_path.display());
+    }
+    std::fs::create_dir_all(dir.path())
+        .with_context(|| format!("creating {}", dir.path().display()))?;
+
+    let mut backend = open_backend(args)?;
+    let mut manifest = Manifest {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool {
+            name: "probity".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            git_sha: env!("PROBITY_GIT_SHA").to_string(),
+        },
+        command_line: std::env::args().collect(),
+        suites: suites.iter().map(|s| s.reference.clone()).collect(),
+        model: backend.model(),
+        seed: args.seed,
+        generation: config.generation.clone(),
+        limit: args.limit,
+        shard: args.shard.clone(),
+        confidence: args.confidence,
+        host: host(),
+        started_at: now(),
+        finished_at: None,
+        status: RunStatus::Running,
+        n_cases: planned.len() as u64,
+    };
+    let manifest_path = dir.file(rundir::MANIFEST);
+    let mut journal = if args.resume {
+        let previous: Manifest = read_json(&manifest_path)?;
+        check_same_run(&previous, &manifest)?;
+        manifest.started_at = previous.started_at;
+        let (journal, _) = Journal::resume(&journal_path)?;
+        journal
+    } else {
+        Journal::create(&journal_path)?
+    };
+    write_json(&manifest_path, &manifest)?;
+
+    let remaining = planned
+        .iter()
+        .filter(|p| !journal.contains(&suites[p.suite].reference.id, &p.case.id))
+        .count();
+    let bar = progress_bar(remaining as u64, args.quiet);
+    run::execute(&suites, &planned, backend.as_mut(), &config, &mut journal, &mut |n| {
+        bar.inc(n as u64)
+    })?;
+    bar.finish_and_clear();
+
+    let attempts = journal::read(&journal_path)?;
+    let summary = summarise(&suites, &attempts, args.seed, args.confidence);
+    write_json(&dir.file(rundir::SUMMARY), &summary)?;
+    manifest.finished_at = Some(now());
+    manifest.status = RunStatus::Complete;
+    write_json(&manifest_path, &manifest)?;
+    reports::write_reports(dir.path())?;
+    eprintln!(
+        "wrote {} ({} attempts, {} errors)",
+        dir.path().display(),
+        summary.n_attempts,
+        summary.n_errors
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A resumed run must be the same run: same suites, model files, seed and settings.
+fn check_same_run(previous: &Manifest, current: &Manifest) -> Result<()> {
+    let same = previous.suites == current.suites
+        && previous.model.files == current.model.files
+        && previous.seed == current.seed
+        && previous.generation == current.generation
+        && previous.limit == current.limit
+        && previous.shard == current.shard;
+    if !same {
+        bail!("--resume: the suites, model, seed or settings differ from the run being resumed; start a new run with another --out");
+    }
+    Ok(())
+}
+
+fn progress_bar(total: u64, quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:40}] {pos}/{len} attempts ({eta} left)",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value).context("serializing JSON")?;
+    text.push('\n');
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}

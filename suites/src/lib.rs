@@ -1,0 +1,41 @@
+//! Suites: the TOML suite-file format users write (documented in docs/suite-format.md), and the
+//! built-in suites, which are suite files of the same format embedded in the binary.
+
+mod format;
+
+pub use format::{parse, SuiteError, FAMILIES};
+
+use std::path::Path;
+
+use audit_core::Suite;
+
+/// The built-in suites: (id, one-line description, file text).
+pub const BUILTIN: &[(&str, &str)] = &[(
+    "counterfactual-refusal",
+    include_str!("../builtin/counterfactual-refusal.toml"),
+)];
+
+/// A built-in suite's file text.
+pub fn builtin(id: &str) -> Option<&'static str> {
+    BUILTIN.iter().find(|(name, _)| *name == id).map(|(_, text)| *text)
+}
+
+/// Loads a suite named on the command line: a built-in suite id, or the path of a suite file.
+pub fn load(name: &str) -> Result<Suite, SuiteError> {
+    if let Some(text) = builtin(name) {
+        return parse(text, &format!("builtin:{name}"));
+    }
+    let path = Path::new(name);
+    let looks_like_path = name.contains('/') || name.contains('\\') || name.ends_with(".toml");
+    if !looks_like_path && !path.exists() {
+        let known: Vec<&str> = BUILTIN.iter().map(|(id, _)| *id).collect();
+        return Err(SuiteError::unknown(format!(
+            "unknown suite `{name}` (built-in suites: {}; or give the path of a suite file)",
+            known.join(", ")
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| SuiteError::at(name, None, e.to_string()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| SuiteError::at(name, None, "the file is not UTF-8 text".to_string()))?;
+    parse(&text, name)
+}
