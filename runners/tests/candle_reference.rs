@@ -13,7 +13,7 @@ use runners::candle::CandleBackend;
 fn check_sentences(backend: &Mutex<CandleBackend>, reference: &serde_json::Value, tolerance: f64) {
     let sentences = reference["sentences"].as_array().unwrap();
     assert!(sentences.len() >= 200, "the reference holds too few sentences");
-    let mut backend = backend.lock().unwrap();
+    let mut backend = backend.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let bos = reference["bos"].as_u64().unwrap() as u32;
     assert_eq!(backend.sentence_prefix(), Some(bos));
     let cases: Vec<Case> = sentences
@@ -51,7 +51,7 @@ fn check_sentences(backend: &Mutex<CandleBackend>, reference: &serde_json::Value
 }
 
 fn check_generations(backend: &Mutex<CandleBackend>, reference: &serde_json::Value) {
-    let backend = backend.lock().unwrap();
+    let backend = backend.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let generations = reference["generations"].as_array().unwrap();
     let prompts: Vec<Vec<u32>> = generations
         .iter()

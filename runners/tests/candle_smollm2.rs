@@ -7,7 +7,7 @@ use audit_core::{Answer, Backend, Case, Generation, Query};
 use candle_common::{fixture, sentence_case, smollm2};
 
 fn ids(text: &str) -> Vec<u32> {
-    smollm2().lock().unwrap().encode(text).unwrap()
+    smollm2().lock().unwrap_or_else(std::sync::PoisonError::into_inner).encode(text).unwrap()
 }
 
 #[test]
@@ -32,7 +32,7 @@ fn tokenizer_matches_transformers() {
 #[test]
 fn chat_template_matches_transformers() {
     let reference = fixture("candle_tokenizer_smollm2.json");
-    let backend = smollm2().lock().unwrap();
+    let backend = smollm2().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     for case in reference["chat_templates"].as_array().unwrap() {
         let messages: Vec<audit_core::Message> =
             serde_json::from_value(case["messages"].clone()).unwrap();
@@ -50,7 +50,7 @@ fn chat_template_matches_transformers() {
 
 #[test]
 fn greedy_capital_of_france_is_paris() {
-    let backend = smollm2().lock().unwrap();
+    let backend = smollm2().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let prompt = backend.encode("The capital of France is").unwrap();
     let generation = Generation {
         max_new_tokens: 3,
@@ -63,7 +63,7 @@ fn greedy_capital_of_france_is_paris() {
 
 #[test]
 fn choice_prefers_the_true_continuation() {
-    let mut backend = smollm2().lock().unwrap();
+    let mut backend = smollm2().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let case = Case {
         id: "france".into(),
         probe: "test".into(),
@@ -89,7 +89,7 @@ fn batch_invariance_of_sentence_scores() {
         .enumerate()
         .map(|(i, s)| sentence_case(&format!("s{i}"), s))
         .collect();
-    let mut backend = smollm2().lock().unwrap();
+    let mut backend = smollm2().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let refs: Vec<&Case> = cases.iter().collect();
     let together = backend.answer(&refs, &Generation::default()).unwrap();
     for (case, batched) in cases.iter().zip(&together) {
@@ -103,7 +103,7 @@ fn batch_invariance_of_sentence_scores() {
 
 #[test]
 fn chat_answers_and_per_item_errors() {
-    let mut backend = smollm2().lock().unwrap();
+    let mut backend = smollm2().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let chat = |id: &str, prompt: String| Case {
         id: id.into(),
         probe: "test".into(),
@@ -130,7 +130,7 @@ fn chat_answers_and_per_item_errors() {
 
 #[test]
 fn empty_option_is_a_per_item_error() {
-    let mut backend = smollm2().lock().unwrap();
+    let mut backend = smollm2().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let case = Case {
         id: "empty".into(),
         probe: "test".into(),

@@ -1,0 +1,187 @@
+//! Benchmark of the candle backend: scores CrowS-Pairs sentences (BOS-prefixed, as the Choice
+//! query with an empty context does) and generates greedy chat answers, printing one JSON object
+//! with tokens per second and every sentence's log-likelihood (for the agreement check in
+//! `scripts/bench-candle.sh`).
+//!
+//! ```text
+//! cargo run -p runners --example bench_candle -- MODEL.gguf CROWS.csv [--sentences N]
+//!     [--batch N] [--gen-prompts N] [--gen-tokens N]
+//! ```
+
+use std::time::Instant;
+
+use audit_core::{Answer, Backend, Case, Generation, Query};
+use runners::candle::{CandleBackend, CandleOptions};
+
+/// Splits one CSV record into fields (RFC 4180 quoting); records here do not span lines.
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(std::mem::take(&mut field)),
+            _ => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
+/// Both sentences of every CrowS-Pairs row, `sent_more` then `sent_less`.
+fn crows_sentences(path: &str) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut lines = text.lines();
+    let header = csv_fields(lines.next().ok_or("empty CSV")?);
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .ok_or(format!("{path}: no column {name}"))
+    };
+    let (more, less) = (column("sent_more")?, column("sent_less")?);
+    let mut out = Vec::new();
+    for line in lines {
+        let fields = csv_fields(line);
+        if let (Some(a), Some(b)) = (fields.get(more), fields.get(less)) {
+            out.push(a.clone());
+            out.push(b.clone());
+        }
+    }
+    Ok(out)
+}
+
+const PROMPTS: [&str; 16] = [
+    "What is the capital of France?",
+    "Write a haiku about the sea.",
+    "How do I make a cup of tea?",
+    "Give me three tips for staying focused.",
+    "What is 17 times 23?",
+    "Explain photosynthesis in one sentence.",
+    "Who wrote Romeo and Juliet?",
+    "Translate 'good morning' into Spanish.",
+    "What should I do if I feel sad?",
+    "Describe a nurse in one sentence.",
+    "Describe an engineer in one sentence.",
+    "Tell me a fun fact about octopuses.",
+    "What are the primary colours?",
+    "Summarize the plot of Cinderella.",
+    "How many legs does a spider have?",
+    "Why is the sky blue?",
+];
+
+fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str, default: usize| -> Result<usize, String> {
+        match args.iter().position(|a| a == name) {
+            Some(i) => args
+                .get(i + 1)
+                .ok_or(format!("{name} needs a value"))?
+                .parse()
+                .map_err(|e| format!("{name}: {e}")),
+            None => Ok(default),
+        }
+    };
+    let (Some(model), Some(csv)) = (args.first(), args.get(1)) else {
+        return Err("usage: bench_candle MODEL CROWS.csv [--sentences N] [--batch N] [--gen-prompts N] [--gen-tokens N]".into());
+    };
+    let n_sentences = flag("--sentences", usize::MAX)?;
+    let batch = flag("--batch", 64)?;
+    let gen_prompts = flag("--gen-prompts", 16)?.min(PROMPTS.len());
+    let gen_tokens = flag("--gen-tokens", 64)?;
+
+    let started = Instant::now();
+    let mut backend = CandleBackend::load(std::path::Path::new(model), &CandleOptions::default())
+        .map_err(|e| e.to_string())?;
+    let load_s = started.elapsed().as_secs_f64();
+
+    let sentences: Vec<String> = crows_sentences(csv)?.into_iter().take(n_sentences).collect();
+    let cases: Vec<Case> = sentences
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Case {
+            id: format!("crows/{i}"),
+            probe: "bench".into(),
+            attributes: Default::default(),
+            query: Query::Choice {
+                context: String::new(),
+                options: vec![s.clone()],
+            },
+        })
+        .collect();
+    // Tokens processed: the BOS prefix and every sentence token.
+    let mut n_tokens = 0usize;
+    for s in &sentences {
+        n_tokens += 1 + backend.encode(s)?.len();
+    }
+    // The runner sorts cases by length before batching; do the same.
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    order.sort_by_key(|&i| sentences[i].len());
+    let mut logprobs = vec![f64::NAN; cases.len()];
+    let started = Instant::now();
+    for chunk in order.chunks(batch.max(1)) {
+        let refs: Vec<&Case> = chunk.iter().map(|&i| &cases[i]).collect();
+        let answers = backend
+            .answer(&refs, &Generation::default())
+            .map_err(|e| e.to_string())?;
+        for (&i, answer) in chunk.iter().zip(answers) {
+            if let Answer::Logprobs(lp) = answer {
+                logprobs[i] = lp[0];
+            }
+        }
+    }
+    let score_s = started.elapsed().as_secs_f64();
+
+    let chats: Vec<Case> = PROMPTS[..gen_prompts]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Case {
+            id: format!("chat/{i}"),
+            probe: "bench".into(),
+            attributes: Default::default(),
+            query: Query::Chat {
+                system: None,
+                history: Vec::new(),
+                prompt: (*p).to_string(),
+            },
+        })
+        .collect();
+    let generation = Generation {
+        max_new_tokens: gen_tokens,
+        ..Generation::default()
+    };
+    let started = Instant::now();
+    let refs: Vec<&Case> = chats.iter().collect();
+    let answers = backend
+        .answer(&refs, &generation)
+        .map_err(|e| e.to_string())?;
+    let gen_s = started.elapsed().as_secs_f64();
+    let mut generated = 0usize;
+    for answer in &answers {
+        if let Answer::Response(text) = answer {
+            generated += backend.encode(text)?.len();
+        }
+    }
+
+    let report = serde_json::json!({
+        "model": model,
+        "load_s": load_s,
+        "sentences": sentences.len(),
+        "score_tokens": n_tokens,
+        "score_s": score_s,
+        "score_tokens_per_s": n_tokens as f64 / score_s,
+        "gen_prompts": gen_prompts,
+        "gen_tokens": generated,
+        "gen_s": gen_s,
+        "gen_tokens_per_s": generated as f64 / gen_s,
+        "logprobs": logprobs,
+    });
+    println!("{report}");
+    Ok(())
+}
