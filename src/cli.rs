@@ -96,13 +96,19 @@ pub fn main() -> Result<ExitCode> {
         Ok(cli) => cli,
         Err(error) => {
             use clap::error::ErrorKind;
-            if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+            if matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) {
                 error.print().context("writing to the terminal")?;
                 return Ok(ExitCode::SUCCESS);
             }
             let text = error.render().to_string();
             let first = text.lines().next().unwrap_or("invalid arguments");
-            bail!("{} (see probity --help)", first.trim_start_matches("error: "));
+            bail!(
+                "{} (see probity --help)",
+                first.trim_start_matches("error: ")
+            );
         }
     };
     match cli.command {
@@ -146,7 +152,9 @@ fn open_backend(args: &RunArgs) -> Result<Box<dyn Backend>> {
             n.parse::<usize>()
                 .ok()
                 .filter(|&n| n > 0)
-                .with_context(|| format!("--batch-size {n}: expected a positive number or `auto`"))?,
+                .with_context(|| {
+                    format!("--batch-size {n}: expected a positive number or `auto`")
+                })?,
         ),
     };
     match (&args.model, &args.backend) {
@@ -196,7 +204,10 @@ fn host() -> Host {
 
 fn run_command(args: &RunArgs) -> Result<ExitCode> {
     if !(0.5..1.0).contains(&args.confidence) {
-        bail!("--confidence {}: expected a level in [0.5, 1)", args.confidence);
+        bail!(
+            "--confidence {}: expected a level in [0.5, 1)",
+            args.confidence
+        );
     }
     let suites = args
         .suite
@@ -228,7 +239,11 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         );
     }
     if args.resume && !journal_path.exists() {
-        bail!("--resume: {} has no run to continue ({} is missing)", dir.path().display(), journal_path.display());
+        bail!(
+            "--resume: {} has no run to continue ({} is missing)",
+            dir.path().display(),
+            journal_path.display()
+        );
     }
     std::fs::create_dir_all(dir.path())
         .with_context(|| format!("creating {}", dir.path().display()))?;
@@ -272,9 +287,14 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         .filter(|p| !journal.contains(&suites[p.suite].reference.id, &p.case.id))
         .count();
     let bar = progress_bar(remaining as u64, args.quiet);
-    run::execute(&suites, &planned, backend.as_mut(), &config, &mut journal, &mut |n| {
-        bar.inc(n as u64)
-    })?;
+    run::execute(
+        &suites,
+        &planned,
+        backend.as_mut(),
+        &config,
+        &mut journal,
+        &mut |n| bar.inc(n as u64),
+    )?;
     bar.finish_and_clear();
 
     let attempts = journal::read(&journal_path)?;
@@ -321,7 +341,8 @@ fn progress_bar(total: u64, quiet: bool) -> indicatif::ProgressBar {
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
 }
 

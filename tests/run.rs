@@ -19,7 +19,15 @@ fn probity(args: &[&str]) -> Output {
 /// Runs the built-in suite on a scripted profile into `out`, asserting success.
 fn run_scripted(profile: &str, out: &Path, extra: &[&str]) {
     let backend = format!("scripted:{}", fixtures::profile(profile).display());
-    let mut args = vec!["run", "--suite", SUITE, "--backend", &backend, "--quiet", "--out"];
+    let mut args = vec![
+        "run",
+        "--suite",
+        SUITE,
+        "--backend",
+        &backend,
+        "--quiet",
+        "--out",
+    ];
     let out = out.to_str().expect("utf-8 path");
     args.push(out);
     args.extend_from_slice(extra);
@@ -130,7 +138,16 @@ fn a_killed_run_resumes_to_the_same_journal() {
     let killed = dir.path().join("killed");
     let backend = format!("scripted:{}", fixtures::profile("slow-null").display());
     let mut child = Command::new(env!("CARGO_BIN_EXE_probity"))
-        .args(["run", "--suite", SUITE, "--backend", &backend, "--quiet", "--batch-size", "32"])
+        .args([
+            "run",
+            "--suite",
+            SUITE,
+            "--backend",
+            &backend,
+            "--quiet",
+            "--batch-size",
+            "32",
+        ])
         .arg("--out")
         .arg(&killed)
         .spawn()
@@ -143,18 +160,33 @@ fn a_killed_run_resumes_to_the_same_journal() {
     child.kill().expect("kill -9");
     child.wait().expect("reap");
     let partial = line_count(&journal);
-    assert!(partial >= 64 && partial < 660, "killed after {partial} attempts");
+    assert!(
+        partial >= 64 && partial < 660,
+        "killed after {partial} attempts"
+    );
 
     // The slow profile answers like the null one (only its delay differs), so the resumed
     // journal must equal the uninterrupted null run's, line for line.
     let output = Command::new(env!("CARGO_BIN_EXE_probity"))
-        .args(["run", "--suite", SUITE, "--backend", &backend, "--quiet", "--resume"])
+        .args([
+            "run",
+            "--suite",
+            SUITE,
+            "--backend",
+            &backend,
+            "--quiet",
+            "--resume",
+        ])
         .args(["--batch-size", "32"])
         .arg("--out")
         .arg(&killed)
         .output()
         .expect("resume");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(
         std::fs::read_to_string(whole.join("attempts.jsonl")).unwrap(),
         std::fs::read_to_string(&journal).unwrap()
@@ -177,7 +209,10 @@ fn a_torn_last_line_is_run_again() {
     std::fs::write(torn.join("attempts.jsonl"), &text[..cut]).unwrap();
     std::fs::copy(whole.join("manifest.json"), torn.join("manifest.json")).unwrap();
     run_scripted("null", &torn, &["--resume"]);
-    assert_eq!(text, std::fs::read_to_string(torn.join("attempts.jsonl")).unwrap());
+    assert_eq!(
+        text,
+        std::fs::read_to_string(torn.join("attempts.jsonl")).unwrap()
+    );
 }
 
 /// Runs probity expecting exit code 2 and exactly one line on stderr; returns that line.
@@ -201,39 +236,119 @@ fn bad_inputs_are_one_line_and_exit_2() {
     let out = out.to_str().unwrap();
     let backend = scripted_null();
 
-    let line = fails(&["run", "--suite", "no-such-suite", "--backend", &backend, "--out", out]);
+    let line = fails(&[
+        "run",
+        "--suite",
+        "no-such-suite",
+        "--backend",
+        &backend,
+        "--out",
+        out,
+    ]);
     assert!(line.contains("unknown suite `no-such-suite`"), "{line}");
     assert!(line.contains("counterfactual-refusal"), "{line}");
 
     let missing = dir.path().join("missing.toml");
-    let line = fails(&["run", "--suite", missing.to_str().unwrap(), "--backend", &backend, "--out", out]);
-    assert!(line.contains("missing.toml") && line.contains("No such file"), "{line}");
+    let line = fails(&[
+        "run",
+        "--suite",
+        missing.to_str().unwrap(),
+        "--backend",
+        &backend,
+        "--out",
+        out,
+    ]);
+    assert!(
+        line.contains("missing.toml") && line.contains("No such file"),
+        "{line}"
+    );
 
     let check_suite = |text: &str, expect: &str| {
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, text).unwrap();
-        let line = fails(&["run", "--suite", path.to_str().unwrap(), "--backend", &backend, "--out", out]);
-        assert!(line.contains("bad.toml") && line.contains(expect), "{line}\nexpected: {expect}");
+        let line = fails(&[
+            "run",
+            "--suite",
+            path.to_str().unwrap(),
+            "--backend",
+            &backend,
+            "--out",
+            out,
+        ]);
+        assert!(
+            line.contains("bad.toml") && line.contains(expect),
+            "{line}\nexpected: {expect}"
+        );
     };
     let good = suites::builtin(SUITE).unwrap();
     check_suite("[suite\nid = 1", "line 1:");
-    check_suite(&good.replace("version = \"1.0.0\"", "version = 1"), "line 9: invalid type");
-    check_suite(&good.replace("detectors = [\"refusal\"]", "detectors = [\"refsual\"]"), "line 17: unknown detector `refsual` (known: refusal)");
-    check_suite(&good.replace("family = \"counterfactual\"", "family = \"nope\""), "line 14: unknown probe family `nope`");
-    check_suite(&good.replace("kind = \"rate\"", "kind = \"mean\""), "unknown metric kind `mean`");
+    check_suite(
+        &good.replace("version = \"1.0.0\"", "version = 1"),
+        "line 9: invalid type",
+    );
+    check_suite(
+        &good.replace("detectors = [\"refusal\"]", "detectors = [\"refsual\"]"),
+        "line 17: unknown detector `refsual` (known: refusal)",
+    );
+    check_suite(
+        &good.replace("family = \"counterfactual\"", "family = \"nope\""),
+        "line 14: unknown probe family `nope`",
+    );
+    check_suite(
+        &good.replace("kind = \"rate\"", "kind = \"mean\""),
+        "unknown metric kind `mean`",
+    );
     check_suite(&good.replace("goal = ", "gaol = "), "unknown field `gaol`");
-    check_suite(&good.replace("{a_group} who is turning 40", "someone turning 40"), "template `birthday` has no {group} or {a_group} placeholder");
+    check_suite(
+        &good.replace("{a_group} who is turning 40", "someone turning 40"),
+        "template `birthday` has no {group} or {a_group} placeholder",
+    );
     check_suite("\u{0}\u{1}", "line 1");
 
     let line = fails(&["run", "--suite", SUITE, "--out", out]);
     assert!(line.contains("--model"), "{line}");
-    let line = fails(&["run", "--suite", SUITE, "--backend", "scripted:/nonexistent/p.toml", "--out", out]);
+    let line = fails(&[
+        "run",
+        "--suite",
+        SUITE,
+        "--backend",
+        "scripted:/nonexistent/p.toml",
+        "--out",
+        out,
+    ]);
     assert!(line.contains("/nonexistent/p.toml"), "{line}");
-    let line = fails(&["run", "--suite", SUITE, "--model", "/nonexistent/model.gguf", "--out", out]);
+    let line = fails(&[
+        "run",
+        "--suite",
+        SUITE,
+        "--model",
+        "/nonexistent/model.gguf",
+        "--out",
+        out,
+    ]);
     assert!(line.contains("/nonexistent/model.gguf"), "{line}");
-    let line = fails(&["run", "--suite", SUITE, "--backend", &backend, "--shard", "3/2", "--out", out]);
+    let line = fails(&[
+        "run",
+        "--suite",
+        SUITE,
+        "--backend",
+        &backend,
+        "--shard",
+        "3/2",
+        "--out",
+        out,
+    ]);
     assert!(line.contains("--shard 3/2"), "{line}");
-    let line = fails(&["run", "--suite", SUITE, "--backend", &backend, "--resume", "--out", out]);
+    let line = fails(&[
+        "run",
+        "--suite",
+        SUITE,
+        "--backend",
+        &backend,
+        "--resume",
+        "--out",
+        out,
+    ]);
     assert!(line.contains("no run to continue"), "{line}");
     let line = fails(&["report", dir.path().join("nothing").to_str().unwrap()]);
     assert!(line.contains("no such run directory"), "{line}");
@@ -246,7 +361,15 @@ fn an_existing_run_is_never_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x");
     run_scripted("null", &out, &[]);
-    let line = fails(&["run", "--suite", SUITE, "--backend", &scripted_null(), "--out", out.to_str().unwrap()]);
+    let line = fails(&[
+        "run",
+        "--suite",
+        SUITE,
+        "--backend",
+        &scripted_null(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(line.contains("already holds a run"), "{line}");
 }
 
@@ -261,12 +384,26 @@ fn reports_are_regenerated_from_the_run_directory_alone() {
     std::fs::remove_file(out.join("summary.md")).unwrap();
     std::fs::remove_file(out.join("attempts.parquet")).unwrap();
     let output = probity(&["report", out.to_str().unwrap()]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(html, std::fs::read_to_string(out.join("report.html")).unwrap());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        html,
+        std::fs::read_to_string(out.join("report.html")).unwrap()
+    );
     assert_eq!(md, std::fs::read_to_string(out.join("summary.md")).unwrap());
     assert!(out.join("attempts.parquet").is_file());
     // Self-contained: no address to fetch anything from.
-    for needle in ["src=\"http", "href=\"http", "src=\"//", "href=\"//", "url(", "@import"] {
+    for needle in [
+        "src=\"http",
+        "href=\"http",
+        "src=\"//",
+        "href=\"//",
+        "url(",
+        "@import",
+    ] {
         assert!(!html.contains(needle), "report.html contains {needle}");
     }
     assert!(html.contains("<svg"), "charts are inline SVG");
@@ -283,12 +420,33 @@ fn hostile_model_output_is_shown_as_text() {
     .unwrap();
     let out = dir.path().join("x");
     let backend = format!("scripted:{}", profile.display());
-    let output = probity(&["run", "--suite", SUITE, "--backend", &backend, "--quiet", "--limit", "11", "--out", out.to_str().unwrap()]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = probity(&[
+        "run",
+        "--suite",
+        SUITE,
+        "--backend",
+        &backend,
+        "--quiet",
+        "--limit",
+        "11",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(!html.contains("<script>alert(1)</script>"));
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"), "escaped");
-    assert!(html.contains("{{ 7*7 }} {% raw %}"), "never evaluated as a template");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+        "escaped"
+    );
+    assert!(
+        html.contains("{{ 7*7 }} {% raw %}"),
+        "never evaluated as a template"
+    );
     assert!(!html.contains(">49<"));
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(!md.contains("<script>"));
@@ -300,7 +458,10 @@ fn summary_snapshots() {
     let out = dir.path().join("x");
     run_scripted("some-errors", &out, &[]);
     let summary = read_json(&out.join("summary.json"));
-    assert_eq!(summary["n_errors"], 11, "the bakery template fails for every group");
+    assert_eq!(
+        summary["n_errors"], 11,
+        "the bakery template fails for every group"
+    );
     let mut summary = summary;
     // The suite's source path is the same everywhere (builtin); nothing machine-specific remains.
     insta::assert_json_snapshot!("summary_json", summary.take());
@@ -313,7 +474,13 @@ fn list_names_every_builtin() {
     let output = probity(&["list"]);
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
-    for needle in ["counterfactual-refusal@1.0.0", "refusal", "paired-gap", "rate", "counterfactual"] {
+    for needle in [
+        "counterfactual-refusal@1.0.0",
+        "refusal",
+        "paired-gap",
+        "rate",
+        "counterfactual",
+    ] {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
 }

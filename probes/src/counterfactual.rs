@@ -61,7 +61,10 @@ impl CounterfactualProbe {
             let mut seen = std::collections::BTreeSet::new();
             for group in &axis.groups {
                 if !seen.insert(group) {
-                    return Err(format!("group `{group}` appears twice in axis `{}`", axis.name));
+                    return Err(format!(
+                        "group `{group}` appears twice in axis `{}`",
+                        axis.name
+                    ));
                 }
             }
         }
@@ -180,6 +183,9 @@ mod tests {
         );
         let mut p = probe();
         p.axes[0].groups.truncate(1);
-        assert_eq!(p.validate().unwrap_err(), "axis `gender` needs at least two groups");
+        assert_eq!(
+            p.validate().unwrap_err(),
+            "axis `gender` needs at least two groups"
+        );
     }
 }

@@ -100,12 +100,18 @@ pub fn rate_bars(estimates: &[&Estimate]) -> Result<String, String> {
                 )])
                 .map_err(|e| e.to_string())?;
             chart
-                .draw_series(LineSeries::new([(e.ci_low, y), (e.ci_high, y)], BLACK.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    [(e.ci_low, y), (e.ci_high, y)],
+                    BLACK.stroke_width(2),
+                ))
                 .map_err(|e| e.to_string())?;
             let label_y = 10 + ((i as f64 + 0.5) * (f64::from(height) - 50.0) / rows as f64) as i32;
             labels
                 .draw(&Text::new(
-                    shorten(&format!("{} {}", e.metric, crate::group_label(&e.group)), 52),
+                    shorten(
+                        &format!("{} {}", e.metric, crate::group_label(&e.group)),
+                        52,
+                    ),
                     (5, label_y),
                     ("sans-serif", 12).into_font(),
                 ))

@@ -84,7 +84,8 @@ pub fn render_html(files: &RunFiles) -> Result<String, ReportError> {
         })
         .collect();
     let mut attempts: Vec<&audit_core::Attempt> = files.attempts.iter().collect();
-    attempts.sort_by(|a, b| (&a.suite, &a.probe, &a.case_id).cmp(&(&b.suite, &b.probe, &b.case_id)));
+    attempts
+        .sort_by(|a, b| (&a.suite, &a.probe, &a.case_id).cmp(&(&b.suite, &b.probe, &b.case_id)));
     let attempt_rows: Vec<AttemptRow> = attempts
         .iter()
         .map(|a| AttemptRow {

@@ -27,10 +27,18 @@ pub fn render_markdown(files: &RunFiles) -> String {
         number(summary.confidence * 100.0, 0)
     );
     if !summary.gates.is_empty() {
-        let _ = writeln!(out, "\n## Gates\n\n| gate | verdict | detail |\n|---|---|---|");
+        let _ = writeln!(
+            out,
+            "\n## Gates\n\n| gate | verdict | detail |\n|---|---|---|"
+        );
         for gate in &summary.gates {
             let verdict = if gate.passed { "✅ pass" } else { "❌ FAIL" };
-            let _ = writeln!(out, "| {} | {verdict} | {} |", escape(&gate.name), escape(&gate.detail));
+            let _ = writeln!(
+                out,
+                "| {} | {verdict} | {} |",
+                escape(&gate.name),
+                escape(&gate.detail)
+            );
         }
     }
     let _ = writeln!(out, "\n## Estimates\n\n| probe | metric | group | value | interval | n |\n|---|---|---|---:|---|---:|");

@@ -36,7 +36,10 @@ pub fn attempts_frame(attempts: &[Attempt]) -> PolarsResult<DataFrame> {
         Column::new("suite".into(), text(&|a| Some(a.suite.clone()))),
         Column::new("probe".into(), text(&|a| Some(a.probe.clone()))),
         Column::new("case_id".into(), text(&|a| Some(a.case_id.clone()))),
-        Column::new("kind".into(), text(&|a| Some(a.query.kind().name().to_string()))),
+        Column::new(
+            "kind".into(),
+            text(&|a| Some(a.query.kind().name().to_string())),
+        ),
         Column::new(
             "prompt".into(),
             text(&|a| match &a.query {

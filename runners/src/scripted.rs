@@ -43,8 +43,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use audit_core::{
-    case_seed, Answer, Attributes, Backend, BackendError, Case, FileDigest, Generation,
-    ModelInfo, Query, QueryKind,
+    case_seed, Answer, Attributes, Backend, BackendError, Case, FileDigest, Generation, ModelInfo,
+    Query, QueryKind,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -249,19 +249,31 @@ impl ScriptedBackend {
         let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
         let text = String::from_utf8(bytes.clone())
             .map_err(|_| error("the profile is not UTF-8 text".to_string()))?;
-        let stem = path
-            .file_stem()
-            .map_or_else(|| "scripted".to_string(), |s| s.to_string_lossy().into_owned());
-        ScriptedBackend::parse(&text, &stem, FileDigest::of_bytes(&path.display().to_string(), &bytes))
-            .map_err(error)
+        let stem = path.file_stem().map_or_else(
+            || "scripted".to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+        ScriptedBackend::parse(
+            &text,
+            &stem,
+            FileDigest::of_bytes(&path.display().to_string(), &bytes),
+        )
+        .map_err(error)
     }
 
     /// Parses a profile from text; `default_name` names it when the profile has no `name`.
-    pub fn parse(text: &str, default_name: &str, digest: FileDigest) -> Result<ScriptedBackend, String> {
+    pub fn parse(
+        text: &str,
+        default_name: &str,
+        digest: FileDigest,
+    ) -> Result<ScriptedBackend, String> {
         let file: ProfileFile = toml::from_str(text).map_err(|e| toml_message(text, &e))?;
         let regex = |pattern: &str, place: &str| {
             Regex::new(pattern).map_err(|e| {
-                format!("{place}: invalid regex {pattern:?}: {}", e.to_string().replace('\n', " "))
+                format!(
+                    "{place}: invalid regex {pattern:?}: {}",
+                    e.to_string().replace('\n', " ")
+                )
             })
         };
         let probability = |p: f64, place: &str| {
@@ -286,7 +298,9 @@ impl ScriptedBackend {
                 }
             };
             if rule.prompt_matches.is_none() && rule.attributes.is_empty() {
-                return Err(format!("{place}: give prompt_matches or attributes (or both)"));
+                return Err(format!(
+                    "{place}: give prompt_matches or attributes (or both)"
+                ));
             }
             rules.push(Rule {
                 prompt: rule
@@ -303,7 +317,12 @@ impl ScriptedBackend {
             .bonuses
             .iter()
             .enumerate()
-            .map(|(i, b)| Ok((regex(&b.pattern, &format!("choice.bonus[{}]", i + 1))?, b.value)))
+            .map(|(i, b)| {
+                Ok((
+                    regex(&b.pattern, &format!("choice.bonus[{}]", i + 1))?,
+                    b.value,
+                ))
+            })
             .collect::<Result<Vec<_>, String>>()?;
         if file.embed.dimensions == 0 {
             return Err("embed.dimensions must be at least 1".to_string());
@@ -319,7 +338,10 @@ impl ScriptedBackend {
             .enumerate()
             .map(|(i, r)| {
                 let place = format!("classify.rule[{}]", i + 1);
-                Ok((regex(&r.pattern, &place)?, probability(r.probability, &place)?))
+                Ok((
+                    regex(&r.pattern, &place)?,
+                    probability(r.probability, &place)?,
+                ))
             })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(ScriptedBackend {
@@ -365,7 +387,11 @@ impl ScriptedBackend {
                 .join("\u{1f}")
         };
         let u: f64 = ChaCha8Rng::seed_from_u64(case_seed(seed, &draw_key)).gen();
-        Answer::Response(if u < p { self.refuse.clone() } else { self.comply.clone() })
+        Answer::Response(if u < p {
+            self.refuse.clone()
+        } else {
+            self.comply.clone()
+        })
     }
 
     fn loglik(&self, text: &str, rng: &mut ChaCha8Rng) -> f64 {
@@ -383,8 +409,15 @@ impl ScriptedBackend {
 
     fn embed(&self, text: &str) -> Vec<f32> {
         let mut rng = ChaCha8Rng::seed_from_u64(case_seed(0, text));
-        let v: Vec<f64> = (0..self.dimensions).map(|_| standard_normal(&mut rng)).collect();
-        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
+        let v: Vec<f64> = (0..self.dimensions)
+            .map(|_| standard_normal(&mut rng))
+            .collect();
+        let norm = v
+            .iter()
+            .map(|x| x * x)
+            .sum::<f64>()
+            .sqrt()
+            .max(f64::MIN_POSITIVE);
         v.iter().map(|x| (x / norm) as f32).collect()
     }
 
@@ -444,7 +477,11 @@ impl Backend for ScriptedBackend {
         32
     }
 
-    fn answer(&mut self, batch: &[&Case], generation: &Generation) -> Result<Vec<Answer>, BackendError> {
+    fn answer(
+        &mut self,
+        batch: &[&Case],
+        generation: &Generation,
+    ) -> Result<Vec<Answer>, BackendError> {
         if !self.delay.is_zero() {
             std::thread::sleep(self.delay);
         }
@@ -472,7 +509,11 @@ mod tests {
     use super::*;
 
     fn backend(profile: &str) -> Result<ScriptedBackend, String> {
-        ScriptedBackend::parse(profile, "test", FileDigest::of_bytes("test.toml", profile.as_bytes()))
+        ScriptedBackend::parse(
+            profile,
+            "test",
+            FileDigest::of_bytes("test.toml", profile.as_bytes()),
+        )
     }
 
     fn chat_case(id: &str, group: &str, prompt: &str) -> Case {
@@ -524,7 +565,9 @@ mod tests {
     #[test]
     fn refusal_probability_is_respected_and_seeded() {
         let mut b = backend("[chat]\nrefuse_probability = 0.3\nrefuse = \"no\"").unwrap();
-        let cases: Vec<Case> = (0..4000).map(|i| chat_case(&i.to_string(), "a", "x")).collect();
+        let cases: Vec<Case> = (0..4000)
+            .map(|i| chat_case(&i.to_string(), "a", "x"))
+            .collect();
         let refs: Vec<&Case> = cases.iter().collect();
         let answers = b.answer(&refs, &Generation::default()).unwrap();
         let refused = answers
@@ -540,10 +583,14 @@ mod tests {
     fn profile_errors_name_the_line_or_rule() {
         let err = backend("[chat]\nrefuse_probability = \"x\"").unwrap_err();
         assert!(err.starts_with("line 2:"), "{err}");
-        let err = backend("[[chat.rule]]\nprompt_matches = \"(\"\nrefuse_probability = 1.0").unwrap_err();
+        let err =
+            backend("[[chat.rule]]\nprompt_matches = \"(\"\nrefuse_probability = 1.0").unwrap_err();
         assert!(err.starts_with("chat.rule[1]: invalid regex"), "{err}");
         let err = backend("[chat]\nrefuse_probability = 1.5").unwrap_err();
-        assert_eq!(err, "chat.refuse_probability: probability 1.5 is not in [0, 1]");
+        assert_eq!(
+            err,
+            "chat.refuse_probability: probability 1.5 is not in [0, 1]"
+        );
         let err = backend("[chat]\nbogus = 1").unwrap_err();
         assert!(err.contains("unknown field `bogus`"), "{err}");
     }

@@ -109,7 +109,11 @@ pub fn parse(text: &str, source: &str) -> Result<Suite, SuiteError> {
         ));
     }
     if file.probes.is_empty() {
-        return Err(SuiteError::at(source, None, "the suite has no [[probe]]".to_string()));
+        return Err(SuiteError::at(
+            source,
+            None,
+            "the suite has no [[probe]]".to_string(),
+        ));
     }
     let mut probe_ids = std::collections::BTreeSet::new();
     let mut plans = Vec::new();
@@ -123,7 +127,10 @@ pub fn parse(text: &str, source: &str) -> Result<Suite, SuiteError> {
             ));
         }
         if !probe_ids.insert(probe_id.clone()) {
-            return Err(at(entry.id.span().start, format!("probe id `{probe_id}` appears twice")));
+            return Err(at(
+                entry.id.span().start,
+                format!("probe id `{probe_id}` appears twice"),
+            ));
         }
         let mut detector_list: Vec<Box<dyn Detector>> = Vec::new();
         for name in &entry.detectors {
@@ -131,14 +138,22 @@ pub fn parse(text: &str, source: &str) -> Result<Suite, SuiteError> {
                 let known: Vec<&str> = detectors::DETECTORS.iter().map(|(id, _)| *id).collect();
                 return Err(at(
                     name.span().start,
-                    format!("unknown detector `{}` (known: {})", name.get_ref(), known.join(", ")),
+                    format!(
+                        "unknown detector `{}` (known: {})",
+                        name.get_ref(),
+                        known.join(", ")
+                    ),
                 ));
             };
             detector_list.push(detector);
         }
         let mut metric_list: Vec<Box<dyn Metric>> = Vec::new();
         for metric in &entry.metrics {
-            if !entry.detectors.iter().any(|d| d.get_ref() == metric.detector.get_ref()) {
+            if !entry
+                .detectors
+                .iter()
+                .any(|d| d.get_ref() == metric.detector.get_ref())
+            {
                 return Err(at(
                     metric.detector.span().start,
                     format!(
@@ -155,14 +170,20 @@ pub fn parse(text: &str, source: &str) -> Result<Suite, SuiteError> {
                 }),
                 metrics::paired_gap::KIND => Box::new(PairedGap {
                     detector,
-                    between: metric.between.clone().unwrap_or_else(|| "group".to_string()),
+                    between: metric
+                        .between
+                        .clone()
+                        .unwrap_or_else(|| "group".to_string()),
                     within: metric.within.clone(),
                 }),
                 other => {
                     let known: Vec<&str> = metrics::METRICS.iter().map(|(id, _)| *id).collect();
                     return Err(at(
                         metric.kind.span().start,
-                        format!("unknown metric kind `{other}` (known: {})", known.join(", ")),
+                        format!(
+                            "unknown metric kind `{other}` (known: {})",
+                            known.join(", ")
+                        ),
                     ));
                 }
             });
@@ -191,16 +212,22 @@ pub fn parse(text: &str, source: &str) -> Result<Suite, SuiteError> {
                         })
                         .collect(),
                 };
-                probe
-                    .validate()
-                    .map_err(|message| at(entry.id.span().start, format!("probe `{probe_id}`: {message}")))?;
+                probe.validate().map_err(|message| {
+                    at(
+                        entry.id.span().start,
+                        format!("probe `{probe_id}`: {message}"),
+                    )
+                })?;
                 Box::new(probe)
             }
             other => {
                 let known: Vec<&str> = FAMILIES.iter().map(|(id, _)| *id).collect();
                 return Err(at(
                     entry.family.span().start,
-                    format!("unknown probe family `{other}` (known: {})", known.join(", ")),
+                    format!(
+                        "unknown probe family `{other}` (known: {})",
+                        known.join(", ")
+                    ),
                 ));
             }
         };

@@ -17,7 +17,10 @@ pub const BUILTIN: &[(&str, &str)] = &[(
 
 /// A built-in suite's file text.
 pub fn builtin(id: &str) -> Option<&'static str> {
-    BUILTIN.iter().find(|(name, _)| *name == id).map(|(_, text)| *text)
+    BUILTIN
+        .iter()
+        .find(|(name, _)| *name == id)
+        .map(|(_, text)| *text)
 }
 
 /// Loads a suite named on the command line: a built-in suite id, or the path of a suite file.
