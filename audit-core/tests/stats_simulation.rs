@@ -51,7 +51,10 @@ fn assert_nominal(name: &str, rate: f64) {
 
 #[track_caller]
 fn assert_conservative(name: &str, rate: f64) {
-    assert!(rate <= 0.065, "{name}: rejection rate {rate} under the null");
+    assert!(
+        rate <= 0.065,
+        "{name}: rejection rate {rate} under the null"
+    );
 }
 
 #[test]
@@ -187,7 +190,10 @@ fn wilson_coverage_is_near_nominal() {
             .iter()
             .map(|&p| exact_coverage(n, p, |k| stats::clopper_pearson(k, n, 0.95)))
             .fold(1.0_f64, f64::min);
-        assert!(cp >= 0.95 - 1e-9, "Clopper–Pearson n = {n}: minimum coverage {cp}");
+        assert!(
+            cp >= 0.95 - 1e-9,
+            "Clopper–Pearson n = {n}: minimum coverage {cp}"
+        );
     }
 }
 
@@ -197,8 +203,12 @@ fn newcombe_coverage_is_near_nominal() {
         let mut total = 0.0;
         let mut cells = 0.0;
         for &(p1, p2) in &[(0.3, 0.3), (0.5, 0.4), (0.2, 0.35), (0.7, 0.6), (0.45, 0.5)] {
-            let pmf1: Vec<f64> = (0..=n1).map(|k| distributions::binomial_pmf(k, n1, p1)).collect();
-            let pmf2: Vec<f64> = (0..=n2).map(|k| distributions::binomial_pmf(k, n2, p2)).collect();
+            let pmf1: Vec<f64> = (0..=n1)
+                .map(|k| distributions::binomial_pmf(k, n1, p1))
+                .collect();
+            let pmf2: Vec<f64> = (0..=n2)
+                .map(|k| distributions::binomial_pmf(k, n2, p2))
+                .collect();
             let mut coverage = 0.0;
             for (k1, w1) in pmf1.iter().enumerate() {
                 for (k2, w2) in pmf2.iter().enumerate() {
@@ -270,7 +280,10 @@ fn bootstrap_coverage_of_a_mean_is_near_nominal() {
     }
     for (name, covered) in [("percentile", percentile), ("BCa", bca)] {
         let coverage = covered as f64 / DATA_SETS as f64;
-        assert!((coverage - 0.95).abs() <= 0.015, "{name}: coverage {coverage}");
+        assert!(
+            (coverage - 0.95).abs() <= 0.015,
+            "{name}: coverage {coverage}"
+        );
     }
 }
 
