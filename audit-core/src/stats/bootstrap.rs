@@ -202,9 +202,9 @@ where
             |buffer: &mut Vec<T>, index| {
                 let mut rng = stream(config.seed, index);
                 buffer.clear();
-                for _ in 0..n {
-                    buffer.push(data[below(&mut rng, n as u64) as usize].clone());
-                }
+                // A `Range` map has an exact length, so `extend` writes without per-push
+                // capacity checks.
+                buffer.extend((0..n).map(|_| data[below(&mut rng, n as u64) as usize].clone()));
                 statistic(buffer)
             },
         )
