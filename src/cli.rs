@@ -86,9 +86,19 @@ struct RunArgs {
     /// Confidence level of every interval
     #[arg(long, default_value_t = 0.95)]
     confidence: f64,
+    /// Where dataset paths of suites resolve (default: $PROBITY_DATASETS, else ./datasets)
+    #[arg(long)]
+    datasets: Option<PathBuf>,
     /// No progress bar
     #[arg(long)]
     quiet: bool,
+}
+
+/// The datasets folder: the flag, else `$PROBITY_DATASETS`, else `./datasets`.
+fn datasets_dir(flag: Option<&Path>) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("PROBITY_DATASETS").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("datasets"))
 }
 
 pub fn main() -> Result<ExitCode> {
@@ -124,23 +134,28 @@ pub fn main() -> Result<ExitCode> {
 fn list() -> Result<ExitCode> {
     println!("suites:");
     for (id, text) in suites::BUILTIN {
-        let suite = suites::parse(text, &format!("builtin:{id}"))?;
+        let suite = suites::parse(text, &format!("builtin:{id}"), &datasets_dir(None))?;
         println!("  {id}@{}  {}", suite.reference.version, suite.description);
         for plan in &suite.probes {
             println!("    probe {}: {}", plan.probe.id(), plan.probe.goal());
         }
     }
+    use probes::registry;
     println!("probe families:");
-    for (id, about) in suites::FAMILIES {
-        println!("  {id}  {about}");
+    for family in registry::FAMILIES {
+        println!("  {}  {}", family.name, family.about);
+    }
+    println!("transforms:");
+    for transform in registry::TRANSFORMS {
+        println!("  {}  {}", transform.id, transform.about);
     }
     println!("detectors:");
-    for (id, about) in probes::detectors::DETECTORS {
-        println!("  {id}  {about}");
+    for detector in registry::DETECTORS {
+        println!("  {}  {}", detector.id, detector.about);
     }
     println!("metrics:");
-    for (id, about) in probes::metrics::METRICS {
-        println!("  {id}  {about}");
+    for metric in registry::METRICS {
+        println!("  {}  {}", metric.name, metric.about);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -209,10 +224,11 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
             args.confidence
         );
     }
+    let datasets = datasets_dir(args.datasets.as_deref());
     let suites = args
         .suite
         .iter()
-        .map(|name| suites::load(name).map_err(anyhow::Error::from))
+        .map(|name| suites::load(name, &datasets).map_err(anyhow::Error::from))
         .collect::<Result<Vec<Suite>>>()?;
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
     let config = RunConfig {

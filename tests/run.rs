@@ -298,7 +298,8 @@ fn bad_inputs_are_one_line_and_exit_2() {
         &good.replace("kind = \"rate\"", "kind = \"mean\""),
         "unknown metric kind `mean`",
     );
-    check_suite(&good.replace("goal = ", "gaol = "), "unknown field `gaol`");
+    check_suite(&good.replace("goal = ", "gaol = "), "line 12: missing field `goal`");
+    check_suite(&good.replace("[probe.axes]", "[probe.axis]"), "line 13: probe `counterfactual.requests`: unknown field `axis`");
     check_suite(
         &good.replace("{a_group} who is turning 40", "someone turning 40"),
         "template `birthday` has no {group} or {a_group} placeholder",
@@ -483,4 +484,24 @@ fn list_names_every_builtin() {
     ] {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
+}
+
+/// docs/examples/run is what the documented command writes today: the docs stay true.
+#[test]
+fn the_documented_example_run_is_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    run_scripted("refusal-gap-20", &out, &["--limit", "22", "--seed", "1"]);
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/run");
+    for file in ["attempts.jsonl", "summary.json", "summary.md"] {
+        assert_eq!(
+            std::fs::read_to_string(docs.join(file)).unwrap(),
+            std::fs::read_to_string(out.join(file)).unwrap(),
+            "docs/examples/run/{file} is stale: regenerate it with the command in docs/run-directory.md"
+        );
+    }
+    let documented = read_json(&docs.join("manifest.json"));
+    let fresh = read_json(&out.join("manifest.json"));
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&documented), keys(&fresh));
 }

@@ -6,7 +6,57 @@
 //! ("a woman", "an Asian person"). A case's attributes are `axis`, `group` and `template`, so
 //! the cases of one template across the groups of an axis form a matched set.
 
+use std::collections::BTreeMap;
+
 use audit_core::{Attributes, Case, Probe, ProbeError, Query};
+use serde::Deserialize;
+
+use crate::registry::{params, ProbeArgs};
+
+/// The family's parameters in a suite file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default)]
+    system: Option<String>,
+    #[serde(rename = "template")]
+    templates: Vec<TemplateEntry>,
+    axes: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TemplateEntry {
+    id: String,
+    text: String,
+}
+
+/// Builds a counterfactual probe from its suite-file parameters: `system` (optional),
+/// `[[probe.template]]` entries (`id`, `text`) and `[probe.axes]` (axis = [groups]).
+pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
+    let params: Params = params(args.params)?;
+    let probe = CounterfactualProbe {
+        id: args.id.to_string(),
+        goal: args.goal.to_string(),
+        source: args.source.to_string(),
+        system: params.system,
+        templates: params
+            .templates
+            .into_iter()
+            .map(|t| Template {
+                id: t.id,
+                text: t.text,
+            })
+            .collect(),
+        axes: params
+            .axes
+            .into_iter()
+            .map(|(name, groups)| Axis { name, groups })
+            .collect(),
+    };
+    probe.validate()?;
+    Ok(Box::new(probe))
+}
 
 /// One request, written once for every group.
 #[derive(Clone, Debug, PartialEq)]

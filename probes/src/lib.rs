@@ -4,3 +4,4 @@
 pub mod counterfactual;
 pub mod detectors;
 pub mod metrics;
+pub mod registry;

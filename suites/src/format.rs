@@ -1,12 +1,13 @@
-//! The suite-file format: parsing, validation with the file and line of every problem, and
-//! building the probes, detectors and metrics a suite names.
+//! The suite-file format (docs/suite-format.md): parsing, validation with the file and line of
+//! every problem, and building the probes, transforms, detectors and metrics a suite names from
+//! the registries of the `probes` crate.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::ops::Range;
+use std::path::Path;
 
-use audit_core::{Detector, Metric, ProbePlan, Suite, SuiteRef};
-use probes::counterfactual::{Axis, CounterfactualProbe, Template};
-use probes::detectors;
-use probes::metrics::{self, PairedGap, Rate};
+use audit_core::{Detector, Metric, ProbePlan, Suite, SuiteRef, Transform};
+use probes::registry::{self, ProbeArgs};
 use serde::Deserialize;
 use sha2::Digest;
 use toml::Spanned;
@@ -33,8 +34,8 @@ impl SuiteError {
 #[serde(deny_unknown_fields)]
 struct SuiteFile {
     suite: Header,
-    #[serde(rename = "probe")]
-    probes: Vec<ProbeEntry>,
+    #[serde(rename = "probe", default)]
+    probes: Vec<Spanned<toml::Table>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,52 +47,34 @@ struct Header {
     description: String,
 }
 
+/// The keys every `[[probe]]` table has; the others are the family's parameters.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProbeEntry {
-    id: Spanned<String>,
-    family: Spanned<String>,
+struct Common {
+    id: String,
+    family: String,
     goal: String,
     source: String,
     #[serde(default)]
-    system: Option<String>,
-    detectors: Vec<Spanned<String>>,
+    detectors: Vec<String>,
+    #[serde(default)]
+    transforms: Vec<String>,
     #[serde(default, rename = "metric")]
-    metrics: Vec<MetricEntry>,
-    // Parameters of the counterfactual family.
-    #[serde(default, rename = "template")]
-    templates: Vec<TemplateEntry>,
-    #[serde(default)]
-    axes: BTreeMap<String, Vec<String>>,
+    metrics: Vec<toml::Table>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TemplateEntry {
-    id: String,
-    text: String,
-}
+const COMMON_KEYS: &[&str] = &[
+    "id",
+    "family",
+    "goal",
+    "source",
+    "detectors",
+    "transforms",
+    "metric",
+];
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MetricEntry {
-    kind: Spanned<String>,
-    detector: Spanned<String>,
-    #[serde(default)]
-    by: Vec<String>,
-    between: Option<String>,
-    #[serde(default)]
-    within: Vec<String>,
-}
-
-/// The families of probes a suite file can name.
-pub const FAMILIES: &[(&str, &str)] = &[(
-    "counterfactual",
-    "templates × groups of demographic axes; chat prompts that differ only in the group",
-)];
-
-/// Parses and validates a suite file; `source` names it in errors and in the run's manifest.
-pub fn parse(text: &str, source: &str) -> Result<Suite, SuiteError> {
+/// Parses and validates a suite file; `source` names it in errors and in the run's manifest;
+/// relative dataset paths are resolved against `datasets`.
+pub fn parse(text: &str, source: &str, datasets: &Path) -> Result<Suite, SuiteError> {
     let line = |offset: usize| Some(line_of(text, offset));
     let file: SuiteFile = toml::from_str(text).map_err(|e| {
         SuiteError::at(
@@ -115,127 +98,111 @@ pub fn parse(text: &str, source: &str) -> Result<Suite, SuiteError> {
             "the suite has no [[probe]]".to_string(),
         ));
     }
-    let mut probe_ids = std::collections::BTreeSet::new();
+    let mut probe_ids = BTreeSet::new();
     let mut plans = Vec::new();
     for entry in &file.probes {
-        let at = |offset: usize, message: String| SuiteError::at(source, line(offset), message);
-        let probe_id = entry.id.get_ref();
+        let span = entry.span();
+        // The line of the first occurrence of `needle` inside this probe's table, else the
+        // table's first line.
+        let at = |needle: &str, message: String| {
+            SuiteError::at(source, line(find_in(text, &span, needle)), message)
+        };
+        let common: Common = registry::params(entry.get_ref()).map_err(|m| at("", m))?;
+        let probe_id = &common.id;
         if !is_identifier(probe_id) {
             return Err(at(
-                entry.id.span().start,
+                probe_id,
                 format!("probe id `{probe_id}` must be lowercase letters, digits, `-`, `_` or `.`"),
             ));
         }
         if !probe_ids.insert(probe_id.clone()) {
-            return Err(at(
-                entry.id.span().start,
-                format!("probe id `{probe_id}` appears twice"),
-            ));
+            return Err(at(probe_id, format!("probe id `{probe_id}` appears twice")));
         }
-        let mut detector_list: Vec<Box<dyn Detector>> = Vec::new();
-        for name in &entry.detectors {
-            let Some(detector) = detectors::detector(name.get_ref()) else {
-                let known: Vec<&str> = detectors::DETECTORS.iter().map(|(id, _)| *id).collect();
+        let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
+        for name in &common.detectors {
+            let Some(kind) = registry::detector(name) else {
+                let known: Vec<&str> = registry::DETECTORS.iter().map(|d| d.id).collect();
                 return Err(at(
-                    name.span().start,
-                    format!(
-                        "unknown detector `{}` (known: {})",
-                        name.get_ref(),
-                        known.join(", ")
-                    ),
+                    &format!("\"{name}\""),
+                    format!("unknown detector `{name}` (known: {})", known.join(", ")),
                 ));
             };
-            detector_list.push(detector);
+            detectors.push((kind.build)());
         }
-        let mut metric_list: Vec<Box<dyn Metric>> = Vec::new();
-        for metric in &entry.metrics {
-            if !entry
-                .detectors
-                .iter()
-                .any(|d| d.get_ref() == metric.detector.get_ref())
-            {
+        let mut transforms: Vec<Box<dyn Transform>> = Vec::new();
+        for name in &common.transforms {
+            let Some(kind) = registry::transform(name) else {
+                let known: Vec<&str> = registry::TRANSFORMS.iter().map(|t| t.id).collect();
                 return Err(at(
-                    metric.detector.span().start,
-                    format!(
-                        "metric uses detector `{}`, which probe `{probe_id}` does not run (add it to `detectors`)",
-                        metric.detector.get_ref()
-                    ),
+                    &format!("\"{name}\""),
+                    format!("unknown transform `{name}` (known: {})", known.join(", ")),
                 ));
-            }
-            let detector = metric.detector.get_ref().clone();
-            metric_list.push(match metric.kind.get_ref().as_str() {
-                metrics::rate::KIND => Box::new(Rate {
-                    detector,
-                    by: metric.by.clone(),
-                }),
-                metrics::paired_gap::KIND => Box::new(PairedGap {
-                    detector,
-                    between: metric
-                        .between
-                        .clone()
-                        .unwrap_or_else(|| "group".to_string()),
-                    within: metric.within.clone(),
-                }),
-                other => {
-                    let known: Vec<&str> = metrics::METRICS.iter().map(|(id, _)| *id).collect();
+            };
+            transforms.push((kind.build)());
+        }
+        let mut metrics: Vec<Box<dyn Metric>> = Vec::new();
+        for table in &common.metrics {
+            let mut params = table.clone();
+            let kind = match params.remove("kind") {
+                Some(toml::Value::String(kind)) => kind,
+                _ => {
                     return Err(at(
-                        metric.kind.span().start,
+                        "[[probe.metric]]",
+                        "a metric needs `kind = \"...\"`".to_string(),
+                    ))
+                }
+            };
+            let Some(metric_kind) = registry::metric(&kind) else {
+                let known: Vec<&str> = registry::METRICS.iter().map(|m| m.name).collect();
+                return Err(at(
+                    &format!("\"{kind}\""),
+                    format!("unknown metric kind `{kind}` (known: {})", known.join(", ")),
+                ));
+            };
+            if let Some(toml::Value::String(detector)) = params.get("detector") {
+                if !common.detectors.contains(detector) {
+                    return Err(at(
+                        &format!("detector = \"{detector}\""),
                         format!(
-                            "unknown metric kind `{other}` (known: {})",
-                            known.join(", ")
+                            "metric uses detector `{detector}`, which probe `{probe_id}` does not run (add it to `detectors`)"
                         ),
                     ));
                 }
-            });
+            }
+            metrics.push(
+                (metric_kind.build)(&params)
+                    .map_err(|m| at(&format!("\"{kind}\""), format!("metric `{kind}`: {m}")))?,
+            );
         }
-        let probe = match entry.family.get_ref().as_str() {
-            "counterfactual" => {
-                let probe = CounterfactualProbe {
-                    id: probe_id.clone(),
-                    goal: entry.goal.clone(),
-                    source: entry.source.clone(),
-                    system: entry.system.clone(),
-                    templates: entry
-                        .templates
-                        .iter()
-                        .map(|t| Template {
-                            id: t.id.clone(),
-                            text: t.text.clone(),
-                        })
-                        .collect(),
-                    axes: entry
-                        .axes
-                        .iter()
-                        .map(|(name, groups)| Axis {
-                            name: name.clone(),
-                            groups: groups.clone(),
-                        })
-                        .collect(),
-                };
-                probe.validate().map_err(|message| {
-                    at(
-                        entry.id.span().start,
-                        format!("probe `{probe_id}`: {message}"),
-                    )
-                })?;
-                Box::new(probe)
-            }
-            other => {
-                let known: Vec<&str> = FAMILIES.iter().map(|(id, _)| *id).collect();
-                return Err(at(
-                    entry.family.span().start,
-                    format!(
-                        "unknown probe family `{other}` (known: {})",
-                        known.join(", ")
-                    ),
-                ));
-            }
+        let Some(family) = registry::family(&common.family) else {
+            let known: Vec<&str> = registry::FAMILIES.iter().map(|f| f.name).collect();
+            return Err(at(
+                &format!("\"{}\"", common.family),
+                format!(
+                    "unknown probe family `{}` (known: {})",
+                    common.family,
+                    known.join(", ")
+                ),
+            ));
         };
+        let mut params = entry.get_ref().clone();
+        for key in COMMON_KEYS {
+            params.remove(*key);
+        }
+        let args = ProbeArgs {
+            id: probe_id,
+            goal: &common.goal,
+            source: &common.source,
+            params: &params,
+            datasets,
+        };
+        let probe =
+            (family.build)(&args).map_err(|m| at(probe_id, format!("probe `{probe_id}`: {m}")))?;
         plans.push(ProbePlan {
             probe,
-            transforms: Vec::new(),
-            detectors: detector_list,
-            metrics: metric_list,
+            transforms,
+            detectors,
+            metrics,
         });
     }
     Ok(Suite {
@@ -248,6 +215,18 @@ pub fn parse(text: &str, source: &str) -> Result<Suite, SuiteError> {
         description: file.suite.description,
         probes: plans,
     })
+}
+
+/// The offset of `needle` within `span` of `text` (the span's start when absent or empty).
+fn find_in(text: &str, span: &Range<usize>, needle: &str) -> usize {
+    let end = span.end.min(text.len());
+    let start = span.start.min(end);
+    if needle.is_empty() {
+        return start;
+    }
+    text.get(start..end)
+        .and_then(|s| s.find(needle))
+        .map_or(start, |i| start + i)
 }
 
 fn is_identifier(s: &str) -> bool {

@@ -3,13 +3,13 @@
 
 mod format;
 
-pub use format::{parse, SuiteError, FAMILIES};
+pub use format::{parse, SuiteError};
 
 use std::path::Path;
 
 use audit_core::Suite;
 
-/// The built-in suites: (id, one-line description, file text).
+/// The built-in suites: (id, file text).
 pub const BUILTIN: &[(&str, &str)] = &[(
     "counterfactual-refusal",
     include_str!("../builtin/counterfactual-refusal.toml"),
@@ -24,9 +24,10 @@ pub fn builtin(id: &str) -> Option<&'static str> {
 }
 
 /// Loads a suite named on the command line: a built-in suite id, or the path of a suite file.
-pub fn load(name: &str) -> Result<Suite, SuiteError> {
+/// Relative dataset paths in the suite resolve against `datasets`.
+pub fn load(name: &str, datasets: &Path) -> Result<Suite, SuiteError> {
     if let Some(text) = builtin(name) {
-        return parse(text, &format!("builtin:{name}"));
+        return parse(text, &format!("builtin:{name}"), datasets);
     }
     let path = Path::new(name);
     let looks_like_path = name.contains('/') || name.contains('\\') || name.ends_with(".toml");
@@ -40,5 +41,35 @@ pub fn load(name: &str) -> Result<Suite, SuiteError> {
     let bytes = std::fs::read(path).map_err(|e| SuiteError::at(name, None, e.to_string()))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| SuiteError::at(name, None, "the file is not UTF-8 text".to_string()))?;
-    parse(&text, name)
+    parse(&text, name, datasets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every built-in suite parses, and its probes make deterministic cases with unique ids.
+    #[test]
+    fn builtin_suites_conform() {
+        let datasets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets");
+        for (id, text) in BUILTIN {
+            let suite = parse(text, &format!("builtin:{id}"), &datasets)
+                .unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert_eq!(&suite.reference.id, id);
+            for plan in &suite.probes {
+                assert!(!plan.probe.goal().is_empty() && !plan.probe.source().is_empty());
+                let a = plan.probe.cases(1).unwrap();
+                let b = plan.probe.cases(1).unwrap();
+                assert_eq!(a, b, "{}: cases differ for one seed", plan.probe.id());
+                let ids: std::collections::BTreeSet<&String> = a.iter().map(|c| &c.id).collect();
+                assert_eq!(
+                    ids.len(),
+                    a.len(),
+                    "{}: duplicate case ids",
+                    plan.probe.id()
+                );
+                assert!(!plan.metrics.is_empty(), "{}: no metric", plan.probe.id());
+            }
+        }
+    }
 }

@@ -10,6 +10,29 @@ use super::outcome;
 
 pub const KIND: &str = "paired-gap";
 
+/// `[[probe.metric]] kind = "paired-gap"`: `detector`, `between` (default `group`) and
+/// `within` (strata, optional).
+pub fn build(table: &toml::Table) -> Result<Box<dyn Metric>, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Params {
+        detector: String,
+        #[serde(default = "group")]
+        between: String,
+        #[serde(default)]
+        within: Vec<String>,
+    }
+    fn group() -> String {
+        "group".to_string()
+    }
+    let p: Params = crate::registry::params(table)?;
+    Ok(Box::new(PairedGap {
+        detector: p.detector,
+        between: p.between,
+        within: p.within,
+    }))
+}
+
 /// For every pair of groups (values of `between`) within each stratum (values of `within`),
 /// the cases that match on every other attribute form pairs; the gap is
 /// rate(first) − rate(second) on those pairs, with Newcombe's paired-difference interval and an

@@ -9,6 +9,22 @@ use super::outcome;
 
 pub const KIND: &str = "rate";
 
+/// `[[probe.metric]] kind = "rate"`: `detector`, and `by` (attributes to group by, optional).
+pub fn build(table: &toml::Table) -> Result<Box<dyn Metric>, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Params {
+        detector: String,
+        #[serde(default)]
+        by: Vec<String>,
+    }
+    let p: Params = crate::registry::params(table)?;
+    Ok(Box::new(Rate {
+        detector: p.detector,
+        by: p.by,
+    }))
+}
+
 /// The share of scored attempts that a binary detector flags (score ≥ 0.5): over the whole
 /// probe, and for every combination of the `by` attributes that occurs.
 #[derive(Clone, Debug, PartialEq)]
