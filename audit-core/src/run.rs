@@ -62,7 +62,9 @@ pub enum RunError {
 }
 
 /// Every case of the run, in a deterministic order: suites, probes, probe order, and each
-/// case followed by its transformed variants.
+/// case followed by its transformed variants. When a probe has transforms, its plain cases get
+/// the attribute `transform = "none"` (unless the probe set one), so that metrics can pair
+/// every variant with its plain case.
 pub fn plan(suites: &[Suite], config: &RunConfig) -> Result<Vec<PlannedCase>, RunError> {
     let mut planned = Vec::new();
     for (suite_index, suite) in suites.iter().enumerate() {
@@ -79,7 +81,13 @@ pub fn plan(suites: &[Suite], config: &RunConfig) -> Result<Vec<PlannedCase>, Ru
                 cases.truncate(limit);
             }
             let mut seen = BTreeSet::new();
-            for case in cases {
+            for mut case in cases {
+                // With transforms, the plain case is the reference every variant is paired with.
+                if !plan.transforms.is_empty() {
+                    case.attributes
+                        .entry("transform".to_string())
+                        .or_insert_with(|| "none".to_string());
+                }
                 let variants: Vec<Case> = plan
                     .transforms
                     .iter()
