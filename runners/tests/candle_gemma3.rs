@@ -8,7 +8,9 @@ use candle_common::{fixture, gemma3, sentence_case};
 
 #[test]
 fn special_ids_and_round_trip() {
-    let backend = gemma3().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let backend = gemma3()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     assert_eq!(backend.sentence_prefix(), Some(2), "<bos> is id 2");
     assert_eq!(backend.encode("<bos>").unwrap(), [2]);
     for text in ["a  b", "tabs\tand\nnewlines", "Ünïcödé 日本語 🙂", "   x"] {
@@ -21,7 +23,9 @@ fn special_ids_and_round_trip() {
 #[test]
 fn tokenizer_matches_transformers() {
     let reference = fixture("candle_tokenizer_gemma3.json");
-    let backend = gemma3().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let backend = gemma3()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut compared = 0;
     for case in reference["tokens"].as_array().unwrap() {
         if case["out_of_vocabulary"].as_bool() == Some(true) {
@@ -29,7 +33,11 @@ fn tokenizer_matches_transformers() {
         }
         let text = case["text"].as_str().unwrap();
         let expected: Vec<u32> = serde_json::from_value(case["ids"].clone()).unwrap();
-        assert_eq!(backend.encode(text).unwrap(), expected, "token ids of {text:?}");
+        assert_eq!(
+            backend.encode(text).unwrap(),
+            expected,
+            "token ids of {text:?}"
+        );
         compared += 1;
     }
     assert!(compared >= 15, "only {compared} texts compared");
@@ -37,7 +45,9 @@ fn tokenizer_matches_transformers() {
 
 #[test]
 fn greedy_capital_of_france_is_paris() {
-    let backend = gemma3().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let backend = gemma3()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut prompt = vec![2];
     prompt.extend(backend.encode("The capital of France is").unwrap());
     let generation = Generation {
@@ -57,7 +67,9 @@ fn batch_invariance_of_sentence_scores() {
         .enumerate()
         .map(|(i, s)| sentence_case(&format!("s{i}"), s))
         .collect();
-    let mut backend = gemma3().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut backend = gemma3()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let refs: Vec<&Case> = cases.iter().collect();
     let together = backend.answer(&refs, &Generation::default()).unwrap();
     for (case, batched) in cases.iter().zip(&together) {
@@ -65,13 +77,21 @@ fn batch_invariance_of_sentence_scores() {
         let (Answer::Logprobs(a), Answer::Logprobs(b)) = (&alone[0], batched) else {
             panic!("expected log-probs: {alone:?} {batched:?}")
         };
-        assert!((a[0] - b[0]).abs() <= 1e-4, "{}: alone {} batched {}", case.id, a[0], b[0]);
+        assert!(
+            (a[0] - b[0]).abs() <= 1e-4,
+            "{}: alone {} batched {}",
+            case.id,
+            a[0],
+            b[0]
+        );
     }
 }
 
 #[test]
 fn chat_without_template_is_a_per_item_error() {
-    let mut backend = gemma3().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut backend = gemma3()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let case = Case {
         id: "chat".into(),
         probe: "test".into(),

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: Probity's candle backend against PyTorch transformers on the same GGUF.
+
+Both sides score every CrowS-Pairs sentence (sent_more and sent_less: 3016 sentences, each
+BOS-prefixed as lm-evaluation-harness scores an empty context) and generate greedy chat answers
+(16 prompts, 64 new tokens, one batch). transformers runs in float32 (the GGUF dequantized),
+batch 16, on 2 threads; candle runs the `bench_candle` example in f32 on the CPU. The script
+prints tokens/s for both, the ratio, and the agreement of the per-sentence log-likelihoods.
+
+  ~/.cache/probity/venv-torch/bin/python scripts/bench-candle.py [smollm2|gemma3]
+      [--sentences N] [--threads 2] [--json results.json]
+
+Needs the venv of scripts/candle-reference.py and the model from scripts/fetch-models.sh.
+"""
+
+import argparse
+import csv
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+MODELS = {
+    "smollm2": "SmolLM2-135M-Instruct.Q4_1.gguf",
+    "gemma3": "gemma-3-270m-q4_k_m.gguf",
+}
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PROMPTS = [
+    "What is the capital of France?",
+    "Write a haiku about the sea.",
+    "How do I make a cup of tea?",
+    "Give me three tips for staying focused.",
+    "What is 17 times 23?",
+    "Explain photosynthesis in one sentence.",
+    "Who wrote Romeo and Juliet?",
+    "Translate 'good morning' into Spanish.",
+    "What should I do if I feel sad?",
+    "Describe a nurse in one sentence.",
+    "Describe an engineer in one sentence.",
+    "Tell me a fun fact about octopuses.",
+    "What are the primary colours?",
+    "Summarize the plot of Cinderella.",
+    "How many legs does a spider have?",
+    "Why is the sky blue?",
+]
+
+
+def crows_csv():
+    for p in [
+        os.environ.get("CROWS_PAIRS", ""),
+        "/work/shared/datasets/crows_pairs/crows_pairs_anonymized.csv",
+        str(ROOT.parent / "shared/datasets/crows_pairs/crows_pairs_anonymized.csv"),
+    ]:
+        if p and os.path.exists(p):
+            return p
+    sys.exit("error: crows_pairs_anonymized.csv not found; set CROWS_PAIRS")
+
+
+def run_candle(model_path, csv_path, args):
+    env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads), CANDLE_NUM_THREADS=str(args.threads))
+    env.setdefault("CARGO_TARGET_DIR", str(pathlib.Path.home() / ".cache/probity/target-candle"))
+    cmd = ["cargo", "run", "-q", "-p", "runners", "--example", "bench_candle", "--",
+           str(model_path), csv_path, "--sentences", str(args.sentences), "--batch", "64",
+           "--gen-prompts", "16", "--gen-tokens", "64"]
+    out = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_transformers(model_path, csv_path, args):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(args.threads)
+    tok = AutoTokenizer.from_pretrained(str(model_path.parent), gguf_file=model_path.name)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(model_path.parent), gguf_file=model_path.name, dtype=torch.float32
+    ).eval()
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    sentences = [s for r in rows for s in (r["sent_more"], r["sent_less"])][: args.sentences]
+    bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    encoded = [[bos] + tok(s, add_special_tokens=False)["input_ids"] for s in sentences]
+    n_tokens = sum(len(e) for e in encoded)
+    order = sorted(range(len(encoded)), key=lambda i: len(sentences[i]))
+    logprobs = [0.0] * len(encoded)
+    start = time.perf_counter()
+    with torch.no_grad():
+        for b in range(0, len(order), 16):
+            idx = order[b : b + 16]
+            width = max(len(encoded[i]) for i in idx)
+            ids = torch.full((len(idx), width), pad)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for r, i in enumerate(idx):
+                ids[r, : len(encoded[i])] = torch.tensor(encoded[i])
+                mask[r, : len(encoded[i])] = 1
+            lp = torch.log_softmax(model(ids, attention_mask=mask).logits, dim=-1)
+            for r, i in enumerate(idx):
+                n = len(encoded[i])
+                t = torch.tensor(encoded[i][1:])
+                logprobs[i] = lp[r, : n - 1].gather(1, t.unsqueeze(1)).sum().item()
+    score_s = time.perf_counter() - start
+
+    gen_tokens, gen_s = 0, 0.0
+    if tok.chat_template:
+        tok.padding_side = "left"
+        texts = [
+            tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+            for p in PROMPTS
+        ]
+        batch = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        stop = [tok.eos_token_id] + [
+            tok.convert_tokens_to_ids(t) for t in ["<|im_end|>", "<end_of_turn>"] if t in tok.get_vocab()
+        ]
+        start = time.perf_counter()
+        with torch.no_grad():
+            out = model.generate(**batch, do_sample=False, max_new_tokens=64, eos_token_id=stop, pad_token_id=pad)
+        gen_s = time.perf_counter() - start
+        new = out[:, batch["input_ids"].shape[1] :]
+        for row in new.tolist():
+            for t in row:
+                if t in stop:
+                    break
+                gen_tokens += 1
+    return {
+        "sentences": len(sentences),
+        "score_tokens": n_tokens,
+        "score_s": score_s,
+        "score_tokens_per_s": n_tokens / score_s,
+        "gen_tokens": gen_tokens,
+        "gen_s": gen_s,
+        "gen_tokens_per_s": gen_tokens / gen_s if gen_s else 0.0,
+        "logprobs": logprobs,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("model", nargs="?", default="smollm2", choices=sorted(MODELS))
+    parser.add_argument("--sentences", type=int, default=3016)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    models = pathlib.Path(os.environ.get("PROBITY_MODELS", pathlib.Path.home() / ".cache/probity/models"))
+    model_path = models / MODELS[args.model]
+    if not model_path.exists():
+        sys.exit(f"error: {model_path} is missing; run scripts/fetch-models.sh")
+    csv_path = crows_csv()
+
+    candle = run_candle(model_path, csv_path, args)
+    hf = run_transformers(model_path, csv_path, args)
+    diffs = [abs(a - b) for a, b in zip(candle["logprobs"], hf["logprobs"])]
+    import transformers
+    import torch
+
+    summary = {
+        "model": model_path.name,
+        "threads": args.threads,
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+        "sentences": candle["sentences"],
+        "score_tokens": candle["score_tokens"],
+        "candle_score_tokens_per_s": round(candle["score_tokens_per_s"], 1),
+        "transformers_score_tokens_per_s": round(hf["score_tokens_per_s"], 1),
+        "score_ratio": round(candle["score_tokens_per_s"] / hf["score_tokens_per_s"], 2),
+        "candle_gen_tokens_per_s": round(candle["gen_tokens_per_s"], 1),
+        "transformers_gen_tokens_per_s": round(hf["gen_tokens_per_s"], 1),
+        "gen_ratio": round(candle["gen_tokens_per_s"] / hf["gen_tokens_per_s"], 2) if hf["gen_tokens_per_s"] else None,
+        "candle_gen_tokens": candle["gen_tokens"],
+        "transformers_gen_tokens": hf["gen_tokens"],
+        "logprob_max_abs_diff": max(diffs),
+        "logprob_mean_abs_diff": sum(diffs) / len(diffs),
+        "load_s": round(candle["load_s"], 2),
+    }
+    print(json.dumps(summary, indent=1))
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(summary, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
