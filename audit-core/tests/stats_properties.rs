@@ -212,6 +212,15 @@ fn degenerate_inputs_return_documented_values() {
         (3.0, 3.0)
     );
     assert_eq!((constant.bca.low, constant.bca.high), (3.0, 3.0));
+    // A single observation or a single cluster: no jackknife, zero-width interval.
+    let strict_mean = |v: &[f64]| {
+        assert!(!v.is_empty(), "the statistic is never called on an empty slice");
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let single = stats::bootstrap(&[5.0], strict_mean, &config);
+    assert_eq!((single.bca.low, single.bca.high), (5.0, 5.0));
+    let one_cluster = stats::cluster_bootstrap(&[1.0, 2.0], &["a", "a"], strict_mean, &config);
+    assert_eq!((one_cluster.bca.low, one_cluster.bca.high), (1.5, 1.5));
     let all_ones = stats::bootstrap_binary_mean(50, 50, &config);
     assert_eq!((all_ones.bca.low, all_ones.bca.high), (1.0, 1.0));
 

@@ -167,7 +167,9 @@ where
     let estimate = statistic(data);
     let replicates = resample(data, &statistic, config);
     let n = data.len();
-    let jackknife: Vec<f64> = (0..n)
+    // A single observation has no leave-one-out jackknife (it would be empty): a = 0.
+    let jackknife_size = if n < 2 { 0 } else { n };
+    let jackknife: Vec<f64> = (0..jackknife_size)
         .into_par_iter()
         .map_init(
             || Vec::with_capacity(n),
@@ -311,7 +313,9 @@ where
             },
         )
         .collect();
-    let jackknife: Vec<f64> = (0..k)
+    // A single cluster has no jackknife (leaving it out leaves nothing): a = 0.
+    let jackknife_size = if k < 2 { 0 } else { k };
+    let jackknife: Vec<f64> = (0..jackknife_size)
         .into_par_iter()
         .map_init(
             || Vec::with_capacity(data.len()),

@@ -56,7 +56,8 @@ pub enum WilcoxonMethod {
     /// `2ⁿ` flips for n ≤ 13) when ties or zeros and at most 13 differences; otherwise normal.
     Auto,
     /// The exact null distribution of `T⁺` for `n` untied non-zero differences; with ties the
-    /// statistic is rounded conservatively as scipy does.
+    /// statistic is rounded conservatively as scipy does. Above [`EXACT_WILCOXON_LIMIT`]
+    /// differences the normal approximation is used instead.
     Exact,
     /// Normal approximation with tie correction.
     Asymptotic,
@@ -129,6 +130,9 @@ pub fn wilcoxon_signed_rank(differences: &[f64], config: WilcoxonConfig) -> Test
             };
         }
         WilcoxonMethod::Auto => WilcoxonMethod::Asymptotic,
+        // The exact distribution costs O(n³) time; beyond this size the normal approximation
+        // is used (its error is far below any decision threshold there).
+        WilcoxonMethod::Exact if n > EXACT_WILCOXON_LIMIT => WilcoxonMethod::Asymptotic,
         other => other,
     };
     let p_value = match method {
@@ -157,6 +161,10 @@ pub fn wilcoxon_signed_rank(differences: &[f64], config: WilcoxonConfig) -> Test
     };
     TestResult { statistic, p_value }
 }
+
+/// Largest number of non-zero differences for which [`WilcoxonMethod::Exact`] computes the exact
+/// null distribution.
+pub const EXACT_WILCOXON_LIMIT: usize = 2000;
 
 /// Null distribution of the signed-rank sum `T⁺` for `n` untied ranks: `P(T⁺ = s)` for
 /// `s = 0 ..= n(n + 1)/2`, by the subset-sum recursion in probabilities.

@@ -16,7 +16,8 @@ pub enum MannWhitneyMethod {
     /// scipy's `"auto"`: normal approximation when both samples exceed 8 or there are ties,
     /// exact otherwise.
     Auto,
-    /// The exact null distribution of U (valid without ties).
+    /// The exact null distribution of U (valid without ties). Above
+    /// [`EXACT_MANN_WHITNEY_LIMIT`] for `n₁n₂` the normal approximation is used instead.
     Exact,
     /// Normal approximation with tie correction and continuity correction.
     Asymptotic,
@@ -61,6 +62,11 @@ pub fn mann_whitney_u(x: &[f64], y: &[f64], method: MannWhitneyMethod) -> TestRe
     let method = match method {
         MannWhitneyMethod::Auto if (n1 > 8 && n2 > 8) || has_ties => MannWhitneyMethod::Asymptotic,
         MannWhitneyMethod::Auto => MannWhitneyMethod::Exact,
+        // The exact distribution costs O(n₁²n₂²) time; beyond this size the normal
+        // approximation is used.
+        MannWhitneyMethod::Exact if n1 * n2 > EXACT_MANN_WHITNEY_LIMIT => {
+            MannWhitneyMethod::Asymptotic
+        }
         other => other,
     };
     let p_value = match method {
@@ -86,6 +92,9 @@ pub fn mann_whitney_u(x: &[f64], y: &[f64], method: MannWhitneyMethod) -> TestRe
         p_value: p_value.clamp(0.0, 1.0),
     }
 }
+
+/// Largest `n₁n₂` for which [`MannWhitneyMethod::Exact`] computes the exact null distribution.
+pub const EXACT_MANN_WHITNEY_LIMIT: usize = 40_000;
 
 /// Null distribution `P(U = u)`, `u = 0 ..= n₁n₂`, of the Mann–Whitney statistic without ties,
 /// by the recursion `p(m, n; u) = m/(m+n) p(m−1, n; u−n) + n/(m+n) p(m, n−1; u)` over rows of m.
