@@ -398,27 +398,37 @@ def resampling():
     datasets = [local.normal(1.0, 2.0, size=40), local.exponential(1.0, size=60),
                 (local.uniform(size=80) < 0.3).astype(float), local.lognormal(0, 1, size=30),
                 local.normal(0, 1, size=25)]
+    while len(datasets) < 30:
+        i = len(datasets)
+        n = [20, 35, 50, 70][i % 4]
+        kind = i % 3
+        if kind == 0:
+            datasets.append(local.normal(0.5, 1.5, size=n))
+        elif kind == 1:
+            datasets.append(local.gamma(2.0, 1.0, size=n))
+        else:
+            datasets.append((local.uniform(size=n) < 0.2 + 0.02 * i).astype(float))
     for data in datasets:
-        res_p = st.bootstrap((data,), np.mean, n_resamples=200000, method="percentile",
-                             confidence_level=0.95, random_state=1)
-        res_b = st.bootstrap((data,), np.mean, n_resamples=200000, method="BCa",
-                             confidence_level=0.95, random_state=1)
+        res_p = st.bootstrap((data,), np.mean, n_resamples=100000, method="percentile",
+                             confidence_level=0.95, rng=np.random.default_rng(1))
+        res_b = st.bootstrap((data,), np.mean, n_resamples=100000, method="BCa",
+                             confidence_level=0.95, rng=np.random.default_rng(1))
         boot.append(dict(data=[float(v) for v in data], statistic="mean",
                          percentile_low=f(res_p.confidence_interval.low),
                          percentile_high=f(res_p.confidence_interval.high),
                          bca_low=f(res_b.confidence_interval.low),
                          bca_high=f(res_b.confidence_interval.high),
                          standard_error=f(res_b.standard_error)))
-    for i in range(8):
-        n = [6, 8, 10, 12, 11, 9, 7, 12][i]
+    for i in range(30):
+        n = [6, 8, 10, 12, 11, 9, 7, 12][i % 8]
         d = local.normal(0.4 * (i % 3), 1.0, size=n)
         res = st.permutation_test((d,), lambda x, axis: np.mean(x, axis=axis),
                                   permutation_type="samples", n_resamples=np.inf,
                                   alternative="two-sided", vectorized=True)
         paired_perm.append(dict(d=[float(v) for v in d], statistic=f(np.mean(d)),
                                 p_value=f(res.pvalue)))
-    for i in range(8):
-        n1, n2 = [(5, 6), (4, 7), (6, 6), (8, 5), (3, 9), (7, 7), (5, 5), (6, 8)][i]
+    for i in range(30):
+        n1, n2 = [(5, 6), (4, 7), (6, 6), (8, 5), (3, 9), (7, 7), (5, 5), (6, 8)][i % 8]
         x = local.normal(0.5 * (i % 3), 1.0, size=n1)
         y = local.normal(0.0, 1.0, size=n2)
         res = st.permutation_test(
