@@ -214,7 +214,10 @@ fn degenerate_inputs_return_documented_values() {
     assert_eq!((constant.bca.low, constant.bca.high), (3.0, 3.0));
     // A single observation or a single cluster: no jackknife, zero-width interval.
     let strict_mean = |v: &[f64]| {
-        assert!(!v.is_empty(), "the statistic is never called on an empty slice");
+        assert!(
+            !v.is_empty(),
+            "the statistic is never called on an empty slice"
+        );
         v.iter().sum::<f64>() / v.len() as f64
     };
     let single = stats::bootstrap(&[5.0], strict_mean, &config);
@@ -298,4 +301,28 @@ fn exact_tests_agree_with_their_definitions_on_small_tables() {
             assert!(stats::mcnemar_midp(b, c).p_value <= mcnemar.p_value + 1e-15);
         }
     }
+}
+
+#[test]
+fn exact_rank_tests_handle_lopsided_and_large_samples() {
+    // One observation against many: the exact U distribution is uniform on 0..=n₂.
+    let x = [0.5];
+    let y: Vec<f64> = (0..300).map(f64::from).collect();
+    let result = stats::mann_whitney_u(&x, &y, MannWhitneyMethod::Exact);
+    assert_eq!(result.statistic, 1.0);
+    assert!((result.p_value - 2.0 * 2.0 / 301.0).abs() < 1e-12);
+    // Above the exact limits the normal approximation answers at once.
+    let big: Vec<f64> = (0..3000).map(|i| f64::from(i) - 1400.5).collect();
+    let exact = WilcoxonConfig {
+        method: stats::WilcoxonMethod::Exact,
+        continuity_correction: false,
+    };
+    let asymptotic = WilcoxonConfig {
+        method: stats::WilcoxonMethod::Asymptotic,
+        continuity_correction: false,
+    };
+    assert_eq!(
+        stats::wilcoxon_signed_rank(&big, exact),
+        stats::wilcoxon_signed_rank(&big, asymptotic)
+    );
 }

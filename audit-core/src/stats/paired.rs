@@ -164,7 +164,7 @@ pub fn wilcoxon_signed_rank(differences: &[f64], config: WilcoxonConfig) -> Test
 
 /// Largest number of non-zero differences for which [`WilcoxonMethod::Exact`] computes the exact
 /// null distribution.
-pub const EXACT_WILCOXON_LIMIT: usize = 2000;
+pub const EXACT_WILCOXON_LIMIT: usize = 1000;
 
 /// Null distribution of the signed-rank sum `T⁺` for `n` untied ranks: `P(T⁺ = s)` for
 /// `s = 0 ..= n(n + 1)/2`, by the subset-sum recursion in probabilities.

@@ -250,7 +250,8 @@ pub fn fisher_exact(a: u64, b: u64, c: u64, d: u64) -> TestResult {
 /// `k × 2` cells, `df = k − 1` after dropping groups with no observations.
 ///
 /// Edge cases: fewer than two non-empty groups, or an outcome column that is all zero, gives
-/// `statistic = 0, p = 1` (no evidence of association; scipy raises here instead).
+/// `statistic = 0, p = 1` (no evidence of association; scipy raises here instead). Successes
+/// above their total count as the total; entries beyond the shorter slice are ignored.
 pub fn chi_square_independence(successes: &[u64], totals: &[u64]) -> TestResult {
     let groups: Vec<(f64, f64)> = successes
         .iter()

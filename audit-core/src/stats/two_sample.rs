@@ -99,6 +99,9 @@ pub const EXACT_MANN_WHITNEY_LIMIT: usize = 40_000;
 /// Null distribution `P(U = u)`, `u = 0 ..= n₁n₂`, of the Mann–Whitney statistic without ties,
 /// by the recursion `p(m, n; u) = m/(m+n) p(m−1, n; u−n) + n/(m+n) p(m, n−1; u)` over rows of m.
 fn mann_whitney_pmf(n1: usize, n2: usize) -> Vec<f64> {
+    // The distribution is symmetric in the two sizes; keeping the smaller one as the inner
+    // dimension bounds the memory by n₁n₂·min(n₁, n₂)/2 values.
+    let (n1, n2) = if n2 > n1 { (n2, n1) } else { (n1, n2) };
     // prev[j] holds p(m−1, j; ·) and current[j] holds p(m, j; ·) for j = 0 ..= n2.
     let mut prev: Vec<Vec<f64>> = (0..=n2).map(|_| vec![1.0]).collect();
     for m in 1..=n1 {
