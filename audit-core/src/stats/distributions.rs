@@ -7,9 +7,9 @@
 //! `ln Γ(n) · ε` absolute precision in the logarithm (1e-9 relative for n around 1e6), and its
 //! binomial tails go through a Numerical-Recipes incomplete beta: measured against scipy, statrs'
 //! `Binomial` pmf and cdf are already 4e-10 relative off at n = 10⁶ (k = 499,000, p = ½), and
-//! the error grows with n. Loader's algorithm (the one in
-//! R's `dbinom`) keeps 1e-15 relative precision for any n, and tails are summed from the point
-//! away from the mode so that every term is smaller than the previous one.
+//! the error grows with n. Loader's algorithm (the one in R's `dbinom`) keeps 1e-15 relative
+//! precision for any n, and tails are summed from the point away from the mode so that every
+//! term is smaller than the previous one.
 
 use statrs::distribution::{ChiSquared, ContinuousCDF, Normal, StudentsT};
 
