@@ -47,7 +47,8 @@ pub(crate) fn unit(rng: &mut ChaCha8Rng) -> f64 {
 }
 
 /// Exact binomial sampling by inversion of a precomputed distribution table: `Bin(n, p)`'s
-/// cumulative probabilities over the range holding all but 1e-300 of the mass. Written by hand
+/// cumulative probabilities over the range where the probabilities exceed 1e-25 times the
+/// mode's (the mass left out is below the 2⁻⁵³ resolution of the uniform draw). Written by hand
 /// because `rand` 0.8 has no binomial and inversion of an accurate table is exact and, for many
 /// draws from one distribution, faster than BTPE.
 pub(crate) struct BinomialSampler {
@@ -70,6 +71,7 @@ impl BinomialSampler {
             };
         }
         let mode = ((n as f64 + 1.0) * p).floor().min(n as f64) as u64;
+        const CUTOFF: f64 = 1e-25;
         let mode_mass = binomial_pmf(mode, n, p);
         // Walk out from the mode by the pmf ratio until the terms vanish.
         let (nf, q) = (n as f64, 1.0 - p);
@@ -79,7 +81,7 @@ impl BinomialSampler {
         while k > 0 {
             let kf = k as f64;
             term *= kf / (nf - kf + 1.0) * (q / p);
-            if term < 1e-300 * mode_mass.max(1e-300) || term == 0.0 {
+            if term < CUTOFF * mode_mass || term == 0.0 {
                 break;
             }
             below_terms.push(term);
@@ -93,7 +95,7 @@ impl BinomialSampler {
         while k < n {
             let kf = k as f64;
             term *= (nf - kf) / (kf + 1.0) * (p / q);
-            if term < 1e-300 || term == 0.0 {
+            if term < CUTOFF * mode_mass || term == 0.0 {
                 break;
             }
             masses.push(term);
