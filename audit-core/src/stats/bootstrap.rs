@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::distributions::{normal_cdf, normal_quantile};
-use super::resampling::{below, stream, BinomialSampler};
+use super::resampling::{below, stream, BinomialSampler, IndexStream};
 use super::Interval;
 
 /// Options of the bootstrap.
@@ -206,7 +206,17 @@ where
                 buffer.clear();
                 // A `Range` map has an exact length, so `extend` writes without per-push
                 // capacity checks.
-                buffer.extend((0..n).map(|_| data[below(&mut rng, n as u64) as usize].clone()));
+                match u32::try_from(n) {
+                    Ok(bound) => {
+                        let mut indices = IndexStream::new(rng, bound);
+                        buffer.extend((0..n).map(|_| data[indices.index()].clone()));
+                    }
+                    Err(_) => {
+                        buffer.extend(
+                            (0..n).map(|_| data[below(&mut rng, n as u64) as usize].clone()),
+                        );
+                    }
+                }
                 statistic(buffer)
             },
         )

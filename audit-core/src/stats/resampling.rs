@@ -1,7 +1,7 @@
 //! Seeded random streams for resampling: one ChaCha8 stream per `(seed, resample index)`, so a
 //! resample's draws never depend on which thread computes it or in what order.
 
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::distributions::binomial_pmf;
@@ -39,6 +39,51 @@ pub(crate) fn below(rng: &mut ChaCha8Rng, bound: u64) -> u64 {
         }
     }
     (product >> 64) as u64
+}
+
+/// Uniform indices in `[0, bound)` for one resample, `bound < 2³²`, the same sequence as
+/// repeated [`below`] calls on the same generator: the generator fills a block
+/// of 32-bit words at a time (cheaper than one call per word) and each word becomes an index by
+/// Lemire's multiply-and-reject method. The sequence depends only on the stream, not on threads.
+pub(crate) struct IndexStream {
+    rng: ChaCha8Rng,
+    words: [u32; 256],
+    next: usize,
+    bound: u32,
+    threshold: u32,
+}
+
+impl IndexStream {
+    /// Indices below `bound` (at least 1) from `rng`.
+    pub(crate) fn new(rng: ChaCha8Rng, bound: u32) -> Self {
+        let bound = bound.max(1);
+        Self {
+            rng,
+            words: [0; 256],
+            next: 256,
+            bound,
+            threshold: bound.wrapping_neg() % bound,
+        }
+    }
+
+    fn word(&mut self) -> u32 {
+        if self.next == self.words.len() {
+            self.rng.fill(&mut self.words[..]);
+            self.next = 0;
+        }
+        let word = self.words[self.next];
+        self.next += 1;
+        word
+    }
+
+    pub(crate) fn index(&mut self) -> usize {
+        loop {
+            let product = u64::from(self.word()) * u64::from(self.bound);
+            if (product as u32) >= self.threshold {
+                return (product >> 32) as usize;
+            }
+        }
+    }
 }
 
 /// A uniform draw in `[0, 1)` with 53 random bits.
