@@ -1,13 +1,20 @@
 //! report.html: one self-contained page (inline CSS, inline SVG, a small inline script; no
 //! network) rendered by minijinja with HTML autoescaping, so model outputs are shown as text.
 //! Nothing from a prompt or an answer is ever rendered as a template: they are values only.
+//!
+//! The page reads top to bottom as an auditor asks: verdicts (gates) and headline numbers with
+//! intervals, charts per probe, every estimate and test, methods, provenance, the regulatory
+//! mapping, and the searchable attempts table.
 
-use audit_core::{Answer, Query};
+use std::collections::{BTreeMap, BTreeSet};
+
+use audit_core::{Answer, Attempt, Estimate, Query, Summary, Test};
 use minijinja::value::Serde;
 use minijinja::{context, Environment, Value};
 use serde::Serialize;
 
-use crate::{chart, group_label, number, p_value, ReportError, RunFiles};
+use crate::chart::{self, Bar, ForestRow, Point};
+use crate::{group_label, number, p_value, ReportError, RunFiles};
 
 const TEMPLATE: &str = include_str!("../templates/report.html");
 
@@ -44,102 +51,436 @@ struct AttemptRow {
     prompt: String,
     answer: String,
     scores: String,
+    /// Space-separated tokens the score filter matches: `detector:1`/`detector:0` (score at
+    /// least or below 0.5), `error`, `unscored`.
+    flags: String,
     error: bool,
+}
+
+#[derive(Serialize)]
+struct ProbeCharts {
+    suite: String,
+    probe: String,
+    goal: String,
+    /// (title, svg) pairs.
+    charts: Vec<(String, String)>,
+}
+
+#[derive(Serialize)]
+struct Provision {
+    framework: String,
+    provision: String,
+    asks: String,
+    evidence: Vec<String>,
+}
+
+fn estimate_row(e: &Estimate) -> EstimateRow {
+    EstimateRow {
+        probe: e.probe.clone(),
+        metric: e.metric.clone(),
+        group: group_label(&e.group),
+        value: number(e.value, 3),
+        interval: format!("[{}, {}]", number(e.ci_low, 3), number(e.ci_high, 3)),
+        method: e.ci_method.clone(),
+        n: e.n,
+    }
+}
+
+fn test_row(t: &Test) -> TestRow {
+    TestRow {
+        probe: t.probe.clone(),
+        name: t.name.clone(),
+        method: t.method.clone(),
+        effect: number(t.effect, 3),
+        interval: format!(
+            "[{}, {}]",
+            number(t.effect_ci_low, 3),
+            number(t.effect_ci_high, 3)
+        ),
+        p: p_value(t.p_value),
+        q_holm: p_value(t.q_holm),
+        q_bh: p_value(t.q_bh),
+        significant: t.q_bh < 0.05,
+        n: t.n,
+    }
+}
+
+fn attempt_row(a: &Attempt) -> AttemptRow {
+    let mut flags: Vec<String> = a
+        .scores
+        .iter()
+        .map(|(k, v)| format!("{k}:{}", u8::from(*v >= 0.5)))
+        .collect();
+    if a.is_error() {
+        flags.push("error".to_string());
+    } else if a.scores.is_empty() {
+        flags.push("unscored".to_string());
+    }
+    AttemptRow {
+        probe: a.probe.clone(),
+        case_id: a.case_id.clone(),
+        attributes: group_label(&a.attributes),
+        prompt: match &a.query {
+            Query::Chat { prompt, .. } => prompt.clone(),
+            Query::Choice { context, options } => {
+                format!("{context} ⟨{}⟩", options.join(" | "))
+            }
+            Query::Embed { texts } | Query::Classify { texts } => texts.join(" | "),
+        },
+        answer: match &a.answer {
+            Answer::Response(text) => text.clone(),
+            Answer::Logprobs(values) => values
+                .iter()
+                .map(|v| number(*v, 3))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Answer::Embeddings(vectors) => format!("{} vectors", vectors.len()),
+            Answer::Labels(labels) => format!("{labels:?}"),
+            Answer::Error(message) => format!("error: {message}"),
+        },
+        scores: a
+            .scores
+            .iter()
+            .map(|(k, v)| format!("{k}={}", number(*v, 3)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        flags: flags.join(" "),
+        error: a.is_error(),
+    }
+}
+
+/// The charts of one probe: a forest plot of its tests, interval bars of each metric's
+/// estimates by group, and a scatter of two metrics over groups when it has two that share
+/// groups (an attack-success rate against an over-refusal rate, where names say so).
+fn probe_charts(summary: &Summary, suite: &str, probe: &str) -> Result<Vec<(String, String)>, String> {
+    let mut charts = Vec::new();
+    let estimates: Vec<&Estimate> = summary
+        .estimates
+        .iter()
+        .filter(|e| e.suite == suite && e.probe == probe)
+        .collect();
+    let tests: Vec<&Test> = summary
+        .tests
+        .iter()
+        .filter(|t| t.suite == suite && t.probe == probe)
+        .collect();
+    if !tests.is_empty() {
+        let rows: Vec<ForestRow> = tests
+            .iter()
+            .map(|t| ForestRow {
+                label: t.name.clone(),
+                effect: t.effect,
+                low: t.effect_ci_low,
+                high: t.effect_ci_high,
+                highlight: t.q_bh < 0.05,
+            })
+            .collect();
+        charts.push((
+            "Group disparities: effect with interval (red: q_BH < 0.05)".to_string(),
+            chart::forest(&rows, "effect with interval")?,
+        ));
+    }
+    let metrics: Vec<&str> = estimates
+        .iter()
+        .map(|e| e.metric.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for metric in &metrics {
+        let bars: Vec<Bar> = estimates
+            .iter()
+            .filter(|e| e.metric == *metric)
+            .map(|e| Bar {
+                label: group_label(&e.group),
+                value: e.value,
+                low: e.ci_low,
+                high: e.ci_high,
+            })
+            .collect();
+        charts.push((
+            format!("{metric} by category, with interval"),
+            chart::bars(&bars, &format!("{metric} with interval"))?,
+        ));
+    }
+    if let Some((x, y)) = scatter_pair(&estimates, &metrics) {
+        let by_group = |metric: &str| -> BTreeMap<String, (f64, f64, f64)> {
+            estimates
+                .iter()
+                .filter(|e| e.metric == metric && !e.group.is_empty())
+                .map(|e| (group_label(&e.group), (e.value, e.ci_low, e.ci_high)))
+                .collect()
+        };
+        let (xs, ys) = (by_group(x), by_group(y));
+        let points: Vec<Point> = xs
+            .iter()
+            .filter_map(|(group, xv)| {
+                ys.get(group).map(|yv| Point {
+                    label: group.clone(),
+                    x: *xv,
+                    y: *yv,
+                })
+            })
+            .collect();
+        charts.push((
+            format!("{x} against {y}, by group"),
+            chart::scatter(&points, x, y)?,
+        ));
+    }
+    Ok(charts)
+}
+
+/// Two metrics of a probe with group estimates over the same groups: an attack-success metric
+/// against an over-refusal one where the names say so, else the first two in name order.
+fn scatter_pair<'a>(estimates: &[&Estimate], metrics: &[&'a str]) -> Option<(&'a str, &'a str)> {
+    let groups = |metric: &str| -> BTreeSet<String> {
+        estimates
+            .iter()
+            .filter(|e| e.metric == metric && !e.group.is_empty())
+            .map(|e| group_label(&e.group))
+            .collect()
+    };
+    let candidates: Vec<&str> = metrics
+        .iter()
+        .copied()
+        .filter(|m| groups(m).len() >= 2)
+        .collect();
+    let attack = candidates
+        .iter()
+        .copied()
+        .find(|m| m.contains("asr") || m.contains("attack") || m.contains("success"));
+    let refusal = candidates
+        .iter()
+        .copied()
+        .find(|m| m.contains("over_refusal") || m.contains("overrefusal"));
+    let pair = match (attack, refusal) {
+        (Some(a), Some(r)) if a != r => Some((a, r)),
+        _ if candidates.len() >= 2 => Some((candidates[0], candidates[1])),
+        _ => None,
+    }?;
+    (!groups(pair.0).is_disjoint(&groups(pair.1))).then_some(pair)
+}
+
+/// Which evidence of this run speaks to which provision. Evidence, not a conformity
+/// assessment: the page says so next to the table.
+fn provisions(files: &RunFiles) -> Vec<Provision> {
+    let summary = &files.summary;
+    let manifest = &files.manifest;
+    let bias_probes: Vec<&str> = summary
+        .probes
+        .iter()
+        .filter(|p| {
+            summary
+                .estimates
+                .iter()
+                .any(|e| e.probe == p.probe && !e.group.is_empty())
+                || summary.tests.iter().any(|t| t.probe == p.probe)
+        })
+        .map(|p| p.probe.as_str())
+        .collect();
+    let axes: BTreeSet<String> = summary
+        .estimates
+        .iter()
+        .filter_map(|e| e.group.get("axis").cloned())
+        .collect();
+    let n_significant = summary.tests.iter().filter(|t| t.q_bh < 0.05).count();
+    let robustness_probes: Vec<&str> = summary
+        .probes
+        .iter()
+        .filter(|p| {
+            files.attempts.iter().any(|a| {
+                a.probe == p.probe && a.attributes.get("transform").is_some_and(|t| t != "none")
+            })
+        })
+        .map(|p| p.probe.as_str())
+        .collect();
+    let failed_gates = summary.gates.iter().filter(|g| !g.passed).count();
+    let gates = if summary.gates.is_empty() {
+        "No policy was applied: no gate evidence in this run.".to_string()
+    } else {
+        format!(
+            "{} policy gates evaluated on interval bounds and adjusted tests, {} failed (Verdicts section).",
+            summary.gates.len(),
+            failed_gates
+        )
+    };
+    let list = |items: &[&str]| {
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items.join(", ")
+        }
+    };
+    let bias = if bias_probes.is_empty() {
+        "No probe of this run compares groups: no bias evidence.".to_string()
+    } else {
+        format!(
+            "Bias probes {} over the axes {}: {} group estimates with intervals and {} corrected tests, {} significant at q_BH < 0.05 (Estimates and Group disparities sections).",
+            list(&bias_probes),
+            if axes.is_empty() { "given by the probes".to_string() } else { axes.iter().cloned().collect::<Vec<_>>().join(", ") },
+            summary.estimates.iter().filter(|e| !e.group.is_empty()).count(),
+            summary.tests.len(),
+            n_significant
+        )
+    };
+    let hashes = format!(
+        "Provenance: sha256 of {} model files and {} suite files, tool {} {} (git {}), backend {} on {}, seed {}, command line (Provenance section); every attempt with its prompt, answer and scores (Attempts section, attempts.jsonl).",
+        manifest.model.files.len(),
+        manifest.suites.len(),
+        manifest.tool.name,
+        manifest.tool.version,
+        manifest.tool.git_sha,
+        manifest.model.backend,
+        manifest.model.device,
+        summary.seed
+    );
+    let methods = "Methods section: the formula, interval and test of every metric, the multiplicity corrections (Holm, Benjamini–Hochberg) and the seed.".to_string();
+    let errors = format!(
+        "{} of {} attempts failed in the backend.",
+        summary.n_errors, summary.n_attempts
+    );
+    let robustness = if robustness_probes.is_empty() {
+        "No probe of this run applies attack transforms: no adversarial-robustness evidence.".to_string()
+    } else {
+        format!(
+            "Probes with attack transforms (encodings, role-play, injection): {}.",
+            list(&robustness_probes)
+        )
+    };
+    let rates = format!(
+        "{} estimates, each with its {}% interval and method (Estimates section).",
+        summary.estimates.len(),
+        number(summary.confidence * 100.0, 0)
+    );
+    let eu = "EU AI Act (Regulation (EU) 2024/1689)".to_string();
+    let nist = "NIST AI RMF 1.0".to_string();
+    vec![
+        Provision {
+            framework: eu.clone(),
+            provision: "Art. 10(2)(f)".to_string(),
+            asks: "Examination in view of possible biases likely to affect health and safety, fundamental rights, or lead to prohibited discrimination.".to_string(),
+            evidence: vec![bias.clone()],
+        },
+        Provision {
+            framework: eu.clone(),
+            provision: "Art. 10(2)(g)".to_string(),
+            asks: "Appropriate measures to detect, prevent and mitigate the biases identified.".to_string(),
+            evidence: vec![gates.clone(), "A later run compared with this one (`probity compare`) measures whether a mitigation worked, with paired tests.".to_string()],
+        },
+        Provision {
+            framework: eu.clone(),
+            provision: "Art. 10(5)".to_string(),
+            asks: "Special categories of personal data processed only where strictly necessary for bias detection and correction, with safeguards.".to_string(),
+            evidence: vec![if axes.is_empty() {
+                "No protected-attribute axis in this run.".to_string()
+            } else {
+                format!("The probes name the protected attributes ({}) in synthetic, counterfactual prompts: no personal data about real people is processed.", axes.iter().cloned().collect::<Vec<_>>().join(", "))
+            }],
+        },
+        Provision {
+            framework: eu.clone(),
+            provision: "Art. 15".to_string(),
+            asks: "An appropriate level of accuracy, robustness and cybersecurity, declared with its metrics; resilience to errors and to attempts to exploit vulnerabilities.".to_string(),
+            evidence: vec![rates.clone(), robustness.clone(), errors.clone()],
+        },
+        Provision {
+            framework: eu,
+            provision: "Annex IV (2)(g)".to_string(),
+            asks: "Technical documentation: validation and testing procedures, the data used, metrics for accuracy, robustness and discriminatory impacts, dated test logs and reports.".to_string(),
+            evidence: vec![methods.clone(), hashes.clone(), format!("Dated: {} → {}.", manifest.started_at, manifest.finished_at.as_deref().unwrap_or("not finished"))],
+        },
+        Provision {
+            framework: nist.clone(),
+            provision: "MEASURE 2.3".to_string(),
+            asks: "System performance or assurance criteria are measured and demonstrated for conditions similar to deployment.".to_string(),
+            evidence: vec![rates, gates],
+        },
+        Provision {
+            framework: nist.clone(),
+            provision: "MEASURE 2.5".to_string(),
+            asks: "Validity and reliability are demonstrated, with the limits of generalisation documented.".to_string(),
+            evidence: vec![methods, format!("Every number carries its interval; the same seed ({}) and CPU backend reproduce attempts.jsonl and summary.json byte for byte.", summary.seed)],
+        },
+        Provision {
+            framework: nist.clone(),
+            provision: "MEASURE 2.6".to_string(),
+            asks: "The system is evaluated regularly for safety risks; residual risk stays within tolerance.".to_string(),
+            evidence: vec![format!("Probes of this run: {}.", summary.probes.iter().map(|p| p.probe.as_str()).collect::<Vec<_>>().join(", ")), errors],
+        },
+        Provision {
+            framework: nist.clone(),
+            provision: "MEASURE 2.7".to_string(),
+            asks: "Security and resilience are evaluated and documented.".to_string(),
+            evidence: vec![robustness],
+        },
+        Provision {
+            framework: nist,
+            provision: "MEASURE 2.11".to_string(),
+            asks: "Fairness and bias are evaluated and the results documented.".to_string(),
+            evidence: vec![bias, hashes],
+        },
+    ]
+}
+
+/// The tests, interval methods and random procedures used anywhere in the run, for the methods
+/// section.
+fn methods_used(summary: &Summary) -> (Vec<String>, Vec<String>) {
+    let tests: BTreeSet<String> = summary.tests.iter().map(|t| t.method.clone()).collect();
+    let intervals: BTreeSet<String> = summary.estimates.iter().map(|e| e.ci_method.clone()).collect();
+    (tests.into_iter().collect(), intervals.into_iter().collect())
 }
 
 /// Renders report.html.
 pub fn render_html(files: &RunFiles) -> Result<String, ReportError> {
     let summary = &files.summary;
-    let estimates: Vec<EstimateRow> = summary
-        .estimates
-        .iter()
-        .map(|e| EstimateRow {
-            probe: e.probe.clone(),
-            metric: e.metric.clone(),
-            group: group_label(&e.group),
-            value: number(e.value, 3),
-            interval: format!("[{}, {}]", number(e.ci_low, 3), number(e.ci_high, 3)),
-            method: e.ci_method.clone(),
-            n: e.n,
-        })
-        .collect();
-    let tests: Vec<TestRow> = summary
-        .tests
-        .iter()
-        .map(|t| TestRow {
-            probe: t.probe.clone(),
-            name: t.name.clone(),
-            method: t.method.clone(),
-            effect: number(t.effect, 3),
-            interval: format!(
-                "[{}, {}]",
-                number(t.effect_ci_low, 3),
-                number(t.effect_ci_high, 3)
-            ),
-            p: p_value(t.p_value),
-            q_holm: p_value(t.q_holm),
-            q_bh: p_value(t.q_bh),
-            significant: t.q_bh < 0.05,
-            n: t.n,
-        })
-        .collect();
-    let mut attempts: Vec<&audit_core::Attempt> = files.attempts.iter().collect();
-    attempts
-        .sort_by(|a, b| (&a.suite, &a.probe, &a.case_id).cmp(&(&b.suite, &b.probe, &b.case_id)));
-    let attempt_rows: Vec<AttemptRow> = attempts
-        .iter()
-        .map(|a| AttemptRow {
-            probe: a.probe.clone(),
-            case_id: a.case_id.clone(),
-            attributes: group_label(&a.attributes),
-            prompt: match &a.query {
-                Query::Chat { prompt, .. } => prompt.clone(),
-                Query::Choice { context, options } => {
-                    format!("{context} ⟨{}⟩", options.join(" | "))
-                }
-                Query::Embed { texts } | Query::Classify { texts } => texts.join(" | "),
-            },
-            answer: match &a.answer {
-                Answer::Response(text) => text.clone(),
-                Answer::Logprobs(values) => values
-                    .iter()
-                    .map(|v| number(*v, 3))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                Answer::Embeddings(vectors) => format!("{} vectors", vectors.len()),
-                Answer::Labels(labels) => format!("{labels:?}"),
-                Answer::Error(message) => format!("error: {message}"),
-            },
-            scores: a
-                .scores
-                .iter()
-                .map(|(k, v)| format!("{k}={}", number(*v, 3)))
-                .collect::<Vec<_>>()
-                .join(", "),
-            error: a.is_error(),
-        })
-        .collect();
-
     let render_error = |what: &str, message: String| ReportError::Render {
         what: what.to_string(),
         message,
     };
-    let test_refs: Vec<&audit_core::Test> = summary.tests.iter().collect();
-    let forest = if test_refs.is_empty() {
-        String::new()
-    } else {
-        chart::forest_plot(&test_refs).map_err(|e| render_error("forest plot", e))?
-    };
-    let rate_refs: Vec<&audit_core::Estimate> = summary
+    let estimates: Vec<EstimateRow> = summary.estimates.iter().map(estimate_row).collect();
+    let headline: Vec<EstimateRow> = summary
         .estimates
         .iter()
-        .filter(|e| e.metric.ends_with("_rate"))
+        .filter(|e| e.group.is_empty())
+        .map(estimate_row)
         .collect();
-    let bars = if rate_refs.is_empty() {
-        String::new()
-    } else {
-        chart::rate_bars(&rate_refs).map_err(|e| render_error("rate chart", e))?
-    };
+    let tests: Vec<TestRow> = summary.tests.iter().map(test_row).collect();
+    let findings: Vec<TestRow> = summary
+        .tests
+        .iter()
+        .filter(|t| t.q_bh < 0.05)
+        .map(test_row)
+        .collect();
+    let mut attempts: Vec<&Attempt> = files.attempts.iter().collect();
+    attempts
+        .sort_by(|a, b| (&a.suite, &a.probe, &a.case_id).cmp(&(&b.suite, &b.probe, &b.case_id)));
+    let attempt_rows: Vec<AttemptRow> = attempts.iter().map(|a| attempt_row(a)).collect();
+    let probe_ids: BTreeSet<&str> = attempts.iter().map(|a| a.probe.as_str()).collect();
+    let detectors: BTreeSet<&str> = attempts
+        .iter()
+        .flat_map(|a| a.scores.keys().map(String::as_str))
+        .collect();
+    // (flag the rows carry, what the menu says).
+    let score_filters: Vec<(String, String)> = detectors
+        .iter()
+        .flat_map(|d| {
+            [
+                (format!("{d}:1"), format!("{d} ≥ 0.5")),
+                (format!("{d}:0"), format!("{d} < 0.5")),
+            ]
+        })
+        .collect();
+    let mut charts = Vec::new();
+    for probe in &summary.probes {
+        let probe_charts = probe_charts(summary, &probe.suite, &probe.probe)
+            .map_err(|e| render_error("charts", e))?;
+        charts.push(ProbeCharts {
+            suite: probe.suite.clone(),
+            probe: probe.probe.clone(),
+            goal: probe.goal.clone(),
+            charts: probe_charts,
+        });
+    }
+    let (test_methods, interval_methods) = methods_used(summary);
 
     let mut env = Environment::new();
     env.add_template("report.html", TEMPLATE)
@@ -151,13 +492,28 @@ pub fn render_html(files: &RunFiles) -> Result<String, ReportError> {
         .render(context! {
             manifest => Value::from(Serde(&files.manifest)),
             summary => Value::from(Serde(summary)),
+            headline => Value::from(Serde(&headline)),
+            findings => Value::from(Serde(&findings)),
             estimates => Value::from(Serde(&estimates)),
             tests => Value::from(Serde(&tests)),
             attempts => Value::from(Serde(&attempt_rows)),
-            n_significant => tests.iter().filter(|t| t.significant).count(),
+            probe_ids => Value::from(Serde(&probe_ids)),
+            score_filters => Value::from(Serde(&score_filters)),
+            charts => charts.iter().map(|c| context! {
+                suite => c.suite.clone(),
+                probe => c.probe.clone(),
+                goal => c.goal.clone(),
+                charts => c.charts.iter().map(|(title, svg)| context! {
+                    title => title.clone(),
+                    svg => Value::from_safe_string(svg.clone()),
+                }).collect::<Vec<_>>(),
+            }).collect::<Vec<_>>(),
+            provisions => Value::from(Serde(&provisions(files))),
+            test_methods => test_methods,
+            interval_methods => interval_methods,
+            n_failed_gates => summary.gates.iter().filter(|g| !g.passed).count(),
+            n_significant => findings.len(),
             confidence_pct => number(summary.confidence * 100.0, 0),
-            forest_svg => Value::from_safe_string(forest),
-            rate_svg => Value::from_safe_string(bars),
         })
         .map_err(|e| render_error("report.html", e.to_string()))
 }

@@ -1,10 +1,15 @@
 //! Reports of a finished run directory, rendered from its files alone (never re-running
-//! anything): report.html (self-contained), summary.md, and the attempts.parquet table.
+//! anything): report.html (self-contained), summary.md, junit.xml, results.sarif and the
+//! attempts.parquet table; policy gates over a summary; and the paired comparison of two runs.
 
 mod chart;
+pub mod compare;
 mod html;
+mod junit;
 mod markdown;
 mod parquet;
+pub mod policy;
+mod sarif;
 
 use std::path::Path;
 
@@ -14,8 +19,11 @@ use audit_core::summary::SCHEMA_VERSION;
 use audit_core::{Attempt, Summary};
 
 pub use html::render_html;
+pub use junit::render_junit;
 pub use markdown::render_markdown;
 pub use parquet::write_parquet;
+pub use policy::{evaluate, load_policy, parse_policy, Policy, PolicyError};
+pub use sarif::render_sarif;
 
 /// A run directory that cannot be reported on.
 #[derive(Debug, thiserror::Error)]
@@ -70,17 +78,20 @@ pub fn read_run(dir: &Path) -> Result<RunFiles, ReportError> {
     })
 }
 
-/// Writes report.html, summary.md and attempts.parquet into a run directory.
+/// Writes report.html, summary.md, junit.xml, results.sarif and attempts.parquet into a run
+/// directory.
 pub fn write_reports(dir: &Path) -> Result<(), ReportError> {
     let files = read_run(dir)?;
     let run = RunDir::new(dir);
     write(&run.file(rundir::REPORT_HTML), &render_html(&files)?)?;
     write(&run.file(rundir::SUMMARY_MD), &render_markdown(&files))?;
+    write(&run.file(rundir::JUNIT), &render_junit(&files))?;
+    write(&run.file(rundir::SARIF), &render_sarif(&files))?;
     write_parquet(&files.attempts, &run.file(rundir::ATTEMPTS_PARQUET))?;
     Ok(())
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ReportError> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ReportError> {
     let error = |message: String| ReportError::File {
         path: path.display().to_string(),
         message,
@@ -89,7 +100,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ReportErr
     serde_json::from_str(&text).map_err(|e| error(format!("not valid: {e}")))
 }
 
-fn write(path: &Path, text: &str) -> Result<(), ReportError> {
+pub(crate) fn write(path: &Path, text: &str) -> Result<(), ReportError> {
     std::fs::write(path, text).map_err(|e| ReportError::File {
         path: path.display().to_string(),
         message: e.to_string(),

@@ -1,0 +1,418 @@
+//! The paired comparison of two runs of the same suites (a base and a new model): for every
+//! probe and detector, the cases both runs answered are paired by case id and tested: exact
+//! McNemar for binary scores, Wilcoxon signed-rank for continuous ones, with Holm and
+//! Benjamini–Hochberg adjusted values over every comparison. Pure: two runs in, a
+//! `Comparison` out; rendered as compare.json, compare.md and compare.html.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+use std::path::Path;
+
+use audit_core::stats::{self, BootstrapConfig, WilcoxonConfig};
+use audit_core::Attempt;
+use minijinja::value::Serde;
+use minijinja::{context, Environment, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::{number, p_value, write, ReportError, RunFiles};
+
+/// File names of a comparison directory.
+pub const COMPARE_JSON: &str = "compare.json";
+pub const COMPARE_MD: &str = "compare.md";
+pub const COMPARE_HTML: &str = "compare.html";
+
+const TEMPLATE: &str = include_str!("../templates/compare.html");
+
+/// What a side of the comparison is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Side {
+    /// The run directory as given.
+    pub dir: String,
+    pub model: String,
+    pub backend: String,
+    /// sha256 of every model file.
+    pub files: Vec<(String, String)>,
+    pub suites: Vec<String>,
+    pub seed: u64,
+    pub n_attempts: u64,
+}
+
+/// One paired test: a probe's detector scores on the cases both runs share.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairedTest {
+    pub suite: String,
+    pub probe: String,
+    pub detector: String,
+    /// `binary` (every score 0 or 1) or `continuous`.
+    pub scale: String,
+    /// Pairs: cases scored in both runs.
+    pub n: u64,
+    pub base_mean: f64,
+    pub new_mean: f64,
+    /// new − base (difference of rates, or mean paired difference).
+    pub effect: f64,
+    pub effect_ci_low: f64,
+    pub effect_ci_high: f64,
+    pub ci_method: String,
+    /// `mcnemar-exact` or `wilcoxon-signed-rank`.
+    pub method: String,
+    pub statistic: f64,
+    pub p_value: f64,
+    pub q_holm: f64,
+    pub q_bh: f64,
+    /// Binary: cases scored 1 in base only, and in new only.
+    pub base_only: u64,
+    pub new_only: u64,
+}
+
+/// compare.json.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub base: Side,
+    pub new: Side,
+    pub confidence: f64,
+    /// Case ids (suite/case) in both runs, and in one only.
+    pub n_shared: u64,
+    pub n_base_only: u64,
+    pub n_new_only: u64,
+    pub tests: Vec<PairedTest>,
+    pub warnings: Vec<String>,
+}
+
+fn side(dir: &str, files: &RunFiles) -> Side {
+    Side {
+        dir: dir.to_string(),
+        model: files.manifest.model.model.clone(),
+        backend: files.manifest.model.backend.clone(),
+        files: files
+            .manifest
+            .model
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.sha256.clone()))
+            .collect(),
+        suites: files
+            .summary
+            .suites
+            .iter()
+            .map(|s| format!("{}@{}", s.id, s.version))
+            .collect(),
+        seed: files.summary.seed,
+        n_attempts: files.summary.n_attempts,
+    }
+}
+
+type Key<'a> = (&'a str, &'a str);
+
+fn index(attempts: &[Attempt]) -> BTreeMap<Key<'_>, &Attempt> {
+    attempts
+        .iter()
+        .map(|a| ((a.suite.as_str(), a.case_id.as_str()), a))
+        .collect()
+}
+
+/// Compares two runs case by case. `base_dir` and `new_dir` only name the sides.
+pub fn compare(base_dir: &str, base: &RunFiles, new_dir: &str, new: &RunFiles) -> Comparison {
+    let confidence = new.summary.confidence;
+    let mut warnings = Vec::new();
+    for (b, n) in base.summary.suites.iter().zip(&new.summary.suites) {
+        if b.id == n.id && b.sha256 != n.sha256 {
+            warnings.push(format!(
+                "suite {} differs between the runs ({} vs {}): cases are paired by id only",
+                b.id, b.version, n.version
+            ));
+        }
+    }
+    let base_ids: BTreeSet<(String, String)> = base
+        .summary
+        .suites
+        .iter()
+        .map(|s| (s.id.clone(), s.version.clone()))
+        .collect();
+    let new_ids: BTreeSet<(String, String)> = new
+        .summary
+        .suites
+        .iter()
+        .map(|s| (s.id.clone(), s.version.clone()))
+        .collect();
+    if base_ids != new_ids {
+        warnings.push("the runs ran different suites: only shared case ids are compared".to_string());
+    }
+    let base_index = index(&base.attempts);
+    let new_index = index(&new.attempts);
+    let shared: Vec<(&Attempt, &Attempt)> = base_index
+        .iter()
+        .filter_map(|(key, b)| new_index.get(key).map(|n| (*b, *n)))
+        .collect();
+    let n_base_only = base_index.keys().filter(|k| !new_index.contains_key(*k)).count();
+    let n_new_only = new_index.keys().filter(|k| !base_index.contains_key(*k)).count();
+
+    // (suite, probe, detector) → score pairs, in case-id order.
+    let mut pairs: BTreeMap<(String, String, String), Vec<(f64, f64)>> = BTreeMap::new();
+    for (b, n) in &shared {
+        if b.probe != n.probe {
+            continue;
+        }
+        for (detector, base_score) in &b.scores {
+            if let Some(new_score) = n.scores.get(detector) {
+                if base_score.is_finite() && new_score.is_finite() {
+                    pairs
+                        .entry((b.suite.clone(), b.probe.clone(), detector.clone()))
+                        .or_default()
+                        .push((*base_score, *new_score));
+                }
+            }
+        }
+    }
+    let mut tests: Vec<PairedTest> = pairs
+        .into_iter()
+        .enumerate()
+        .map(|(i, ((suite, probe, detector), values))| {
+            paired_test(suite, probe, detector, &values, confidence, new.summary.seed.wrapping_add(i as u64))
+        })
+        .collect();
+    let p: Vec<f64> = tests.iter().map(|t| t.p_value).collect();
+    for ((test, q_holm), q_bh) in tests
+        .iter_mut()
+        .zip(stats::holm(&p))
+        .zip(stats::benjamini_hochberg(&p))
+    {
+        test.q_holm = q_holm;
+        test.q_bh = q_bh;
+    }
+    if shared.is_empty() {
+        warnings.push("the runs share no case id: nothing to compare".to_string());
+    }
+    Comparison {
+        base: side(base_dir, base),
+        new: side(new_dir, new),
+        confidence,
+        n_shared: shared.len() as u64,
+        n_base_only: n_base_only as u64,
+        n_new_only: n_new_only as u64,
+        tests,
+        warnings,
+    }
+}
+
+fn paired_test(
+    suite: String,
+    probe: String,
+    detector: String,
+    values: &[(f64, f64)],
+    confidence: f64,
+    seed: u64,
+) -> PairedTest {
+    let n = values.len();
+    let mean = |f: fn(&(f64, f64)) -> f64| {
+        if n == 0 {
+            f64::NAN
+        } else {
+            values.iter().map(f).sum::<f64>() / n as f64
+        }
+    };
+    let base_mean = mean(|v| v.0);
+    let new_mean = mean(|v| v.1);
+    let binary = values
+        .iter()
+        .all(|(b, n)| (*b == 0.0 || *b == 1.0) && (*n == 0.0 || *n == 1.0));
+    let mut test = PairedTest {
+        suite,
+        probe,
+        detector,
+        scale: String::new(),
+        n: n as u64,
+        base_mean,
+        new_mean,
+        effect: new_mean - base_mean,
+        effect_ci_low: f64::NAN,
+        effect_ci_high: f64::NAN,
+        ci_method: String::new(),
+        method: String::new(),
+        statistic: f64::NAN,
+        p_value: f64::NAN,
+        q_holm: f64::NAN,
+        q_bh: f64::NAN,
+        base_only: 0,
+        new_only: 0,
+    };
+    if binary {
+        let count = |f: &dyn Fn(bool, bool) -> bool| {
+            values
+                .iter()
+                .filter(|(b, n)| f(*b == 1.0, *n == 1.0))
+                .count() as u64
+        };
+        let both = count(&|b, n| b && n);
+        let base_only = count(&|b, n| b && !n);
+        let new_only = count(&|b, n| !b && n);
+        let neither = count(&|b, n| !b && !n);
+        let result = stats::mcnemar_exact(new_only, base_only);
+        let interval =
+            stats::newcombe_paired_difference(both, new_only, base_only, neither, confidence);
+        test.scale = "binary".to_string();
+        test.method = "mcnemar-exact".to_string();
+        test.ci_method = "newcombe-paired".to_string();
+        test.statistic = result.statistic;
+        test.p_value = result.p_value;
+        test.effect_ci_low = interval.low;
+        test.effect_ci_high = interval.high;
+        test.base_only = base_only;
+        test.new_only = new_only;
+    } else {
+        let differences: Vec<f64> = values.iter().map(|(b, n)| n - b).collect();
+        let result = stats::wilcoxon_signed_rank(&differences, WilcoxonConfig::default());
+        let interval = stats::bootstrap(
+            &differences,
+            |d: &[f64]| d.iter().sum::<f64>() / d.len().max(1) as f64,
+            &BootstrapConfig {
+                resamples: 2000,
+                confidence,
+                seed,
+            },
+        );
+        test.scale = "continuous".to_string();
+        test.method = "wilcoxon-signed-rank".to_string();
+        test.ci_method = "bootstrap-bca".to_string();
+        test.statistic = result.statistic;
+        test.p_value = result.p_value;
+        test.effect_ci_low = interval.bca.low;
+        test.effect_ci_high = interval.bca.high;
+    }
+    test
+}
+
+/// compare.md: for a pull-request comment.
+pub fn render_compare_markdown(comparison: &Comparison) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Probity comparison: {} → {}\n",
+        comparison.base.model, comparison.new.model
+    );
+    let significant = comparison.tests.iter().filter(|t| t.q_bh < 0.05).count();
+    let _ = writeln!(
+        out,
+        "{} shared cases ({} only in base, {} only in new) · {} paired tests, {} significant at q_BH < 0.05 · {}% intervals\n",
+        comparison.n_shared,
+        comparison.n_base_only,
+        comparison.n_new_only,
+        comparison.tests.len(),
+        significant,
+        number(comparison.confidence * 100.0, 0)
+    );
+    let _ = writeln!(out, "| probe | detector | n | base | new | new − base | interval | test | p | q_holm | q_bh |\n|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|");
+    for t in &comparison.tests {
+        let mark = if t.q_bh < 0.05 { " ⚠️" } else { "" };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {}{mark} | [{}, {}] | {} | {} | {} | {} |",
+            t.probe,
+            t.detector,
+            t.n,
+            number(t.base_mean, 3),
+            number(t.new_mean, 3),
+            number(t.effect, 3),
+            number(t.effect_ci_low, 3),
+            number(t.effect_ci_high, 3),
+            t.method,
+            p_value(t.p_value),
+            p_value(t.q_holm),
+            p_value(t.q_bh)
+        );
+    }
+    for warning in &comparison.warnings {
+        let _ = writeln!(out, "\n> ⚠️ {warning}");
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct Row {
+    probe: String,
+    detector: String,
+    n: u64,
+    base: String,
+    new: String,
+    effect: String,
+    interval: String,
+    method: String,
+    p: String,
+    q_holm: String,
+    q_bh: String,
+    significant: bool,
+}
+
+/// compare.html: a self-contained page (autoescaped, no script, inline SVG forest plot).
+pub fn render_compare_html(comparison: &Comparison) -> Result<String, ReportError> {
+    let render_error = |message: String| ReportError::Render {
+        what: COMPARE_HTML.to_string(),
+        message,
+    };
+    let rows: Vec<Row> = comparison
+        .tests
+        .iter()
+        .map(|t| Row {
+            probe: t.probe.clone(),
+            detector: t.detector.clone(),
+            n: t.n,
+            base: number(t.base_mean, 3),
+            new: number(t.new_mean, 3),
+            effect: number(t.effect, 3),
+            interval: format!("[{}, {}]", number(t.effect_ci_low, 3), number(t.effect_ci_high, 3)),
+            method: t.method.clone(),
+            p: p_value(t.p_value),
+            q_holm: p_value(t.q_holm),
+            q_bh: p_value(t.q_bh),
+            significant: t.q_bh < 0.05,
+        })
+        .collect();
+    let forest_rows: Vec<crate::chart::ForestRow> = comparison
+        .tests
+        .iter()
+        .map(|t| crate::chart::ForestRow {
+            label: format!("{} {}", t.probe, t.detector),
+            effect: t.effect,
+            low: t.effect_ci_low,
+            high: t.effect_ci_high,
+            highlight: t.q_bh < 0.05,
+        })
+        .collect();
+    let forest = if forest_rows.is_empty() {
+        String::new()
+    } else {
+        crate::chart::forest(&forest_rows, "new − base, with interval").map_err(render_error)?
+    };
+    let mut env = Environment::new();
+    env.add_template("compare.html", TEMPLATE)
+        .map_err(|e| render_error(e.to_string()))?;
+    let template = env
+        .get_template("compare.html")
+        .map_err(|e| render_error(e.to_string()))?;
+    template
+        .render(context! {
+            comparison => Value::from(Serde(comparison)),
+            rows => Value::from(Serde(&rows)),
+            n_significant => rows.iter().filter(|r| r.significant).count(),
+            confidence_pct => number(comparison.confidence * 100.0, 0),
+            forest_svg => Value::from_safe_string(forest),
+        })
+        .map_err(|e| render_error(e.to_string()))
+}
+
+/// Writes compare.json, compare.md and compare.html into `out` (created if needed).
+pub fn write_comparison(comparison: &Comparison, out: &Path) -> Result<(), ReportError> {
+    std::fs::create_dir_all(out).map_err(|e| ReportError::File {
+        path: out.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut json = serde_json::to_string_pretty(comparison).map_err(|e| ReportError::Render {
+        what: COMPARE_JSON.to_string(),
+        message: e.to_string(),
+    })?;
+    json.push('\n');
+    write(&out.join(COMPARE_JSON), &json)?;
+    write(&out.join(COMPARE_MD), &render_compare_markdown(comparison))?;
+    write(&out.join(COMPARE_HTML), &render_compare_html(comparison)?)?;
+    Ok(())
+}
