@@ -101,7 +101,10 @@ fn main() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let load_s = started.elapsed().as_secs_f64();
 
-    let sentences: Vec<String> = crows_sentences(csv)?.into_iter().take(n_sentences).collect();
+    let sentences: Vec<String> = crows_sentences(csv)?
+        .into_iter()
+        .take(n_sentences)
+        .collect();
     let cases: Vec<Case> = sentences
         .iter()
         .enumerate()

@@ -30,8 +30,11 @@ fn check(error: &LoadError, path: &Path, what: &str) {
 fn write_gguf(path: &Path, metadata: &[(&str, gguf_file::Value)]) {
     let (vocab, d, kv) = (8usize, 8usize, 4usize);
     let t = |shape: &[usize]| {
-        QTensor::quantize(&Tensor::zeros(shape, candle_core::DType::F32, &Device::Cpu).unwrap(), GgmlDType::F32)
-            .unwrap()
+        QTensor::quantize(
+            &Tensor::zeros(shape, candle_core::DType::F32, &Device::Cpu).unwrap(),
+            GgmlDType::F32,
+        )
+        .unwrap()
     };
     let tensors = vec![
         ("token_embd.weight", t(&[vocab, d])),
@@ -98,9 +101,16 @@ fn missing_tokenizer() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tiny.gguf");
     let mut metadata = llama_metadata();
-    metadata.push(("general.architecture", gguf_file::Value::String("llama".into())));
+    metadata.push((
+        "general.architecture",
+        gguf_file::Value::String("llama".into()),
+    ));
     write_gguf(&path, &metadata);
-    check(&load(&path), &path, "no usable tokenizer: missing metadata key `tokenizer.ggml.model`");
+    check(
+        &load(&path),
+        &path,
+        "no usable tokenizer: missing metadata key `tokenizer.ggml.model`",
+    );
 }
 
 #[test]
@@ -108,7 +118,10 @@ fn unsupported_architecture() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tiny.gguf");
     let mut metadata = llama_metadata();
-    metadata.push(("general.architecture", gguf_file::Value::String("mamba".into())));
+    metadata.push((
+        "general.architecture",
+        gguf_file::Value::String("mamba".into()),
+    ));
     write_gguf(&path, &metadata);
     check(&load(&path), &path, "unsupported architecture `mamba`");
 }
@@ -128,12 +141,18 @@ fn bad_device_and_dtype() {
         device: "tpu".into(),
         ..CandleOptions::default()
     };
-    let message = CandleBackend::load(&path, &options).err().unwrap().to_string();
+    let message = CandleBackend::load(&path, &options)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(message.contains("device `tpu`"), "{message}");
     let options = CandleOptions {
         dtype: Some("f8".into()),
         ..CandleOptions::default()
     };
-    let message = CandleBackend::load(&path, &options).err().unwrap().to_string();
+    let message = CandleBackend::load(&path, &options)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(message.contains("dtype `f8`"), "{message}");
 }

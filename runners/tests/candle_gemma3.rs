@@ -43,20 +43,43 @@ fn tokenizer_matches_transformers() {
     assert!(compared >= 15, "only {compared} texts compared");
 }
 
+/// The base model continues "The capital of France is" with " the capital of …" (transformers
+/// agrees); asked the question, it answers Paris.
 #[test]
-fn greedy_capital_of_france_is_paris() {
+fn greedy_answers_paris() {
     let backend = gemma3()
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut prompt = vec![2];
-    prompt.extend(backend.encode("The capital of France is").unwrap());
+    prompt.extend(backend.encode("What is the capital of France?").unwrap());
     let generation = Generation {
-        max_new_tokens: 3,
+        max_new_tokens: 10,
         ..Generation::default()
     };
     let out = backend.complete(&[prompt], &generation, &[0]).unwrap();
     let text = backend.decode(&out[0]).unwrap();
-    assert!(text.starts_with(" Paris"), "got {text:?}");
+    assert!(text.contains("The capital of France is Paris"), "got {text:?}");
+}
+
+#[test]
+fn choice_prefers_the_true_continuation() {
+    let mut backend = gemma3()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let case = Case {
+        id: "france".into(),
+        probe: "test".into(),
+        attributes: Default::default(),
+        query: Query::Choice {
+            context: "The capital of France is the city of".into(),
+            options: vec![" Paris".into(), " Berlin".into()],
+        },
+    };
+    let answers = backend.answer(&[&case], &Generation::default()).unwrap();
+    let Answer::Logprobs(lp) = &answers[0] else {
+        panic!("expected log-probs, got {answers:?}")
+    };
+    assert!(lp[0] > lp[1], "{lp:?}");
 }
 
 #[test]

@@ -12,8 +12,13 @@ use runners::candle::CandleBackend;
 
 fn check_sentences(backend: &Mutex<CandleBackend>, reference: &serde_json::Value, tolerance: f64) {
     let sentences = reference["sentences"].as_array().unwrap();
-    assert!(sentences.len() >= 200, "the reference holds too few sentences");
-    let mut backend = backend.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    assert!(
+        sentences.len() >= 200,
+        "the reference holds too few sentences"
+    );
+    let mut backend = backend
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let bos = reference["bos"].as_u64().unwrap() as u32;
     assert_eq!(backend.sentence_prefix(), Some(bos));
     let cases: Vec<Case> = sentences
@@ -51,7 +56,9 @@ fn check_sentences(backend: &Mutex<CandleBackend>, reference: &serde_json::Value
 }
 
 fn check_generations(backend: &Mutex<CandleBackend>, reference: &serde_json::Value) {
-    let backend = backend.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let backend = backend
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let generations = reference["generations"].as_array().unwrap();
     let prompts: Vec<Vec<u32>> = generations
         .iter()
@@ -66,7 +73,8 @@ fn check_generations(backend: &Mutex<CandleBackend>, reference: &serde_json::Val
     for (g, ours) in generations.iter().zip(out) {
         let expected: Vec<u32> = serde_json::from_value(g["generated_ids"].clone()).unwrap();
         assert_eq!(
-            ours, expected,
+            ours,
+            expected,
             "greedy tokens for {:?}: ours {:?}, transformers {:?}",
             g["prompt"],
             backend.decode(&ours),

@@ -7,7 +7,11 @@ use audit_core::{Answer, Backend, Case, Generation, Query};
 use candle_common::{fixture, sentence_case, smollm2};
 
 fn ids(text: &str) -> Vec<u32> {
-    smollm2().lock().unwrap_or_else(std::sync::PoisonError::into_inner).encode(text).unwrap()
+    smollm2()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .encode(text)
+        .unwrap()
 }
 
 #[test]
@@ -32,12 +36,16 @@ fn tokenizer_matches_transformers() {
 #[test]
 fn chat_template_matches_transformers() {
     let reference = fixture("candle_tokenizer_smollm2.json");
-    let backend = smollm2().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let backend = smollm2()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for case in reference["chat_templates"].as_array().unwrap() {
         let messages: Vec<audit_core::Message> =
             serde_json::from_value(case["messages"].clone()).unwrap();
         let (system, rest) = match messages.first() {
-            Some(m) if m.role == audit_core::Role::System => (Some(m.content.as_str()), &messages[1..]),
+            Some(m) if m.role == audit_core::Role::System => {
+                (Some(m.content.as_str()), &messages[1..])
+            }
             _ => (None, &messages[..]),
         };
         let (prompt, history) = rest.split_last().unwrap();
@@ -50,7 +58,9 @@ fn chat_template_matches_transformers() {
 
 #[test]
 fn greedy_capital_of_france_is_paris() {
-    let backend = smollm2().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let backend = smollm2()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let prompt = backend.encode("The capital of France is").unwrap();
     let generation = Generation {
         max_new_tokens: 3,
@@ -63,7 +73,9 @@ fn greedy_capital_of_france_is_paris() {
 
 #[test]
 fn choice_prefers_the_true_continuation() {
-    let mut backend = smollm2().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut backend = smollm2()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let case = Case {
         id: "france".into(),
         probe: "test".into(),
@@ -89,7 +101,9 @@ fn batch_invariance_of_sentence_scores() {
         .enumerate()
         .map(|(i, s)| sentence_case(&format!("s{i}"), s))
         .collect();
-    let mut backend = smollm2().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut backend = smollm2()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let refs: Vec<&Case> = cases.iter().collect();
     let together = backend.answer(&refs, &Generation::default()).unwrap();
     for (case, batched) in cases.iter().zip(&together) {
@@ -97,13 +111,21 @@ fn batch_invariance_of_sentence_scores() {
         let (Answer::Logprobs(a), Answer::Logprobs(b)) = (&alone[0], batched) else {
             panic!("expected log-probs: {alone:?} {batched:?}")
         };
-        assert!((a[0] - b[0]).abs() <= 1e-4, "{}: alone {} batched {}", case.id, a[0], b[0]);
+        assert!(
+            (a[0] - b[0]).abs() <= 1e-4,
+            "{}: alone {} batched {}",
+            case.id,
+            a[0],
+            b[0]
+        );
     }
 }
 
 #[test]
 fn chat_answers_and_per_item_errors() {
-    let mut backend = smollm2().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut backend = smollm2()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let chat = |id: &str, prompt: String| Case {
         id: id.into(),
         probe: "test".into(),
@@ -121,7 +143,10 @@ fn chat_answers_and_per_item_errors() {
         ..Generation::default()
     };
     let answers = backend.answer(&[&short, &long], &generation).unwrap();
-    assert!(matches!(&answers[0], Answer::Response(t) if t.contains("Paris")), "{answers:?}");
+    assert!(
+        matches!(&answers[0], Answer::Response(t) if t.contains("Paris")),
+        "{answers:?}"
+    );
     assert!(
         matches!(&answers[1], Answer::Error(e) if e.contains("context window")),
         "{answers:?}"
@@ -130,7 +155,9 @@ fn chat_answers_and_per_item_errors() {
 
 #[test]
 fn empty_option_is_a_per_item_error() {
-    let mut backend = smollm2().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut backend = smollm2()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let case = Case {
         id: "empty".into(),
         probe: "test".into(),
@@ -141,5 +168,8 @@ fn empty_option_is_a_per_item_error() {
         },
     };
     let answers = backend.answer(&[&case], &Generation::default()).unwrap();
-    assert!(matches!(&answers[0], Answer::Error(e) if e.contains("empty option")), "{answers:?}");
+    assert!(
+        matches!(&answers[0], Answer::Error(e) if e.contains("empty option")),
+        "{answers:?}"
+    );
 }

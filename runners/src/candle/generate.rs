@@ -70,8 +70,12 @@ pub(crate) fn answer(
             }
         }
     }
-    let finished = decode(backend, rows, generation)
-        .map_err(|e| BackendError(format!("candle generation failed: {}", super::gguf::one_line(e))))?;
+    let finished = decode(backend, rows, generation).map_err(|e| {
+        BackendError(format!(
+            "candle generation failed: {}",
+            super::gguf::one_line(e)
+        ))
+    })?;
     for row in finished {
         let text = match row.stopped_text {
             Some(text) => Ok(text),

@@ -89,7 +89,11 @@ impl GgufFile {
         self.content
             .metadata
             .get(key)
-            .and_then(|v| v.to_u32().ok().or_else(|| v.to_u64().ok().map(|x| x as u32)))
+            .and_then(|v| {
+                v.to_u32()
+                    .ok()
+                    .or_else(|| v.to_u64().ok().map(|x| x as u32))
+            })
             .ok_or_else(|| LoadError::Corrupt {
                 path: self.path.clone(),
                 reason: format!("GGUF metadata `{key}` is missing or not an integer"),
@@ -205,7 +209,9 @@ impl GgufFile {
         if n_heads == 0 || n_kv_heads == 0 || n_heads % n_kv_heads != 0 {
             return Err(LoadError::Corrupt {
                 path: self.path.clone(),
-                reason: format!("{n_heads} attention heads do not divide into {n_kv_heads} KV heads"),
+                reason: format!(
+                    "{n_heads} attention heads do not divide into {n_kv_heads} KV heads"
+                ),
             });
         }
         let embed = self.dense("token_embd.weight", dtype, device)?;
@@ -213,7 +219,10 @@ impl GgufFile {
         let (rope_local_theta, rope_scale, sliding_pattern, attn_scale) = match family {
             Family::Llama => (rope_theta, 1.0, 0, 1.0 / (head_dim as f64).sqrt()),
             Family::Gemma3 => (
-                f64::from(self.meta_f32(&key("rope.local_freq_base")).unwrap_or(10_000.0)),
+                f64::from(
+                    self.meta_f32(&key("rope.local_freq_base"))
+                        .unwrap_or(10_000.0),
+                ),
                 f64::from(self.meta_f32(&key("rope.scaling.factor")).unwrap_or(1.0)),
                 6,
                 1.0 / (head_dim as f64).sqrt(),
@@ -256,14 +265,26 @@ impl GgufFile {
                 down: self.linear(&p("ffn_down"), dtype, device, quantized)?,
                 attn_norm: norm(self, "attn_norm")?,
                 ffn_norm: norm(self, "ffn_norm")?,
-                q_norm: if gemma { Some(norm(self, "attn_q_norm")?) } else { None },
-                k_norm: if gemma { Some(norm(self, "attn_k_norm")?) } else { None },
+                q_norm: if gemma {
+                    Some(norm(self, "attn_q_norm")?)
+                } else {
+                    None
+                },
+                k_norm: if gemma {
+                    Some(norm(self, "attn_k_norm")?)
+                } else {
+                    None
+                },
                 post_attn_norm: if gemma {
                     Some(norm(self, "post_attention_norm")?)
                 } else {
                     None
                 },
-                post_ffn_norm: if gemma { Some(norm(self, "post_ffw_norm")?) } else { None },
+                post_ffn_norm: if gemma {
+                    Some(norm(self, "post_ffw_norm")?)
+                } else {
+                    None
+                },
             });
         }
         let norm = self.dense("output_norm.weight", DType::F32, device)?;

@@ -187,11 +187,15 @@ impl CandleBackend {
         };
         let template = match file.meta_string("tokenizer.chat_template") {
             Some(source) => Some(
-                ChatTemplate::new(&source, &token_text(specials.bos), &token_text(specials.eos))
-                    .map_err(|reason| LoadError::Template {
-                        path: shown.clone(),
-                        reason,
-                    })?,
+                ChatTemplate::new(
+                    &source,
+                    &token_text(specials.bos),
+                    &token_text(specials.eos),
+                )
+                .map_err(|reason| LoadError::Template {
+                    path: shown.clone(),
+                    reason,
+                })?,
             ),
             None => None,
         };

@@ -128,7 +128,10 @@ impl Cache {
     /// Keeps only the given rows, in that order.
     pub fn retain_rows(&mut self, rows: &[usize], device: &Device) -> candle_core::Result<()> {
         let idx = Tensor::new(
-            rows.iter().map(|&r| r as u32).collect::<Vec<_>>().as_slice(),
+            rows.iter()
+                .map(|&r| r as u32)
+                .collect::<Vec<_>>()
+                .as_slice(),
             device,
         )?;
         for kv in self.kv.iter_mut() {
@@ -144,7 +147,11 @@ impl Cache {
 fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
     let dtype = x.dtype();
     let x32 = x.to_dtype(DType::F32)?;
-    let y = candle_nn::ops::rms_norm(&x32.contiguous()?, &weight.to_dtype(DType::F32)?, eps as f32)?;
+    let y = candle_nn::ops::rms_norm(
+        &x32.contiguous()?,
+        &weight.to_dtype(DType::F32)?,
+        eps as f32,
+    )?;
     y.to_dtype(dtype)
 }
 
@@ -224,8 +231,7 @@ impl Model {
                 let base = (row * t + i) * k;
                 for (j, kp) in ks.iter().enumerate() {
                     if let Some(kp) = *kp {
-                        let visible = kp <= qp
-                            && window.is_none_or(|w| ((qp - kp) as usize) < w);
+                        let visible = kp <= qp && window.is_none_or(|w| ((qp - kp) as usize) < w);
                         if visible {
                             data[base + j] = 0.0;
                         }
@@ -275,10 +281,13 @@ impl Model {
             None
         };
 
-        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, cfg.d_model))?;
+        let mut x =
+            self.embed
+                .index_select(&ids.flatten_all()?, 0)?
+                .reshape((b, t, cfg.d_model))?;
         if cfg.family == Family::Gemma3 {
-            let scale = Tensor::new(&[(cfg.d_model as f32).sqrt()], &self.device)?
-                .to_dtype(self.dtype)?;
+            let scale =
+                Tensor::new(&[(cfg.d_model as f32).sqrt()], &self.device)?.to_dtype(self.dtype)?;
             x = x.broadcast_mul(&scale)?;
         }
         for (index, layer) in self.layers.iter().enumerate() {
@@ -392,7 +401,12 @@ impl Model {
 /// Log-probability of `targets[i]` under logits row i: `logit - logsumexp(row)`.
 pub(crate) fn target_logprobs(logits: &Tensor, targets: &[u32]) -> candle_core::Result<Vec<f64>> {
     let max = logits.max_keepdim(D::Minus1)?;
-    let lse = (logits.broadcast_sub(&max)?.exp()?.sum_keepdim(D::Minus1)?.log()? + &max)?;
+    let lse = (logits
+        .broadcast_sub(&max)?
+        .exp()?
+        .sum_keepdim(D::Minus1)?
+        .log()?
+        + &max)?;
     let idx = Tensor::new(targets, logits.device())?.unsqueeze(1)?;
     let picked = logits.gather(&idx, D::Minus1)?;
     let lp = (picked - lse)?.squeeze(1)?.to_dtype(DType::F64)?;

@@ -61,7 +61,10 @@ pub(crate) fn encode_pair(
     Ok((whole[..n].to_vec(), whole[n..].to_vec()))
 }
 
-pub(crate) fn answer(backend: &CandleBackend, batch: &[&Case]) -> Result<Vec<Answer>, BackendError> {
+pub(crate) fn answer(
+    backend: &CandleBackend,
+    batch: &[&Case],
+) -> Result<Vec<Answer>, BackendError> {
     let context_len = backend.context_len();
     let mut answers: Vec<Option<Answer>> = vec![None; batch.len()];
     let mut sums: Vec<Vec<f64>> = Vec::with_capacity(batch.len());
@@ -113,8 +116,12 @@ pub(crate) fn answer(backend: &CandleBackend, batch: &[&Case]) -> Result<Vec<Ans
             sequences.extend(case_sequences);
         }
     }
-    let scores = score_sequences(backend, &mut sequences)
-        .map_err(|e| BackendError(format!("candle forward failed: {}", super::gguf::one_line(e))))?;
+    let scores = score_sequences(backend, &mut sequences).map_err(|e| {
+        BackendError(format!(
+            "candle forward failed: {}",
+            super::gguf::one_line(e)
+        ))
+    })?;
     for (sequence, score) in sequences.iter().zip(scores) {
         sums[sequence.case][sequence.option] = score;
     }
@@ -130,7 +137,12 @@ fn score_sequences(
     backend: &CandleBackend,
     sequences: &mut [Sequence],
 ) -> candle_core::Result<Vec<f64>> {
-    sequences.sort_by(|a, b| b.tokens.len().cmp(&a.tokens.len()).then(a.case.cmp(&b.case)));
+    sequences.sort_by(|a, b| {
+        b.tokens
+            .len()
+            .cmp(&a.tokens.len())
+            .then(a.case.cmp(&b.case))
+    });
     let model = &backend.model;
     let pad = backend.specials.eos.unwrap_or(0);
     let head_rows = (1usize << 25) / model.cfg.vocab.max(1);
@@ -165,7 +177,10 @@ fn score_sequences(
             }
         }
         let mut logprobs = Vec::with_capacity(flat.len());
-        for (f, t) in flat.chunks(head_rows.max(16)).zip(targets.chunks(head_rows.max(16))) {
+        for (f, t) in flat
+            .chunks(head_rows.max(16))
+            .zip(targets.chunks(head_rows.max(16)))
+        {
             let h = model.gather_rows(&hidden, f)?;
             let logits = model.logits(&h)?;
             logprobs.extend(target_logprobs(&logits, t)?);

@@ -107,7 +107,11 @@ fn byte_level_pre_tokenizer(pre: &str) -> Result<PreTokenizerWrapper, String> {
             false,
         )
         .map_err(|e| e.to_string())?;
-        Ok(Sequence::new(vec![split.into(), ByteLevel::new(false, false, false).into()]).into())
+        Ok(Sequence::new(vec![
+            split.into(),
+            ByteLevel::new(false, false, false).into(),
+        ])
+        .into())
     };
     Ok(match pre {
         // StarCoder-style (SmolLM, StarCoder 2): single digits, then GPT-2's byte-level split.
@@ -123,19 +127,28 @@ fn byte_level_pre_tokenizer(pre: &str) -> Result<PreTokenizerWrapper, String> {
     })
 }
 
-/// Marks control and user-defined tokens as special, so they are matched whole in text (chat
-/// templates) and skipped when decoding.
+/// Control tokens (type 3) become special added tokens, matched whole in text (chat templates)
+/// and skipped when decoding; user-defined tokens (type 4: Gemma's runs of spaces and newlines)
+/// become plain added tokens, matched in the raw text and kept when decoding, as in the
+/// upstream `tokenizer.json`.
 fn add_specials(tokenizer: &mut Tokenizer, tokens: &[String], types: &[u32]) -> Result<(), String> {
-    let specials: Vec<AddedToken> = tokens
-        .iter()
-        .zip(types)
-        .filter(|(_, ty)| matches!(ty, 3 | 4))
-        .map(|(token, _)| AddedToken::from(token.clone(), true))
-        .collect();
+    let added = |kind: u32, special: bool| -> Vec<AddedToken> {
+        tokens
+            .iter()
+            .zip(types)
+            .filter(|(_, ty)| **ty == kind)
+            .map(|(token, _)| AddedToken::from(token.clone(), special).normalized(false))
+            .collect()
+    };
+    let specials = added(3, true);
     if !specials.is_empty() {
         tokenizer
             .add_special_tokens(specials)
             .map_err(|e| e.to_string())?;
+    }
+    let user = added(4, false);
+    if !user.is_empty() {
+        tokenizer.add_tokens(user).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -147,8 +160,8 @@ pub(crate) fn from_gguf(ct: &gguf_file::Content) -> Result<(Tokenizer, Specials)
         .map_err(|_| "metadata `tokenizer.ggml.model` is not a string".to_string())?
         .clone();
     let tokens = strings(ct, "tokenizer.ggml.tokens")?;
-    let types = numbers(ct, "tokenizer.ggml.token_type", as_u32)
-        .unwrap_or_else(|_| vec![1; tokens.len()]);
+    let types =
+        numbers(ct, "tokenizer.ggml.token_type", as_u32).unwrap_or_else(|_| vec![1; tokens.len()]);
     let vocab: Vocab = tokens
         .iter()
         .enumerate()
@@ -231,7 +244,13 @@ fn sentencepiece_bpe(
             let (left, right) = piece.split_at(split);
             if let (Some(&l), Some(&r)) = (vocab.get(left), vocab.get(right)) {
                 if normal(l as usize) && normal(r as usize) {
-                    merges.push((scores[id], id as u32, l, left.to_string(), right.to_string()));
+                    merges.push((
+                        scores[id],
+                        id as u32,
+                        l,
+                        left.to_string(),
+                        right.to_string(),
+                    ));
                 }
             }
         }
