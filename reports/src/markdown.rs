@@ -27,9 +27,25 @@ pub fn render_markdown(files: &RunFiles) -> String {
         number(summary.confidence * 100.0, 0)
     );
     if !summary.gates.is_empty() {
+        let failed = summary.gates.iter().filter(|g| !g.passed).count();
+        let verdict = if failed == 0 {
+            format!("**✅ PASS**: all {} gates passed", summary.gates.len())
+        } else {
+            let names: Vec<String> = summary
+                .gates
+                .iter()
+                .filter(|g| !g.passed)
+                .map(|g| format!("`{}`", escape(&g.name)))
+                .collect();
+            format!(
+                "**❌ FAIL**: {failed} of {} gates failed ({})",
+                summary.gates.len(),
+                names.join(", ")
+            )
+        };
         let _ = writeln!(
             out,
-            "\n## Gates\n\n| gate | verdict | detail |\n|---|---|---|"
+            "\n## Gates\n\n{verdict}\n\n| gate | verdict | detail |\n|---|---|---|"
         );
         for gate in &summary.gates {
             let verdict = if gate.passed { "✅ pass" } else { "❌ FAIL" };

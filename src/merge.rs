@@ -1,0 +1,191 @@
+//! `probity merge A B … --out DIR`: shards of one run (`run --shard K/N`) into one run
+//! directory. The shards must be of the same run (suites and their hashes, model files, seed,
+//! settings) with distinct shard indices; journals are concatenated in shard order (no case may
+//! appear twice) and every statistic is recomputed from the attempts, with the suites rebuilt
+//! from the manifest and checked against their recorded sha256.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use audit_core::journal::Journal;
+use audit_core::rundir::{self, Manifest, RunDir, RunStatus};
+use audit_core::summary::summarise;
+use audit_core::{Attempt, Suite, SuiteRef};
+
+/// Merges shard run directories into `out`. `datasets` is where suite dataset paths resolve.
+pub fn merge(shards: &[PathBuf], out: &Path, datasets: &Path) -> Result<ExitCode> {
+    if shards.len() < 2 {
+        bail!("merge: give at least two shard run directories");
+    }
+    let out_run = RunDir::new(out);
+    if out_run.file(rundir::ATTEMPTS_JSONL).exists() {
+        bail!(
+            "{} already holds a run: choose another --out",
+            out.display()
+        );
+    }
+    let mut runs: Vec<(u32, PathBuf, reports::RunFiles)> = Vec::new();
+    let mut count = None;
+    for dir in shards {
+        let files = reports::read_run(dir)?;
+        let manifest_path = RunDir::new(dir).file(rundir::MANIFEST);
+        if files.manifest.status != RunStatus::Complete {
+            bail!(
+                "{}: the shard did not finish (status running): resume it first",
+                manifest_path.display()
+            );
+        }
+        let spec = files.manifest.shard.clone().with_context(|| {
+            format!(
+                "{}: not a shard (the run had no --shard)",
+                manifest_path.display()
+            )
+        })?;
+        let (index, n) = spec
+            .split_once('/')
+            .and_then(|(k, n)| Some((k.parse::<u32>().ok()?, n.parse::<u32>().ok()?)))
+            .with_context(|| format!("{}: shard `{spec}` is not K/N", manifest_path.display()))?;
+        if *count.get_or_insert(n) != n {
+            bail!(
+                "{}: shard {spec} is of a {n}-way split, the others of {}",
+                manifest_path.display(),
+                count.unwrap_or(n)
+            );
+        }
+        if let Some((_, other, _)) = runs.iter().find(|(k, _, _)| *k == index) {
+            bail!(
+                "{}: shard {spec} is given twice (also {})",
+                manifest_path.display(),
+                other.display()
+            );
+        }
+        if let Some((_, first_dir, first)) = runs.first() {
+            check_same_run(&first.manifest, &files.manifest).with_context(|| {
+                format!(
+                    "{} is not a shard of the same run as {}",
+                    manifest_path.display(),
+                    first_dir.display()
+                )
+            })?;
+        }
+        runs.push((index, dir.clone(), files));
+    }
+    runs.sort_by_key(|(index, _, _)| *index);
+
+    let mut seen = BTreeSet::new();
+    let mut attempts: Vec<Attempt> = Vec::new();
+    for (_, dir, files) in &runs {
+        for attempt in &files.attempts {
+            if !seen.insert((attempt.suite.clone(), attempt.case_id.clone())) {
+                bail!(
+                    "{}: case {}/{} is in another shard too",
+                    RunDir::new(dir).file(rundir::ATTEMPTS_JSONL).display(),
+                    attempt.suite,
+                    attempt.case_id
+                );
+            }
+            attempts.push(attempt.clone());
+        }
+    }
+    let first = &runs[0].2.manifest;
+    let suites = first
+        .suites
+        .iter()
+        .map(|reference| rebuild_suite(reference, datasets))
+        .collect::<Result<Vec<Suite>>>()?;
+    let mut summary = summarise(&suites, &attempts, first.seed, first.confidence);
+    let n = count.unwrap_or(0);
+    if runs.len() < n as usize {
+        let missing: Vec<String> = (1..=n)
+            .filter(|k| !runs.iter().any(|(index, _, _)| index == k))
+            .map(|k| format!("{k}/{n}"))
+            .collect();
+        let warning = format!(
+            "merged {} of {n} shards: shards {} are missing, so this is not the whole run",
+            runs.len(),
+            missing.join(", ")
+        );
+        eprintln!("warning: {warning}");
+        summary.warnings.push(warning);
+    }
+
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut journal = Journal::create(&out_run.file(rundir::ATTEMPTS_JSONL))?;
+    journal.append(&attempts)?;
+    let manifest = Manifest {
+        command_line: std::env::args().collect(),
+        shard: None,
+        n_cases: runs.iter().map(|(_, _, f)| f.manifest.n_cases).sum(),
+        started_at: runs
+            .iter()
+            .map(|(_, _, f)| f.manifest.started_at.clone())
+            .min()
+            .unwrap_or_default(),
+        finished_at: runs
+            .iter()
+            .filter_map(|(_, _, f)| f.manifest.finished_at.clone())
+            .max(),
+        status: RunStatus::Complete,
+        ..first.clone()
+    };
+    write_json(&out_run.file(rundir::SUMMARY), &summary)?;
+    write_json(&out_run.file(rundir::MANIFEST), &manifest)?;
+    reports::write_reports(out)?;
+    eprintln!(
+        "merged {} shards into {} ({} attempts, {} errors)",
+        runs.len(),
+        out.display(),
+        summary.n_attempts,
+        summary.n_errors
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Shards of one run share suites (with their hashes), model files, seed and settings.
+fn check_same_run(first: &Manifest, other: &Manifest) -> Result<()> {
+    let differences: Vec<&str> = [
+        ("suites", first.suites != other.suites),
+        ("model files", first.model.files != other.model.files),
+        ("model", first.model.model != other.model.model),
+        ("seed", first.seed != other.seed),
+        ("generation settings", first.generation != other.generation),
+        ("--limit", first.limit != other.limit),
+        ("--confidence", first.confidence != other.confidence),
+    ]
+    .into_iter()
+    .filter(|(_, differs)| *differs)
+    .map(|(what, _)| what)
+    .collect();
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        bail!("its {} differ", differences.join(", "))
+    }
+}
+
+/// The suite a manifest names, loaded again from its source and checked against its hash.
+fn rebuild_suite(reference: &SuiteRef, datasets: &Path) -> Result<Suite> {
+    let name = reference
+        .source
+        .strip_prefix("builtin:")
+        .unwrap_or(&reference.source);
+    let suite = suites::load(name, datasets)?;
+    if suite.reference.sha256 != reference.sha256 {
+        bail!(
+            "suite {}: {} has changed since the shards ran (sha256 {} now, {} then): merge with the suite file the shards used",
+            reference.id,
+            reference.source,
+            suite.reference.sha256,
+            reference.sha256
+        );
+    }
+    Ok(suite)
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value).context("serializing JSON")?;
+    text.push('\n');
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
