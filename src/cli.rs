@@ -12,6 +12,15 @@ use audit_core::summary::{summarise, SCHEMA_VERSION};
 use audit_core::{Backend, Generation, Suite};
 use clap::{Parser, Subcommand};
 
+// The gate, compare and merge commands live beside this file (declared here, with the rest of
+// the command wiring).
+#[path = "compare.rs"]
+mod compare;
+#[path = "gate.rs"]
+mod gate;
+#[path = "merge.rs"]
+mod merge;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "probity",
@@ -33,6 +42,36 @@ enum Command {
     Report {
         /// The run directory
         dir: PathBuf,
+    },
+    /// Evaluate a policy file on a run: exit 0 when every gate passes, 1 when one fails
+    Gate {
+        /// The run directory
+        dir: PathBuf,
+        /// The policy file (TOML, see docs/policy.md)
+        #[arg(long)]
+        policy: PathBuf,
+    },
+    /// Paired regression tests between two runs on the case ids they share
+    Compare {
+        /// The base run directory
+        base: PathBuf,
+        /// The new run directory
+        new: PathBuf,
+        /// Where to write compare.html, compare.json and compare.md (default NEW/compare-<base name>)
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Merge the shards of one run (from --shard K/N) into one run directory
+    Merge {
+        /// The shard run directories
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// The run directory to write
+        #[arg(long)]
+        out: PathBuf,
+        /// Where dataset paths of suites resolve (default: $PROBITY_DATASETS, else ./datasets)
+        #[arg(long)]
+        datasets: Option<PathBuf>,
     },
 }
 
@@ -92,6 +131,9 @@ struct RunArgs {
     /// No progress bar
     #[arg(long)]
     quiet: bool,
+    /// Evaluate this policy file at the end of the run (exit 1 when a gate fails)
+    #[arg(long)]
+    policy: Option<PathBuf>,
 }
 
 /// The datasets folder: the flag, else `$PROBITY_DATASETS`, else `./datasets`.
@@ -128,6 +170,13 @@ pub fn main() -> Result<ExitCode> {
             reports::write_reports(&dir)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Gate { dir, policy } => gate::apply(&dir, &gate::load(&policy)?),
+        Command::Compare { base, new, out } => compare::compare(&base, &new, out.as_deref()),
+        Command::Merge {
+            shards,
+            out,
+            datasets,
+        } => merge::merge(&shards, &out, &datasets_dir(datasets.as_deref())),
     }
 }
 
@@ -224,6 +273,8 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
             args.confidence
         );
     }
+    // The policy is read before the run, so that a typo in it costs no model time.
+    let policy = args.policy.as_deref().map(gate::load).transpose()?;
     let datasets = datasets_dir(args.datasets.as_deref());
     let suites = args
         .suite
@@ -326,7 +377,10 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         summary.n_attempts,
         summary.n_errors
     );
-    Ok(ExitCode::SUCCESS)
+    match &policy {
+        Some(policy) => gate::apply(dir.path(), policy),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 /// A resumed run must be the same run: same suites, model files, seed and settings.
