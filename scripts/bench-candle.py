@@ -61,8 +61,10 @@ def crows_csv():
 def run_candle(model_path, csv_path, args):
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads), CANDLE_NUM_THREADS=str(args.threads))
     env.setdefault("CARGO_TARGET_DIR", str(pathlib.Path.home() / ".cache/probity/target-candle"))
-    cmd = ["cargo", "run", "-q", "-p", "runners", "--example", "bench_candle", "--",
-           str(model_path), csv_path, "--sentences", str(args.sentences), "--batch", "64",
+    # CANDLE_BENCH_BIN runs an already built example instead of `cargo run`.
+    prefix = [os.environ["CANDLE_BENCH_BIN"]] if os.environ.get("CANDLE_BENCH_BIN") else [
+        "cargo", "run", "-q", "-p", "runners", "--example", "bench_candle", "--"]
+    cmd = prefix + [str(model_path), csv_path, "--sentences", str(args.sentences), "--batch", "64",
            "--gen-prompts", "16", "--gen-tokens", "64"]
     out = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -15,6 +15,8 @@ with the library versions. Run it in the venv that scripts/bench-candle.sh also 
   python3 -m venv ~/.cache/probity/venv-torch
   ~/.cache/probity/venv-torch/bin/pip install torch transformers gguf accelerate sentencepiece protobuf
   ~/.cache/probity/venv-torch/bin/python scripts/candle-reference.py smollm2 [--sentences 240]
+  ~/.cache/probity/venv-torch/bin/python scripts/candle-reference.py gemma3
+  ~/.cache/probity/venv-torch/bin/python scripts/candle-reference.py minilm
 """
 
 import argparse
@@ -95,6 +97,17 @@ CHAT_PROMPTS = [
     "Write a short greeting for a birthday card.",
 ]
 
+MINILM_TEXTS = [
+    "The nurse said that she would be late.",
+    "The engineer fixed the bridge.",
+    "A man is playing a guitar.",
+    "Ünïcödé café naïve 日本語",
+    "",
+    "word " * 300,
+    "Short.",
+    "Women are bad at math.",
+]
+
 RAW_PROMPTS = [
     "The capital of France is",
     "Once upon a time",
@@ -104,11 +117,14 @@ RAW_PROMPTS = [
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("model", choices=sorted(MODELS))
+    parser.add_argument("model", choices=sorted(MODELS) + ["minilm"])
     parser.add_argument("--sentences", type=int, default=240)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--out", default="fixtures/data")
     args = parser.parse_args()
+    if args.model == "minilm":
+        minilm_reference()
+        return
 
     import torch
     import transformers
@@ -229,6 +245,46 @@ def main():
         + "\n"
     )
     print(f"wrote {out}/candle_tokenizer_{args.model}.json and candle_reference_{args.model}.json")
+
+
+def minilm_reference():
+    """all-MiniLM-L6-v2 as sentence-transformers runs it (modules.json): BERT, mean pooling over
+    real tokens, L2 normalization; written to fixtures/data/candle_reference_minilm.json."""
+    import torch
+    import transformers
+    from transformers import AutoModel, AutoTokenizer
+
+    torch.set_num_threads(2)
+    models = pathlib.Path(os.environ.get("PROBITY_MODELS", pathlib.Path.home() / ".cache/probity/models"))
+    folder = models / "all-MiniLM-L6-v2"
+    if not folder.exists():
+        sys.exit(f"error: {folder} is missing; run scripts/fetch-models.sh minilm")
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()
+    out = []
+    with torch.no_grad():
+        for text in MINILM_TEXTS:
+            enc = tok([text], return_tensors="pt", truncation=True, max_length=256)
+            hidden = model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).float()
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+            out.append({"text": text, "ids": enc["input_ids"][0].tolist(), "embedding": pooled[0].tolist()})
+    path = pathlib.Path("fixtures/data/candle_reference_minilm.json")
+    path.write_text(
+        json.dumps(
+            {
+                "model": "all-MiniLM-L6-v2",
+                "how": "transformers AutoModel, mean pooling over the attention mask, L2 normalization, max_length 256",
+                "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+                "embeddings": out,
+            },
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
+    print(f"wrote {path}")
+
 
 
 def model_vocab_size(path):

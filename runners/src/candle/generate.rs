@@ -129,7 +129,7 @@ fn decode(
     rows: Vec<Row>,
     generation: &Generation,
 ) -> candle_core::Result<Vec<Row>> {
-    let model = &backend.model;
+    let model = backend.decoder().map_err(candle_core::Error::msg)?;
     let mut done = Vec::with_capacity(rows.len());
     let (mut rows, empty): (Vec<Row>, Vec<Row>) = rows.into_iter().partition(|r| r.budget > 0);
     done.extend(empty);

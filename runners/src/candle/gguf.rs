@@ -44,14 +44,23 @@ pub(crate) struct GgufFile {
     path: String,
 }
 
-/// One line, no trailing period: candle errors can span lines.
+/// One line, no trailing period: candle errors can span lines and carry a backtrace (when
+/// `RUST_BACKTRACE` is set), which is cut off.
 pub(crate) fn one_line(e: impl std::fmt::Display) -> String {
-    e.to_string()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ")
+    let text = e.to_string();
+    let mut lines = Vec::new();
+    for line in text.lines().map(str::trim) {
+        let frame = line
+            .split_once(':')
+            .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if frame {
+            break;
+        }
+        if !line.is_empty() {
+            lines.push(line);
+        }
+    }
+    lines.join("; ").trim_end_matches('.').to_string()
 }
 
 impl GgufFile {

@@ -8,6 +8,7 @@
 
 mod generate;
 mod gguf;
+mod hf;
 mod model;
 mod score;
 mod template;
@@ -18,7 +19,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use audit_core::{
-    Answer, Backend, BackendError, Case, FileDigest, Generation, ModelInfo, QueryKind,
+    Answer, Backend, BackendError, Case, FileDigest, Generation, ModelInfo, Query, QueryKind,
 };
 use candle_core::{DType, Device};
 use sha2::{Digest, Sha256};
@@ -69,9 +70,15 @@ pub enum LoadError {
     Dtype { dtype: String },
 }
 
+/// What runs the model: our decoder forward, or a sentence encoder.
+enum Engine {
+    Decoder(Model),
+    Encoder(hf::Encoder),
+}
+
 /// A model loaded for answering queries.
 pub struct CandleBackend {
-    model: Model,
+    engine: Engine,
     tokenizer: tokenizers::Tokenizer,
     specials: Specials,
     template: Option<ChatTemplate>,
@@ -160,12 +167,15 @@ impl CandleBackend {
                 reason: "no such file or folder".into(),
             });
         }
-        if !is_gguf {
+        let mut backend = if is_gguf {
+            Self::load_gguf(path, &device, dtype)?
+        } else if path.is_dir() {
+            Self::load_folder(path, &device, dtype)?
+        } else {
             return Err(LoadError::UnknownFormat {
                 path: path.display().to_string(),
             });
-        }
-        let mut backend = Self::load_gguf(path, &device, dtype)?;
+        };
         backend.batch_size = options.batch_size;
         backend.info.device = options.device.clone();
         Ok(backend)
@@ -235,7 +245,7 @@ impl CandleBackend {
             details,
         };
         Ok(CandleBackend {
-            model,
+            engine: Engine::Decoder(model),
             tokenizer,
             specials,
             template,
@@ -244,9 +254,125 @@ impl CandleBackend {
         })
     }
 
-    /// The context window in tokens.
+    fn load_folder(dir: &Path, device: &Device, dtype: DType) -> Result<CandleBackend, LoadError> {
+        let shown = dir.display().to_string();
+        let folder = hf::Folder::open(dir)?;
+        let (mut tokenizer, specials, template_source) = folder.tokenizer()?;
+        let engine = match folder.model_type.as_str() {
+            "llama" | "mistral" => Engine::Decoder(folder.decoder(dtype, device)?),
+            "bert" => {
+                let encoder = folder.encoder(dtype, device)?;
+                // sentence-transformers truncates every text at its maximum sequence length.
+                let _ = tokenizer.with_truncation(Some(tokenizers::TruncationParams {
+                    max_length: encoder.max_len,
+                    ..Default::default()
+                }));
+                let _ = tokenizer.with_padding(None);
+                Engine::Encoder(encoder)
+            }
+            other => {
+                return Err(LoadError::UnsupportedArchitecture {
+                    path: folder.dir.join("config.json").display().to_string(),
+                    architecture: other.to_string(),
+                })
+            }
+        };
+        let token_text = |id: Option<u32>| {
+            id.and_then(|id| tokenizer.id_to_token(id))
+                .unwrap_or_default()
+        };
+        let template = match (&engine, template_source) {
+            (Engine::Decoder(_), Some(source)) => Some(
+                ChatTemplate::new(&source, &token_text(specials.bos), &token_text(specials.eos))
+                    .map_err(|reason| LoadError::Template {
+                        path: shown.clone(),
+                        reason,
+                    })?,
+            ),
+            _ => None,
+        };
+        let mut details = BTreeMap::new();
+        details.insert("format".to_string(), "hf-safetensors".to_string());
+        details.insert("architecture".to_string(), folder.model_type.clone());
+        details.insert("weights".to_string(), format!("{} at load", dtype_name(dtype)));
+        details.insert("tokenizer".to_string(), "tokenizer.json".to_string());
+        if let Engine::Encoder(e) = &engine {
+            details.insert(
+                "pooling".to_string(),
+                format!(
+                    "mean over tokens{}, max {} tokens",
+                    if e.normalize { ", L2-normalized" } else { "" },
+                    e.max_len
+                ),
+            );
+        }
+        let files = folder
+            .files
+            .iter()
+            .map(|f| digest(f))
+            .collect::<Result<Vec<_>, _>>()?;
+        let model_name = dir
+            .file_name()
+            .map_or_else(|| shown.clone(), |s| s.to_string_lossy().into_owned());
+        Ok(CandleBackend {
+            engine,
+            tokenizer,
+            specials,
+            template,
+            info: ModelInfo {
+                backend: "candle".to_string(),
+                model: model_name,
+                device: String::new(),
+                dtype: dtype_name(dtype).to_string(),
+                files,
+                details,
+            },
+            batch_size: None,
+        })
+    }
+
+    /// The tokenizer (built from GGUF metadata, or the folder's tokenizer.json).
+    pub fn tokenizer(&self) -> &tokenizers::Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The decoder, or why this model cannot answer decoder queries.
+    pub(crate) fn decoder(&self) -> Result<&Model, String> {
+        match &self.engine {
+            Engine::Decoder(m) => Ok(m),
+            Engine::Encoder(_) => Err(format!(
+                "{} is a sentence encoder: it answers embed queries only",
+                self.info.model
+            )),
+        }
+    }
+
+    /// The context window in tokens (the encoder's maximum length for encoders).
     pub fn context_len(&self) -> usize {
-        self.model.cfg.context_len
+        match &self.engine {
+            Engine::Decoder(m) => m.cfg.context_len,
+            Engine::Encoder(e) => e.max_len,
+        }
+    }
+
+    /// One vector per text (encoders only): sentence-transformers' pooling of the folder.
+    pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+        let Engine::Encoder(encoder) = &self.engine else {
+            return Err(format!(
+                "{} is a decoder: embed queries need a sentence encoder",
+                self.info.model
+            ));
+        };
+        let ids = texts
+            .iter()
+            .map(|t| {
+                self.tokenizer
+                    .encode(t.as_str(), true)
+                    .map(|e| e.get_ids().to_vec())
+                    .map_err(gguf::one_line)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        encoder.embed(&ids).map_err(gguf::one_line)
     }
 
     /// Token ids of `text` without added BOS/EOS (special tokens written in the text match).
@@ -331,7 +457,10 @@ impl Backend for CandleBackend {
         if let Some(n) = self.batch_size {
             return n.max(1);
         }
-        let gpu = !self.model.device.is_cpu();
+        let gpu = match &self.engine {
+            Engine::Decoder(m) => !m.device.is_cpu(),
+            Engine::Encoder(e) => !e.device.is_cpu(),
+        };
         match (kind, gpu) {
             (QueryKind::Choice, false) => 32,
             (QueryKind::Choice, true) => 128,
@@ -356,15 +485,27 @@ impl Backend for CandleBackend {
                 "candle: a batch mixes query kinds; the runner sends one kind per call".into(),
             ));
         }
+        if let (QueryKind::Choice | QueryKind::Chat, Err(reason)) = (kind, self.decoder()) {
+            return Ok(batch.iter().map(|_| Answer::Error(reason.clone())).collect());
+        }
         match kind {
             QueryKind::Choice => self.answer_choices(batch),
             QueryKind::Chat => self.answer_chats(batch, generation),
-            QueryKind::Embed | QueryKind::Classify => Ok(batch
+            QueryKind::Embed => Ok(batch
+                .iter()
+                .map(|case| match &case.query {
+                    Query::Embed { texts } => match self.embed(texts) {
+                        Ok(vectors) => Answer::Embeddings(vectors),
+                        Err(reason) => Answer::Error(reason),
+                    },
+                    _ => Answer::Error("not an embed query".into()),
+                })
+                .collect()),
+            QueryKind::Classify => Ok(batch
                 .iter()
                 .map(|_| {
                     Answer::Error(format!(
-                        "candle: {} queries need an encoder model; {} is a decoder",
-                        kind.name(),
+                        "candle: {} has no classification head",
                         self.info.model
                     ))
                 })

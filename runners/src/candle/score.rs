@@ -143,7 +143,7 @@ fn score_sequences(
             .cmp(&a.tokens.len())
             .then(a.case.cmp(&b.case))
     });
-    let model = &backend.model;
+    let model = backend.decoder().map_err(candle_core::Error::msg)?;
     let pad = backend.specials.eos.unwrap_or(0);
     let head_rows = (1usize << 25) / model.cfg.vocab.max(1);
     let mut out = Vec::with_capacity(sequences.len());

@@ -1,0 +1,353 @@
+//! Loading an HF model folder: `config.json`, `model.safetensors` (or shards listed in
+//! `model.safetensors.index.json`), `tokenizer.json` and `tokenizer_config.json`.
+//!
+//! Llama-family decoders run through our own forward (`model`), with RoPE on the two halves as
+//! HF stores q/k; BERT encoders (sentence-transformers folders) run through candle-transformers'
+//! `BertModel` with mean pooling and L2 normalization.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::quantized::QMatMul;
+use candle_core::{DType, Device, Tensor};
+use serde::Deserialize;
+
+use super::gguf::one_line;
+use super::model::{Config, Family, Layer, Linear, Model};
+use super::tokenizer::Specials;
+use super::LoadError;
+
+/// The fields of `config.json` we read (Llama and BERT share a few).
+#[derive(Debug, Deserialize)]
+struct HfConfig {
+    hidden_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    num_key_value_heads: Option<usize>,
+    head_dim: Option<usize>,
+    rms_norm_eps: Option<f64>,
+    rope_theta: Option<f64>,
+    max_position_embeddings: Option<usize>,
+    tie_word_embeddings: Option<bool>,
+}
+
+/// What a folder holds, read and checked.
+pub(crate) struct Folder {
+    pub dir: PathBuf,
+    pub model_type: String,
+    config_text: String,
+    pub files: Vec<PathBuf>,
+}
+
+fn io_error(path: &Path, e: impl std::fmt::Display) -> LoadError {
+    LoadError::Io {
+        path: path.display().to_string(),
+        reason: one_line(e),
+    }
+}
+
+fn corrupt(path: &Path, reason: impl Into<String>) -> LoadError {
+    LoadError::Corrupt {
+        path: path.display().to_string(),
+        reason: reason.into(),
+    }
+}
+
+impl Folder {
+    pub fn open(dir: &Path) -> Result<Folder, LoadError> {
+        let config_path = dir.join("config.json");
+        if !config_path.exists() {
+            return Err(LoadError::UnknownFormat {
+                path: dir.display().to_string(),
+            });
+        }
+        let config_text =
+            std::fs::read_to_string(&config_path).map_err(|e| io_error(&config_path, e))?;
+        let value: serde_json::Value = serde_json::from_str(&config_text)
+            .map_err(|e| corrupt(&config_path, format!("invalid JSON ({})", one_line(e))))?;
+        let model_type = value
+            .get("model_type")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let mut files = vec![config_path];
+        let single = dir.join("model.safetensors");
+        let index = dir.join("model.safetensors.index.json");
+        if single.exists() {
+            files.push(single);
+        } else if index.exists() {
+            let text = std::fs::read_to_string(&index).map_err(|e| io_error(&index, e))?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| corrupt(&index, format!("invalid JSON ({})", one_line(e))))?;
+            let mut shards: Vec<String> = value
+                .get("weight_map")
+                .and_then(|m| m.as_object())
+                .ok_or_else(|| corrupt(&index, "no `weight_map`"))?
+                .values()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            shards.sort();
+            shards.dedup();
+            files.push(index);
+            files.extend(shards.into_iter().map(|s| dir.join(s)));
+        } else {
+            return Err(LoadError::UnknownFormat {
+                path: dir.display().to_string(),
+            });
+        }
+        for name in ["tokenizer.json", "tokenizer_config.json"] {
+            let path = dir.join(name);
+            if path.exists() {
+                files.push(path);
+            }
+        }
+        Ok(Folder {
+            dir: dir.to_path_buf(),
+            model_type,
+            config_text,
+            files,
+        })
+    }
+
+    /// Every tensor of the folder's safetensors files.
+    fn tensors(&self, device: &Device) -> Result<HashMap<String, Tensor>, LoadError> {
+        let mut all = HashMap::new();
+        for path in self.files.iter().filter(|p| {
+            p.extension().is_some_and(|e| e == "safetensors")
+        }) {
+            let tensors = candle_core::safetensors::load(path, device).map_err(|e| {
+                corrupt(path, format!("not a readable safetensors file ({})", one_line(e)))
+            })?;
+            all.extend(tensors);
+        }
+        Ok(all)
+    }
+
+    /// The tokenizer, its special ids and the chat template source, if any.
+    pub fn tokenizer(
+        &self,
+    ) -> Result<(tokenizers::Tokenizer, Specials, Option<String>), LoadError> {
+        let path = self.dir.join("tokenizer.json");
+        if !path.exists() {
+            return Err(LoadError::MissingTokenizer {
+                path: self.dir.display().to_string(),
+                reason: "no tokenizer.json in the folder".into(),
+            });
+        }
+        let tokenizer =
+            tokenizers::Tokenizer::from_file(&path).map_err(|e| LoadError::MissingTokenizer {
+                path: path.display().to_string(),
+                reason: one_line(e),
+            })?;
+        let config_path = self.dir.join("tokenizer_config.json");
+        let config: serde_json::Value = if config_path.exists() {
+            let text =
+                std::fs::read_to_string(&config_path).map_err(|e| io_error(&config_path, e))?;
+            serde_json::from_str(&text)
+                .map_err(|e| corrupt(&config_path, format!("invalid JSON ({})", one_line(e))))?
+        } else {
+            serde_json::Value::Null
+        };
+        let token = |key: &str| -> Option<u32> {
+            let v = config.get(key)?;
+            let text = v
+                .as_str()
+                .or_else(|| v.get("content").and_then(|c| c.as_str()))?;
+            tokenizer.token_to_id(text)
+        };
+        let bos = token("bos_token");
+        let eos = token("eos_token");
+        let add_bos = match config.get("add_bos_token").and_then(|v| v.as_bool()) {
+            Some(b) => b,
+            None => bos.is_some_and(|bos| {
+                tokenizer
+                    .encode("a", true)
+                    .map(|e| e.get_ids().first() == Some(&bos))
+                    .unwrap_or(false)
+            }),
+        };
+        let mut stop_ids: Vec<u32> = eos.into_iter().collect();
+        for name in ["<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|endoftext|>"] {
+            if let Some(id) = tokenizer.token_to_id(name) {
+                if !stop_ids.contains(&id) {
+                    stop_ids.push(id);
+                }
+            }
+        }
+        let template = match config.get("chat_template") {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::Array(list)) => list
+                .iter()
+                .find(|t| t.get("name").and_then(|n| n.as_str()) == Some("default"))
+                .and_then(|t| t.get("template"))
+                .and_then(|t| t.as_str())
+                .map(str::to_string),
+            _ => std::fs::read_to_string(self.dir.join("chat_template.jinja")).ok(),
+        };
+        Ok((
+            tokenizer,
+            Specials {
+                bos,
+                eos,
+                add_bos,
+                stop_ids,
+            },
+            template,
+        ))
+    }
+
+    /// A Llama-family decoder from the folder's weights.
+    pub fn decoder(&self, dtype: DType, device: &Device) -> Result<Model, LoadError> {
+        let config_path = self.dir.join("config.json");
+        let c: HfConfig = serde_json::from_str(&self.config_text)
+            .map_err(|e| corrupt(&config_path, format!("config.json: {}", one_line(e))))?;
+        let n_kv_heads = c.num_key_value_heads.unwrap_or(c.num_attention_heads);
+        if c.num_attention_heads == 0 || n_kv_heads == 0 || c.num_attention_heads % n_kv_heads != 0
+        {
+            return Err(corrupt(&config_path, "attention heads do not divide into KV heads"));
+        }
+        let head_dim = c.head_dim.unwrap_or(c.hidden_size / c.num_attention_heads);
+        let mut tensors = self.tensors(device)?;
+        let dir = self.dir.clone();
+        let mut take = |name: &str, dtype: DType| -> Result<Tensor, LoadError> {
+            tensors
+                .remove(name)
+                .ok_or_else(|| corrupt(&dir, format!("tensor `{name}` is missing")))?
+                .to_dtype(dtype)
+                .map_err(|e| corrupt(&dir, format!("tensor `{name}`: {}", one_line(e))))
+        };
+        let embed = take("model.embed_tokens.weight", dtype)?;
+        let vocab = embed.dims().first().copied().unwrap_or(0);
+        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        for i in 0..c.num_hidden_layers {
+            let p = |s: &str| format!("model.layers.{i}.{s}.weight");
+            let mut linear =
+                |s: &str| -> Result<Linear, LoadError> { Ok(Linear(QMatMul::Tensor(take(&p(s), dtype)?))) };
+            let q = linear("self_attn.q_proj")?;
+            let k = linear("self_attn.k_proj")?;
+            let v = linear("self_attn.v_proj")?;
+            let o = linear("self_attn.o_proj")?;
+            let gate = linear("mlp.gate_proj")?;
+            let up = linear("mlp.up_proj")?;
+            let down = linear("mlp.down_proj")?;
+            layers.push(Layer {
+                q,
+                k,
+                v,
+                o,
+                gate,
+                up,
+                down,
+                attn_norm: take(&p("input_layernorm"), DType::F32)?,
+                ffn_norm: take(&p("post_attention_layernorm"), DType::F32)?,
+                q_norm: None,
+                k_norm: None,
+                post_attn_norm: None,
+                post_ffn_norm: None,
+            });
+        }
+        let norm = take("model.norm.weight", DType::F32)?;
+        let lm_head = if c.tie_word_embeddings.unwrap_or(false) {
+            None
+        } else {
+            match take("lm_head.weight", dtype) {
+                Ok(t) => Some(t),
+                Err(_) => None,
+            }
+        };
+        let cfg = Config {
+            family: Family::Llama,
+            n_layers: c.num_hidden_layers,
+            d_model: c.hidden_size,
+            n_heads: c.num_attention_heads,
+            n_kv_heads,
+            head_dim,
+            vocab,
+            rms_eps: c.rms_norm_eps.unwrap_or(1e-6),
+            rope_theta: c.rope_theta.unwrap_or(10_000.0),
+            rope_local_theta: c.rope_theta.unwrap_or(10_000.0),
+            rope_scale: 1.0,
+            rope_interleaved: false,
+            context_len: c.max_position_embeddings.unwrap_or(2048),
+            sliding_window: None,
+            sliding_pattern: 0,
+            attn_scale: 1.0 / (head_dim as f64).sqrt(),
+        };
+        Model::new(cfg, embed, layers, norm, lm_head, dtype, device.clone())
+            .map_err(|e| corrupt(&self.dir, one_line(e)))
+    }
+
+    /// A BERT encoder (sentence-transformers) from the folder's weights.
+    pub fn encoder(&self, dtype: DType, device: &Device) -> Result<Encoder, LoadError> {
+        let config_path = self.dir.join("config.json");
+        let config: candle_transformers::models::bert::Config =
+            serde_json::from_str(&self.config_text)
+                .map_err(|e| corrupt(&config_path, format!("config.json: {}", one_line(e))))?;
+        let tensors = self.tensors(device)?;
+        let vb = candle_nn::VarBuilder::from_tensors(tensors, dtype, device);
+        let model = candle_transformers::models::bert::BertModel::load(vb, &config)
+            .map_err(|e| corrupt(&self.dir, one_line(e)))?;
+        let max_len = serde_json::from_str::<serde_json::Value>(&self.config_text)
+            .ok()
+            .and_then(|v| v.get("max_position_embeddings").and_then(|m| m.as_u64()))
+            .unwrap_or(512) as usize;
+        // sentence-transformers truncates at `max_seq_length` (256 for all-MiniLM-L6-v2).
+        let max_seq = std::fs::read_to_string(self.dir.join("sentence_bert_config.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v.get("max_seq_length").and_then(|m| m.as_u64()))
+            .map_or(max_len, |m| m as usize);
+        let normalize = std::fs::read_to_string(self.dir.join("modules.json"))
+            .map(|t| t.contains("Normalize"))
+            .unwrap_or(false);
+        Ok(Encoder {
+            model,
+            max_len: max_seq.min(max_len),
+            normalize,
+            device: device.clone(),
+        })
+    }
+}
+
+/// A sentence encoder: BERT, mean pooling over real tokens, optional L2 normalization.
+pub(crate) struct Encoder {
+    model: candle_transformers::models::bert::BertModel,
+    pub max_len: usize,
+    pub normalize: bool,
+    pub device: Device,
+}
+
+impl Encoder {
+    /// One vector per text; `ids` are the tokenized texts with their special tokens.
+    pub fn embed(&self, ids: &[Vec<u32>]) -> candle_core::Result<Vec<Vec<f32>>> {
+        let b = ids.len();
+        let t = ids.iter().map(Vec::len).max().unwrap_or(0);
+        if b == 0 || t == 0 {
+            return Ok(vec![Vec::new(); b]);
+        }
+        let mut flat = vec![0u32; b * t];
+        let mut mask = vec![0u32; b * t];
+        for (row, seq) in ids.iter().enumerate() {
+            flat[row * t..row * t + seq.len()].copy_from_slice(seq);
+            for m in &mut mask[row * t..row * t + seq.len()] {
+                *m = 1;
+            }
+        }
+        let input = Tensor::from_vec(flat, (b, t), &self.device)?;
+        let mask = Tensor::from_vec(mask, (b, t), &self.device)?;
+        let types = input.zeros_like()?;
+        let hidden = self
+            .model
+            .forward(&input, &types, Some(&mask))?
+            .to_dtype(DType::F32)?;
+        let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let summed = hidden.broadcast_mul(&m)?.sum(1)?;
+        let counts = m.sum(1)?;
+        let mut pooled = summed.broadcast_div(&counts)?;
+        if self.normalize {
+            let norm = pooled.sqr()?.sum_keepdim(1)?.sqrt()?;
+            pooled = pooled.broadcast_div(&norm.clamp(1e-12, f64::MAX)?)?;
+        }
+        pooled.to_vec2::<f32>()
+    }
+}
