@@ -1,5 +1,8 @@
-//! Backends that answer Probity's queries: candle (real weights on CPU/CUDA/Metal) and a
-//! scripted, seeded model for tests. Runners see cases, never probes.
+//! Backends that answer Probity's queries: candle (real weights on CPU/CUDA/Metal), an
+//! OpenAI-compatible HTTP client for served models, and a scripted, seeded model for tests;
+//! plus a content-addressed response cache around any of them. Runners see cases, never probes.
 
+pub mod cache;
 pub mod candle;
+pub mod openai;
 pub mod scripted;

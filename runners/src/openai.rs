@@ -1,0 +1,539 @@
+//! The OpenAI-compatible HTTP backend: drives a served model (vLLM, TGI, SGLang, llama.cpp's
+//! server, hosted APIs) through `/v1/chat/completions` and `/v1/completions`.
+//!
+//! - Chat queries go to `/chat/completions`; Choice queries to `/completions` with
+//!   `echo: true, logprobs: 1, max_tokens: 0`, summing the prompt log-probabilities of the tokens
+//!   that lie after the context (by `text_offset`). A server that returns no prompt log-probs
+//!   makes every Choice an `Answer::Error` saying so: never silently dropped.
+//! - A batch is sent by up to `concurrency` threads, under request-per-minute and
+//!   token-per-minute limits.
+//! - Retries with exponential backoff and full jitter on 429, 5xx, timeouts, broken connections
+//!   and malformed bodies, honouring `Retry-After`; after the last retry the item is an
+//!   `Answer::Error` with the reason. 401/403/404 stop the run (`BackendError`): they concern
+//!   every request.
+//! - The API key is read from an environment variable and is never written anywhere.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use audit_core::{
+    case_seed, Answer, Backend, BackendError, Case, Generation, Message, ModelInfo, Query,
+    QueryKind, Role,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+
+use crate::cache::ResponseCache;
+
+/// How to reach and pace the server.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenAiOptions {
+    /// e.g. `http://127.0.0.1:8000/v1`.
+    pub base_url: String,
+    /// The served model's name, sent as `model`.
+    pub model_name: String,
+    /// The environment variable holding the API key (none: no Authorization header).
+    pub api_key_env: Option<String>,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    pub requests_per_minute: Option<u32>,
+    pub tokens_per_minute: Option<u32>,
+    /// Per request.
+    pub timeout: Duration,
+    /// Retries after the first try.
+    pub max_retries: u32,
+    /// The first backoff; it doubles at every retry, up to `max_backoff`.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Where answers are cached, each as soon as it arrives (none: no cache).
+    pub cache: Option<std::path::PathBuf>,
+}
+
+impl Default for OpenAiOptions {
+    fn default() -> Self {
+        OpenAiOptions {
+            base_url: "http://127.0.0.1:8000/v1".to_string(),
+            model_name: "default".to_string(),
+            api_key_env: None,
+            concurrency: 4,
+            requests_per_minute: None,
+            tokens_per_minute: None,
+            timeout: Duration::from_secs(120),
+            max_retries: 5,
+            base_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            cache: None,
+        }
+    }
+}
+
+/// The backend.
+pub struct OpenAiBackend {
+    options: OpenAiOptions,
+    agent: ureq::Agent,
+    api_key: Option<String>,
+    limiter: Mutex<RateLimiter>,
+    cache: Option<ResponseCache>,
+}
+
+/// Why the backend could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenAiError {
+    #[error("--base-url {0}: expected an http:// or https:// URL")]
+    BaseUrl(String),
+    #[error("the API key variable {0} is not set")]
+    MissingKey(String),
+    #[error("--concurrency must be at least 1")]
+    Concurrency,
+    #[error("{0}")]
+    Cache(BackendError),
+}
+
+impl OpenAiBackend {
+    pub fn new(options: OpenAiOptions) -> Result<OpenAiBackend, OpenAiError> {
+        if !(options.base_url.starts_with("http://") || options.base_url.starts_with("https://")) {
+            return Err(OpenAiError::BaseUrl(options.base_url));
+        }
+        if options.concurrency == 0 {
+            return Err(OpenAiError::Concurrency);
+        }
+        let api_key = match &options.api_key_env {
+            Some(name) => Some(
+                std::env::var(name)
+                    .ok()
+                    .filter(|k| !k.is_empty())
+                    .ok_or_else(|| OpenAiError::MissingKey(name.clone()))?,
+            ),
+            None => None,
+        };
+        let agent = ureq::AgentBuilder::new()
+            .timeout(options.timeout)
+            .max_idle_connections_per_host(options.concurrency)
+            .build();
+        let limiter = Mutex::new(RateLimiter::new(
+            options.requests_per_minute,
+            options.tokens_per_minute,
+        ));
+        let mut backend = OpenAiBackend {
+            options,
+            agent,
+            api_key,
+            limiter,
+            cache: None,
+        };
+        if let Some(dir) = &backend.options.cache {
+            backend.cache =
+                Some(ResponseCache::new(dir, &backend.model()).map_err(OpenAiError::Cache)?);
+        }
+        Ok(backend)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{path}", self.options.base_url.trim_end_matches('/'))
+    }
+
+    /// One request with retries; Ok(body) or Err(Outcome) saying whether the failure is fatal.
+    fn post(&self, path: &str, body: &Value, seed: u64, tokens: u32) -> Result<Value, Failure> {
+        let text = body.to_string();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut last = String::new();
+        for attempt in 0..=self.options.max_retries {
+            self.wait_for_budget(tokens);
+            let mut request = self
+                .agent
+                .post(&self.url(path))
+                .set("Content-Type", "application/json");
+            if let Some(key) = &self.api_key {
+                request = request.set("Authorization", &format!("Bearer {key}"));
+            }
+            let mut retry_after = None;
+            match request.send_string(&text) {
+                Ok(response) => match response.into_string() {
+                    Ok(body) => match serde_json::from_str::<Value>(&body) {
+                        Ok(value) if value.get("error").is_none() => return Ok(value),
+                        Ok(value) => last = format!("server error: {}", value["error"]),
+                        Err(e) => last = format!("malformed JSON from the server: {e}"),
+                    },
+                    Err(e) => last = format!("reading the response: {e}"),
+                },
+                Err(ureq::Error::Status(code, response)) => {
+                    retry_after = response
+                        .header("Retry-After")
+                        .and_then(|v| v.trim().parse::<f64>().ok())
+                        .filter(|s| s.is_finite() && *s >= 0.0)
+                        .map(|s| Duration::from_secs_f64(s.min(600.0)));
+                    let detail = response.into_string().unwrap_or_default();
+                    let detail: String = detail.chars().take(200).collect();
+                    match code {
+                        401 | 403 => {
+                            return Err(Failure::Fatal(format!(
+                                "{} answered {code}: check the API key ({detail})",
+                                self.url(path)
+                            )))
+                        }
+                        404 => {
+                            return Err(Failure::Fatal(format!(
+                                "{} answered 404: check --base-url and --model-name ({detail})",
+                                self.url(path)
+                            )))
+                        }
+                        429 | 500..=599 => last = format!("HTTP {code}: {detail}"),
+                        _ => return Err(Failure::Item(format!("HTTP {code}: {detail}"))),
+                    }
+                }
+                Err(ureq::Error::Transport(e)) => last = format!("transport: {e}"),
+            }
+            if attempt < self.options.max_retries {
+                let cap = self
+                    .options
+                    .base_backoff
+                    .saturating_mul(1u32 << attempt.min(16))
+                    .min(self.options.max_backoff);
+                let jitter = cap.mul_f64(rng.gen::<f64>());
+                std::thread::sleep(retry_after.map_or(jitter, |r| r.max(jitter)));
+            }
+        }
+        Err(Failure::Item(format!(
+            "gave up after {} tries: {last}",
+            self.options.max_retries + 1
+        )))
+    }
+
+    fn wait_for_budget(&self, tokens: u32) {
+        loop {
+            let wait = match self.limiter.lock() {
+                Ok(mut limiter) => limiter.take(Instant::now(), tokens),
+                Err(_) => None,
+            };
+            match wait {
+                Some(wait) => std::thread::sleep(wait),
+                None => return,
+            }
+        }
+    }
+
+    fn chat(&self, case: &Case, generation: &Generation) -> Result<Answer, Failure> {
+        let Query::Chat {
+            system,
+            history,
+            prompt,
+        } = &case.query
+        else {
+            return Ok(Answer::Error("not a chat query".to_string()));
+        };
+        let mut messages = Vec::new();
+        if let Some(system) = system {
+            messages.push(json!({"role": "system", "content": system}));
+        }
+        for Message { role, content } in history {
+            let role = match role {
+                Role::System => "system",
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            messages.push(json!({"role": role, "content": content}));
+        }
+        messages.push(json!({"role": "user", "content": prompt}));
+        let seed = case_seed(generation.seed, &case.id);
+        let mut body = json!({
+            "model": self.options.model_name,
+            "messages": messages,
+            "max_tokens": generation.max_new_tokens,
+            "temperature": generation.temperature,
+            "top_p": generation.top_p,
+            "seed": seed % (1 << 53),
+        });
+        if let Some(k) = generation.top_k {
+            body["top_k"] = json!(k);
+        }
+        if !generation.stop.is_empty() {
+            body["stop"] = json!(generation.stop);
+        }
+        let tokens = estimate_tokens(&case.query) + generation.max_new_tokens as u32;
+        let value = self.post("chat/completions", &body, seed, tokens)?;
+        match value["choices"][0]["message"]["content"].as_str() {
+            Some(text) => Ok(Answer::Response(text.to_string())),
+            None => Ok(Answer::Error(format!(
+                "the server's reply has no choices[0].message.content: {}",
+                shorten(&value.to_string())
+            ))),
+        }
+    }
+
+    fn choice(&self, case: &Case, generation: &Generation) -> Result<Answer, Failure> {
+        let Query::Choice { context, options } = &case.query else {
+            return Ok(Answer::Error("not a choice query".to_string()));
+        };
+        let seed = case_seed(generation.seed, &case.id);
+        let mut logprobs = Vec::with_capacity(options.len());
+        for option in options {
+            let text = format!("{context}{option}");
+            let body = json!({
+                "model": self.options.model_name,
+                "prompt": text,
+                "echo": true,
+                "logprobs": 1,
+                "max_tokens": 0,
+                "temperature": 0.0,
+            });
+            let value = self.post("completions", &body, seed, estimate_tokens(&case.query))?;
+            match prompt_logprob(&value, context.len()) {
+                Ok(lp) => logprobs.push(lp),
+                Err(reason) => return Ok(Answer::Error(reason)),
+            }
+        }
+        Ok(Answer::Logprobs(logprobs))
+    }
+}
+
+impl OpenAiBackend {
+    /// One case: from the cache, else from the server (then cached at once, so that a run
+    /// killed mid-batch never sends it again).
+    fn answer_one(&self, case: &Case, generation: &Generation) -> Result<Answer, Failure> {
+        let key = self.cache.as_ref().map(|c| c.key(case, generation));
+        if let (Some(cache), Some(key)) = (&self.cache, &key) {
+            if let Some(answer) = cache.get(key) {
+                return Ok(answer);
+            }
+        }
+        let answer = match case.query.kind() {
+            QueryKind::Chat => self.chat(case, generation)?,
+            QueryKind::Choice => self.choice(case, generation)?,
+            kind => Answer::Error(format!(
+                "the openai backend does not answer {} queries",
+                kind.name()
+            )),
+        };
+        if let (Some(cache), Some(key)) = (&self.cache, &key) {
+            cache.put(key, &answer).map_err(|e| Failure::Fatal(e.0))?;
+        }
+        Ok(answer)
+    }
+}
+
+/// Why a request failed: for this item only, or for the whole backend.
+#[derive(Debug)]
+enum Failure {
+    Item(String),
+    Fatal(String),
+}
+
+/// The summed log-probability of the echoed prompt tokens that start at or after byte
+/// `context_bytes` of the prompt. Tokens without a log-probability (the first token of the
+/// prompt, which nothing conditions) are left out, which is why an empty context scores the
+/// sentence without its first token on servers (the candle backend conditions it on BOS).
+pub fn prompt_logprob(value: &Value, context_bytes: usize) -> Result<f64, String> {
+    let logprobs = &value["choices"][0]["logprobs"];
+    let (Some(values), Some(offsets)) = (
+        logprobs["token_logprobs"].as_array(),
+        logprobs["text_offset"].as_array(),
+    ) else {
+        return Err(
+            "the server returned no prompt log-probabilities (echo + logprobs unsupported): Choice queries cannot be scored on it"
+                .to_string(),
+        );
+    };
+    if values.len() != offsets.len() || values.is_empty() {
+        return Err("the server's log-probabilities and offsets do not line up".to_string());
+    }
+    let mut total = 0.0;
+    let mut counted = 0;
+    for (value, offset) in values.iter().zip(offsets) {
+        let Some(offset) = offset.as_u64() else {
+            return Err("a text_offset is not a number".to_string());
+        };
+        if (offset as usize) < context_bytes {
+            continue;
+        }
+        if let Some(lp) = value.as_f64() {
+            total += lp;
+            counted += 1;
+        }
+    }
+    if counted == 0 {
+        return Err("no scored token lies after the context".to_string());
+    }
+    Ok(total)
+}
+
+/// About four characters per token: enough to pace a token-per-minute limit.
+fn estimate_tokens(query: &Query) -> u32 {
+    (query.size_hint() / 4 + 1) as u32
+}
+
+fn shorten(text: &str) -> String {
+    text.chars().take(200).collect()
+}
+
+/// A sliding one-minute window of requests and tokens.
+#[derive(Debug)]
+struct RateLimiter {
+    requests_per_minute: Option<u32>,
+    tokens_per_minute: Option<u32>,
+    sent: std::collections::VecDeque<(Instant, u32)>,
+}
+
+impl RateLimiter {
+    fn new(requests_per_minute: Option<u32>, tokens_per_minute: Option<u32>) -> RateLimiter {
+        RateLimiter {
+            requests_per_minute,
+            tokens_per_minute,
+            sent: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Records a request of `tokens` now if the limits allow it (None), else says how long to
+    /// wait before asking again.
+    fn take(&mut self, now: Instant, tokens: u32) -> Option<Duration> {
+        let minute = Duration::from_secs(60);
+        while self
+            .sent
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) >= minute)
+        {
+            self.sent.pop_front();
+        }
+        let requests = self.sent.len() as u32;
+        let used: u32 = self.sent.iter().map(|(_, n)| n).sum();
+        let over_requests = self
+            .requests_per_minute
+            .is_some_and(|r| requests >= r.max(1));
+        // A single request larger than the whole budget is let through alone.
+        let over_tokens = self
+            .tokens_per_minute
+            .is_some_and(|t| used > 0 && used + tokens > t);
+        if over_requests || over_tokens {
+            let oldest = self.sent.front().map_or(now, |(t, _)| *t);
+            return Some(
+                (oldest + minute)
+                    .saturating_duration_since(now)
+                    .max(Duration::from_millis(10)),
+            );
+        }
+        self.sent.push_back((now, tokens));
+        None
+    }
+}
+
+impl Backend for OpenAiBackend {
+    fn model(&self) -> ModelInfo {
+        ModelInfo {
+            backend: "openai".to_string(),
+            model: self.options.model_name.clone(),
+            device: self.options.base_url.clone(),
+            dtype: "server".to_string(),
+            files: Vec::new(),
+            details: BTreeMap::from([
+                ("base_url".to_string(), self.options.base_url.clone()),
+                (
+                    "choice_scoring".to_string(),
+                    "/completions echo+logprobs: summed prompt log-probs of the tokens after the context".to_string(),
+                ),
+            ]),
+        }
+    }
+
+    fn batch_size(&self, _kind: QueryKind) -> usize {
+        self.options.concurrency * 4
+    }
+
+    fn answer(
+        &mut self,
+        batch: &[&Case],
+        generation: &Generation,
+    ) -> Result<Vec<Answer>, BackendError> {
+        let next = AtomicUsize::new(0);
+        let results: Vec<Mutex<Option<Result<Answer, Failure>>>> =
+            batch.iter().map(|_| Mutex::new(None)).collect();
+        let workers = self.options.concurrency.min(batch.len()).max(1);
+        let this = &*self;
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(case) = batch.get(i) else { break };
+                    let result = this.answer_one(case, generation);
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(result);
+                    }
+                });
+            }
+        });
+        let mut answers = Vec::with_capacity(batch.len());
+        for slot in results {
+            let result = slot
+                .into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(Failure::Item("a worker thread died".to_string())));
+            match result {
+                Ok(answer) => answers.push(answer),
+                Err(Failure::Item(reason)) => answers.push(Answer::Error(reason)),
+                Err(Failure::Fatal(reason)) => return Err(BackendError(reason)),
+            }
+        }
+        Ok(answers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_logprobs_after_the_context() {
+        let value = json!({"choices": [{"logprobs": {
+            "tokens": ["The", " cat", " sat"],
+            "token_logprobs": [null, -2.0, -0.5],
+            "text_offset": [0, 3, 7]
+        }}]});
+        assert_eq!(prompt_logprob(&value, 3), Ok(-2.5));
+        assert_eq!(prompt_logprob(&value, 4), Ok(-0.5));
+        assert_eq!(prompt_logprob(&value, 0), Ok(-2.5));
+        assert!(prompt_logprob(&value, 100).is_err());
+        assert!(prompt_logprob(&json!({"choices": [{"text": "x"}]}), 0)
+            .unwrap_err()
+            .contains("no prompt log-probabilities"));
+    }
+
+    #[test]
+    fn the_rate_limiter_spaces_requests() {
+        let mut limiter = RateLimiter::new(Some(2), Some(100));
+        let t0 = Instant::now();
+        assert_eq!(limiter.take(t0, 10), None);
+        assert_eq!(limiter.take(t0, 10), None);
+        let wait = limiter.take(t0, 10).unwrap();
+        assert!(wait > Duration::from_secs(59));
+        assert_eq!(limiter.take(t0 + Duration::from_secs(61), 10), None);
+        let mut tokens = RateLimiter::new(None, Some(100));
+        assert_eq!(
+            tokens.take(t0, 500),
+            None,
+            "one oversized request goes alone"
+        );
+        assert!(tokens.take(t0, 1).is_some());
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        let bad = OpenAiOptions {
+            base_url: "localhost:8000".into(),
+            ..OpenAiOptions::default()
+        };
+        assert!(matches!(
+            OpenAiBackend::new(bad),
+            Err(OpenAiError::BaseUrl(_))
+        ));
+        let missing = OpenAiOptions {
+            api_key_env: Some("PROBITY_TEST_SURELY_UNSET_KEY".into()),
+            ..OpenAiOptions::default()
+        };
+        assert!(matches!(
+            OpenAiBackend::new(missing),
+            Err(OpenAiError::MissingKey(_))
+        ));
+    }
+}
