@@ -83,9 +83,11 @@ struct RunArgs {
     /// The model: a GGUF file or a Hugging Face folder (runs on the candle backend)
     #[arg(long, conflicts_with = "backend")]
     model: Option<PathBuf>,
-    /// Another backend: `scripted:PROFILE.toml`
+    /// Another backend: `openai` (a served model, see --base-url) or `scripted:PROFILE.toml`
     #[arg(long)]
     backend: Option<String>,
+    #[command(flatten)]
+    served: ServedArgs,
     /// The run directory to write
     #[arg(long, default_value = "runs/latest")]
     out: PathBuf,
@@ -141,6 +143,41 @@ fn datasets_dir(flag: Option<&Path>) -> PathBuf {
     flag.map(Path::to_path_buf)
         .or_else(|| std::env::var_os("PROBITY_DATASETS").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("datasets"))
+}
+
+/// Options of `--backend openai`.
+#[derive(Debug, clap::Args)]
+struct ServedArgs {
+    /// The server's OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1
+    #[arg(long)]
+    base_url: Option<String>,
+    /// The served model's name
+    #[arg(long)]
+    model_name: Option<String>,
+    /// The environment variable that holds the API key (never written to any output)
+    #[arg(long)]
+    api_key_env: Option<String>,
+    /// Requests in flight at once
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Request-per-minute limit
+    #[arg(long)]
+    requests_per_minute: Option<u32>,
+    /// Token-per-minute limit (estimated from text length)
+    #[arg(long)]
+    tokens_per_minute: Option<u32>,
+    /// Seconds before a request times out (then it is retried)
+    #[arg(long, default_value_t = 120.0)]
+    timeout: f64,
+    /// Retries of a failed request (429, 5xx, timeouts, malformed replies)
+    #[arg(long, default_value_t = 5)]
+    max_retries: u32,
+    /// The response cache (default: $PROBITY_CACHE/responses or ~/.cache/probity/responses)
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Send every request, even those answered before
+    #[arg(long)]
+    no_cache: bool,
 }
 
 pub fn main() -> Result<ExitCode> {
@@ -230,14 +267,43 @@ fn open_backend(args: &RunArgs) -> Result<Box<dyn Backend>> {
             };
             Ok(Box::new(runners::candle::CandleBackend::load(model, &options)?))
         }
+        (None, Some(spec)) if spec == "openai" => {
+            let served = &args.served;
+            let (Some(base_url), Some(model_name)) = (&served.base_url, &served.model_name) else {
+                bail!("--backend openai needs --base-url URL and --model-name NAME");
+            };
+            let options = runners::openai::OpenAiOptions {
+                base_url: base_url.clone(),
+                model_name: model_name.clone(),
+                api_key_env: served.api_key_env.clone(),
+                concurrency: served.concurrency,
+                requests_per_minute: served.requests_per_minute,
+                tokens_per_minute: served.tokens_per_minute,
+                timeout: std::time::Duration::from_secs_f64(served.timeout.max(0.001)),
+                max_retries: served.max_retries,
+                cache: (!served.no_cache)
+                    .then(|| served.cache.clone().unwrap_or_else(default_cache_dir)),
+                ..runners::openai::OpenAiOptions::default()
+            };
+            Ok(Box::new(runners::openai::OpenAiBackend::new(options)?))
+        }
         (None, Some(spec)) => match spec.split_once(':') {
             Some(("scripted", profile)) => {
                 Ok(Box::new(runners::scripted::ScriptedBackend::load(Path::new(profile))?))
             }
-            _ => bail!("--backend {spec}: expected scripted:PROFILE.toml"),
+            _ => bail!("--backend {spec}: expected openai or scripted:PROFILE.toml"),
         },
-        _ => bail!("give the model to audit: --model PATH (GGUF file or HF folder) or --backend scripted:PROFILE"),
+        _ => bail!("give the model to audit: --model PATH (GGUF file or HF folder), --backend openai or --backend scripted:PROFILE"),
     }
+}
+
+/// `$PROBITY_CACHE/responses`, else `~/.cache/probity/responses`.
+fn default_cache_dir() -> PathBuf {
+    std::env::var_os("PROBITY_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/probity")))
+        .unwrap_or_else(|| PathBuf::from(".probity-cache"))
+        .join("responses")
 }
 
 fn parse_shard(spec: &str) -> Result<Shard> {
