@@ -127,6 +127,10 @@ struct RunArgs {
     /// Confidence level of every interval
     #[arg(long, default_value_t = 0.95)]
     confidence: f64,
+    /// The smallest difference of rates worth detecting: comparisons that cannot detect it
+    /// (α = 0.05, 80% power) are listed as underpowered in summary.json's warnings
+    #[arg(long, default_value_t = audit_core::summary::STATED_EFFECT)]
+    min_effect: f64,
     /// Where dataset paths of suites resolve (default: $PROBITY_DATASETS, else ./datasets)
     #[arg(long)]
     datasets: Option<PathBuf>,
@@ -431,7 +435,8 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
 
     let attempts = journal::read(&journal_path)?;
-    let summary = summarise(&suites, &attempts, args.seed, args.confidence);
+    let mut summary = summarise(&suites, &attempts, args.seed, args.confidence);
+    summary.warnings = audit_core::summary::power_warnings(&summary.tests, args.min_effect);
     write_json(&dir.file(rundir::SUMMARY), &summary)?;
     manifest.finished_at = Some(now());
     manifest.status = RunStatus::Complete;

@@ -288,7 +288,7 @@ fn bad_inputs_are_one_line_and_exit_2() {
     );
     check_suite(
         &good.replace("detectors = [\"refusal\"]", "detectors = [\"refsual\"]"),
-        "line 17: unknown detector `refsual` (known: refusal)",
+        "line 17: unknown detector `refsual` (known: refusal",
     );
     check_suite(
         &good.replace("family = \"counterfactual\"", "family = \"nope\""),

@@ -49,6 +49,10 @@ pub struct Test {
     /// The attributes the compared sides share (`axis`) and those that differ, for reports.
     pub groups: Vec<Attributes>,
     pub n: u64,
+    /// The smallest effect this comparison could detect at α = 0.05 with 80% power, where the
+    /// metric can say (see `stats::power`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_detectable_effect: Option<f64>,
 }
 
 /// The verdict of one gate of a policy.
@@ -143,10 +147,44 @@ pub fn summarise(suites: &[Suite], attempts: &[Attempt], seed: u64, confidence: 
         n_errors: attempts.iter().filter(|a| a.is_error()).count() as u64,
         probes,
         estimates,
+        warnings: power_warnings(&tests, STATED_EFFECT),
         tests,
         gates: Vec::new(),
-        warnings: Vec::new(),
     }
+}
+
+/// The difference of rates a run is expected to detect unless told otherwise (`--min-effect`).
+pub const STATED_EFFECT: f64 = 0.10;
+
+/// One warning per probe whose comparisons cannot detect a difference of `stated_effect` at
+/// α = 0.05 with 80% power (from each test's `min_detectable_effect`).
+pub fn power_warnings(tests: &[Test], stated_effect: f64) -> Vec<String> {
+    let mut by_probe: std::collections::BTreeMap<(&str, &str), (usize, usize, f64, f64)> =
+        std::collections::BTreeMap::new();
+    for test in tests {
+        let Some(mde) = test.min_detectable_effect else {
+            continue;
+        };
+        let entry =
+            by_probe
+                .entry((&test.suite, &test.probe))
+                .or_insert((0, 0, f64::INFINITY, 0.0));
+        entry.1 += 1;
+        if mde > stated_effect {
+            entry.0 += 1;
+            entry.2 = entry.2.min(mde);
+            entry.3 = entry.3.max(mde);
+        }
+    }
+    by_probe
+        .into_iter()
+        .filter(|(_, (under, ..))| *under > 0)
+        .map(|((suite, probe), (under, total, low, high))| {
+            format!(
+                "{suite}/{probe}: {under} of {total} comparisons are underpowered for a difference of {stated_effect:.2} (they detect only {low:.2}–{high:.2} at α = 0.05 with 80% power); a smaller disparity would likely go unnoticed"
+            )
+        })
+        .collect()
 }
 
 /// Fills `q_holm` and `q_bh` over all tests (one family: the whole run).

@@ -10,8 +10,11 @@ use super::outcome;
 
 pub const KIND: &str = "paired-gap";
 
-/// `[[probe.metric]] kind = "paired-gap"`: `detector`, `between` (default `group`) and
-/// `within` (strata, optional).
+/// `[[probe.metric]] kind = "paired-gap"`: `detector`, `between` (default `group`),
+/// `within` (strata, optional), `reference` (optional: compare every other value with this one
+/// only, e.g. `transform = "none"`), `complement` (default false: count the attempts the
+/// detector does not flag, e.g. attack success for the refusal detector) and `name` (the
+/// outcome's name in test names, default the detector's id).
 pub fn build(table: &toml::Table) -> Result<Box<dyn Metric>, String> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -21,22 +24,32 @@ pub fn build(table: &toml::Table) -> Result<Box<dyn Metric>, String> {
         between: String,
         #[serde(default)]
         within: Vec<String>,
+        #[serde(default)]
+        reference: Option<String>,
+        #[serde(default)]
+        complement: bool,
+        #[serde(default)]
+        name: Option<String>,
     }
     fn group() -> String {
         "group".to_string()
     }
     let p: Params = crate::registry::params(table)?;
     Ok(Box::new(PairedGap {
+        name: p.name.unwrap_or_else(|| p.detector.clone()),
         detector: p.detector,
         between: p.between,
         within: p.within,
+        reference: p.reference,
+        complement: p.complement,
     }))
 }
 
 /// For every pair of groups (values of `between`) within each stratum (values of `within`),
 /// the cases that match on every other attribute form pairs; the gap is
 /// rate(first) − rate(second) on those pairs, with Newcombe's paired-difference interval and an
-/// exact McNemar test on the discordant pairs.
+/// exact McNemar test on the discordant pairs. With a `reference` value, every other value is
+/// compared with it only (first = the other value, second = the reference).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PairedGap {
     pub detector: String,
@@ -44,6 +57,12 @@ pub struct PairedGap {
     pub between: String,
     /// Attributes that define strata compared separately (e.g. `axis`).
     pub within: Vec<String>,
+    /// The value every other one is compared with, instead of every pair of values.
+    pub reference: Option<String>,
+    /// Count the attempts the detector does not flag.
+    pub complement: bool,
+    /// The outcome's name in test names.
+    pub name: String,
 }
 
 impl Metric for PairedGap {
@@ -52,10 +71,20 @@ impl Metric for PairedGap {
     }
 
     fn method(&self) -> String {
+        let pairs = match &self.reference {
+            Some(reference) => {
+                format!("each {b} value against {b} = {reference}", b = self.between)
+            }
+            None => format!("each pair of {} values", self.between),
+        };
+        let outcome = if self.complement {
+            format!("{} (attempts not flagged by {})", self.name, self.detector)
+        } else {
+            self.name.clone()
+        };
         format!(
-            "{d}_gap: for each pair of {b} values within each {w}, cases matched on all other attributes; difference of {d} rates with Newcombe's paired (method 10) interval; exact two-sided McNemar test on the discordant pairs",
-            d = self.detector,
-            b = self.between,
+            "{n}_gap: for {pairs} within each {w}, cases matched on all other attributes; difference of {outcome} rates with Newcombe's paired (method 10) interval; exact two-sided McNemar test on the discordant pairs",
+            n = self.name,
             w = if self.within.is_empty() { "run".to_string() } else { self.within.join("/") },
         )
     }
@@ -68,6 +97,7 @@ impl Metric for PairedGap {
             let Some(flagged) = outcome(attempt, &self.detector) else {
                 continue;
             };
+            let flagged = flagged != self.complement;
             let Some(group) = attempt.attributes.get(&self.between) else {
                 continue;
             };
@@ -94,11 +124,25 @@ impl Metric for PairedGap {
         for (stratum, matched) in &strata {
             let groups: BTreeSet<&String> = matched.values().flat_map(|g| g.keys()).collect();
             let groups: Vec<&String> = groups.into_iter().collect();
-            for (i, first) in groups.iter().enumerate() {
-                for second in &groups[i + 1..] {
+            let comparisons: Vec<(&String, &String)> = match &self.reference {
+                Some(reference) => groups
+                    .iter()
+                    .filter(|g| **g != reference)
+                    .filter_map(|g| groups.iter().find(|r| **r == reference).map(|r| (*g, *r)))
+                    .collect(),
+                None => groups
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, first)| {
+                        groups[i + 1..].iter().map(move |second| (*first, *second))
+                    })
+                    .collect(),
+            };
+            {
+                for (first, second) in comparisons {
                     let (mut both, mut only_first, mut only_second, mut neither) = (0, 0, 0, 0);
                     for outcomes in matched.values() {
-                        let (Some(&a), Some(&b)) = (outcomes.get(*first), outcomes.get(*second))
+                        let (Some(&a), Some(&b)) = (outcomes.get(first), outcomes.get(second))
                         else {
                             continue;
                         };
@@ -137,8 +181,8 @@ impl Metric for PairedGap {
                         suite: context.suite.to_string(),
                         probe: context.probe.to_string(),
                         name: format!(
-                            "{d}_gap: {b}={first} vs {b}={second}{where_}",
-                            d = self.detector,
+                            "{n}_gap: {b}={first} vs {b}={second}{where_}",
+                            n = self.name,
                             b = self.between,
                         ),
                         method: "mcnemar-exact".to_string(),
@@ -151,6 +195,7 @@ impl Metric for PairedGap {
                         effect_ci_high: interval.high,
                         groups: vec![side(first), side(second)],
                         n,
+                        min_detectable_effect: detectable(n, both, only_first + only_second),
                     });
                 }
             }
@@ -160,4 +205,18 @@ impl Metric for PairedGap {
             tests,
         }
     }
+}
+
+/// The smallest rate difference this comparison could detect at α = 0.05 with 80% power:
+/// Connor's McNemar formula at the observed discordance, or, with no discordant pair to go by,
+/// the (more conservative) independent-samples difference at the pooled rate.
+fn detectable(n: u64, both: u64, discordant: u64) -> Option<f64> {
+    use audit_core::stats::{min_detectable_difference, min_detectable_paired_difference};
+    let value = if discordant > 0 {
+        min_detectable_paired_difference(n, 0.05, 0.8, discordant as f64 / n as f64)
+    } else {
+        let pooled = (2 * both) as f64 / (2 * n) as f64;
+        min_detectable_difference(n, 0.05, 0.8, pooled)
+    };
+    value.is_finite().then_some(value)
 }
