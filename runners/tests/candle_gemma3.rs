@@ -1,6 +1,8 @@
 //! The candle backend on the real Gemma-3-270m GGUF (base model): SentencePiece-style tokenizer
 //! from GGUF metadata, sliding-window layers, greedy generation and batch invariance.
 
+#![allow(clippy::unwrap_used)]
+
 mod candle_common;
 
 use audit_core::{Answer, Backend, Case, Generation, Query};
@@ -58,7 +60,10 @@ fn greedy_answers_paris() {
     };
     let out = backend.complete(&[prompt], &generation, &[0]).unwrap();
     let text = backend.decode(&out[0]).unwrap();
-    assert!(text.contains("The capital of France is Paris"), "got {text:?}");
+    assert!(
+        text.contains("The capital of France is Paris"),
+        "got {text:?}"
+    );
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! (exported here from the SmolLM2 GGUF, q/k un-permuted to HF's layout) that must score and
 //! generate exactly as the GGUF does.
 
+#![allow(clippy::unwrap_used)]
+
 mod candle_common;
 
 use std::path::Path;
@@ -205,7 +207,10 @@ fn folder_without_tokenizer_or_weights() {
         .err()
         .unwrap()
         .to_string();
-    assert!(message.contains("neither a .gguf file nor a folder"), "{message}");
+    assert!(
+        message.contains("neither a .gguf file nor a folder"),
+        "{message}"
+    );
     std::fs::write(dir.path().join("config.json"), r#"{"model_type": "llama"}"#).unwrap();
     std::fs::write(dir.path().join("model.safetensors"), "garbage").unwrap();
     let message = CandleBackend::load(dir.path(), &CandleOptions::default())
@@ -223,6 +228,9 @@ fn folder_without_tokenizer_or_weights() {
         .err()
         .unwrap()
         .to_string();
-    assert!(message.contains("model.safetensors") || message.contains("config.json"), "{message}");
+    assert!(
+        message.contains("model.safetensors") || message.contains("config.json"),
+        "{message}"
+    );
     assert!(!message.contains('\n'));
 }

@@ -112,11 +112,16 @@ impl Folder {
     /// Every tensor of the folder's safetensors files.
     fn tensors(&self, device: &Device) -> Result<HashMap<String, Tensor>, LoadError> {
         let mut all = HashMap::new();
-        for path in self.files.iter().filter(|p| {
-            p.extension().is_some_and(|e| e == "safetensors")
-        }) {
+        for path in self
+            .files
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        {
             let tensors = candle_core::safetensors::load(path, device).map_err(|e| {
-                corrupt(path, format!("not a readable safetensors file ({})", one_line(e)))
+                corrupt(
+                    path,
+                    format!("not a readable safetensors file ({})", one_line(e)),
+                )
             })?;
             all.extend(tensors);
         }
@@ -204,7 +209,10 @@ impl Folder {
         let n_kv_heads = c.num_key_value_heads.unwrap_or(c.num_attention_heads);
         if c.num_attention_heads == 0 || n_kv_heads == 0 || c.num_attention_heads % n_kv_heads != 0
         {
-            return Err(corrupt(&config_path, "attention heads do not divide into KV heads"));
+            return Err(corrupt(
+                &config_path,
+                "attention heads do not divide into KV heads",
+            ));
         }
         let head_dim = c.head_dim.unwrap_or(c.hidden_size / c.num_attention_heads);
         let mut tensors = self.tensors(device)?;
@@ -221,8 +229,9 @@ impl Folder {
         let mut layers = Vec::with_capacity(c.num_hidden_layers);
         for i in 0..c.num_hidden_layers {
             let p = |s: &str| format!("model.layers.{i}.{s}.weight");
-            let mut linear =
-                |s: &str| -> Result<Linear, LoadError> { Ok(Linear(QMatMul::Tensor(take(&p(s), dtype)?))) };
+            let mut linear = |s: &str| -> Result<Linear, LoadError> {
+                Ok(Linear(QMatMul::Tensor(take(&p(s), dtype)?)))
+            };
             let q = linear("self_attn.q_proj")?;
             let k = linear("self_attn.k_proj")?;
             let v = linear("self_attn.v_proj")?;
@@ -250,10 +259,7 @@ impl Folder {
         let lm_head = if c.tie_word_embeddings.unwrap_or(false) {
             None
         } else {
-            match take("lm_head.weight", dtype) {
-                Ok(t) => Some(t),
-                Err(_) => None,
-            }
+            take("lm_head.weight", dtype).ok()
         };
         let cfg = Config {
             family: Family::Llama,

@@ -283,18 +283,25 @@ impl CandleBackend {
         };
         let template = match (&engine, template_source) {
             (Engine::Decoder(_), Some(source)) => Some(
-                ChatTemplate::new(&source, &token_text(specials.bos), &token_text(specials.eos))
-                    .map_err(|reason| LoadError::Template {
-                        path: shown.clone(),
-                        reason,
-                    })?,
+                ChatTemplate::new(
+                    &source,
+                    &token_text(specials.bos),
+                    &token_text(specials.eos),
+                )
+                .map_err(|reason| LoadError::Template {
+                    path: shown.clone(),
+                    reason,
+                })?,
             ),
             _ => None,
         };
         let mut details = BTreeMap::new();
         details.insert("format".to_string(), "hf-safetensors".to_string());
         details.insert("architecture".to_string(), folder.model_type.clone());
-        details.insert("weights".to_string(), format!("{} at load", dtype_name(dtype)));
+        details.insert(
+            "weights".to_string(),
+            format!("{} at load", dtype_name(dtype)),
+        );
         details.insert("tokenizer".to_string(), "tokenizer.json".to_string());
         if let Engine::Encoder(e) = &engine {
             details.insert(
@@ -380,14 +387,12 @@ impl CandleBackend {
         self.tokenizer
             .encode(text, false)
             .map(|e| e.get_ids().to_vec())
-            .map_err(|e| gguf::one_line(e))
+            .map_err(gguf::one_line)
     }
 
     /// Text of token ids, special tokens skipped.
     pub fn decode(&self, ids: &[u32]) -> Result<String, String> {
-        self.tokenizer
-            .decode(ids, true)
-            .map_err(|e| gguf::one_line(e))
+        self.tokenizer.decode(ids, true).map_err(gguf::one_line)
     }
 
     /// The prompt a chat query becomes, through the model's chat template.
@@ -486,7 +491,10 @@ impl Backend for CandleBackend {
             ));
         }
         if let (QueryKind::Choice | QueryKind::Chat, Err(reason)) = (kind, self.decoder()) {
-            return Ok(batch.iter().map(|_| Answer::Error(reason.clone())).collect());
+            return Ok(batch
+                .iter()
+                .map(|_| Answer::Error(reason.clone()))
+                .collect());
         }
         match kind {
             QueryKind::Choice => self.answer_choices(batch),

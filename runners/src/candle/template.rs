@@ -219,6 +219,7 @@ impl ChatTemplate {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

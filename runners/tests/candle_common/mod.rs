@@ -1,5 +1,6 @@
 //! Helpers shared by the candle tests: finding the real model files and loading them once.
 
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
 use std::path::PathBuf;
