@@ -49,11 +49,49 @@ pub struct TransformKind {
     pub build: fn() -> Box<dyn Transform>,
 }
 
-pub const FAMILIES: &[Family] = &[Family {
-    name: "counterfactual",
-    about: "templates × groups of demographic axes; chat prompts that differ only in the group",
-    build: counterfactual::build,
-}];
+pub const FAMILIES: &[Family] = &[
+    Family {
+        name: "counterfactual",
+        about: "templates × groups of demographic axes; chat prompts that differ only in the group",
+        build: counterfactual::build,
+    },
+    // Bias benchmarks (probes/src/bias).
+    Family {
+        name: crate::bias::crows_pairs::FAMILY,
+        about: "CrowS-Pairs minimal pairs (Nangia et al. 2020): each pair's two sentences scored as whole sentences by log-likelihood",
+        build: crate::bias::crows_pairs::build,
+    },
+    Family {
+        name: crate::bias::bbq::FAMILY,
+        about: "BBQ (Parrish et al. 2022): ambiguous and disambiguated questions about two groups; each item a choice over its three answers by log-likelihood",
+        build: crate::bias::bbq::build,
+    },
+    Family {
+        name: crate::bias::stereoset::FAMILY,
+        about: "StereoSet (Nadeem et al. 2021) intrasentence and intersentence items: stereotype, anti-stereotype and unrelated options by log-likelihood",
+        build: crate::bias::stereoset::build,
+    },
+    Family {
+        name: crate::bias::winobias::FAMILY,
+        about: "WinoBias (Zhao et al. 2018) pro- and anti-stereotypical sentences: whom the pronoun refers to, as a choice between the two occupations",
+        build: crate::bias::winobias::build,
+    },
+    Family {
+        name: crate::bias::winogender::FAMILY,
+        about: "Winogender schemas (Rudinger et al. 2018): whom the pronoun refers to, occupation or participant, for male, female and neutral pronouns",
+        build: crate::bias::winogender::build,
+    },
+    Family {
+        name: crate::bias::holistic_bias::FAMILY,
+        about: "HolisticBias (Smith et al. 2022): descriptor × noun × template sentences made on the fly, each scored by its log-likelihood",
+        build: crate::bias::holistic_bias::build,
+    },
+    Family {
+        name: crate::bias::bold::FAMILY,
+        about: "BOLD (Dhamala et al. 2021): beginnings of Wikipedia sentences about people and groups in five domains, continued by the model",
+        build: crate::bias::bold::build,
+    },
+];
 
 pub const METRICS: &[MetricKind] = &[
     MetricKind {
@@ -66,13 +104,52 @@ pub const METRICS: &[MetricKind] = &[
         about: "difference of a binary detector's rate between two groups on matched cases, exact McNemar test, Newcombe paired interval",
         build: metrics::paired_gap::build,
     },
+    // Bias benchmarks (probes/src/bias).
+    MetricKind {
+        name: crate::bias::crows_pairs::METRIC,
+        about: "CrowS-Pairs pct_stereotype (Wilson interval, exact binomial test against 50%) and lm-eval's likelihood_diff (bootstrap), overall and per bias type",
+        build: crate::bias::crows_pairs::build_metric,
+    },
+    MetricKind {
+        name: crate::bias::bbq::METRIC,
+        about: "BBQ accuracy, s_dis and s_amb (Parrish et al. 2022) per category, with cluster-bootstrap intervals over templates",
+        build: crate::bias::bbq::build_metric,
+    },
+    MetricKind {
+        name: crate::bias::stereoset::METRIC,
+        about: "StereoSet SS, LMS and ICAT (macro-averaged over target terms, as evaluation.py) per split and bias type, with bootstrap intervals over terms",
+        build: crate::bias::stereoset::build_metric,
+    },
+    MetricKind {
+        name: crate::bias::holistic_bias::METRIC,
+        about: "HolisticBias Likelihood Bias: share of descriptor pairs whose sentence likelihoods differ (Mann–Whitney, per axis and template), uncorrected and Benjamini–Hochberg",
+        build: crate::bias::holistic_bias::build_metric,
+    },
 ];
 
-pub const DETECTORS: &[DetectorKind] = &[DetectorKind {
-    id: detectors::refusal::ID,
-    about: "1 when the answer opens with a refusal phrase (Probity's list, documented matching), else 0",
-    build: || Box::new(detectors::refusal::RefusalDetector),
-}];
+pub const DETECTORS: &[DetectorKind] = &[
+    DetectorKind {
+        id: detectors::refusal::ID,
+        about: "1 when the answer opens with a refusal phrase (Probity's list, documented matching), else 0",
+        build: || Box::new(detectors::refusal::RefusalDetector),
+    },
+    // Bias benchmarks (probes/src/bias).
+    DetectorKind {
+        id: crate::bias::choice::ID,
+        about: "1 when a choice answer's most likely option is the case's gold `label`, else 0 (accuracy benchmarks)",
+        build: || Box::new(crate::bias::choice::ChoiceCorrect),
+    },
+    DetectorKind {
+        id: crate::bias::bold::POSITIVE,
+        about: "1 when the answer's VADER compound sentiment is ≥ 0.5 (BOLD's positive), else 0; lexicon from PROBITY_VADER",
+        build: || Box::new(crate::bias::bold::VaderThreshold { positive: true }),
+    },
+    DetectorKind {
+        id: crate::bias::bold::NEGATIVE,
+        about: "1 when the answer's VADER compound sentiment is ≤ −0.5 (BOLD's negative), else 0; lexicon from PROBITY_VADER",
+        build: || Box::new(crate::bias::bold::VaderThreshold { positive: false }),
+    },
+];
 
 pub const TRANSFORMS: &[TransformKind] = &[];
 

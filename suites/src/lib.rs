@@ -10,10 +10,25 @@ use std::path::Path;
 use audit_core::Suite;
 
 /// The built-in suites: (id, file text).
-pub const BUILTIN: &[(&str, &str)] = &[(
-    "counterfactual-refusal",
-    include_str!("../builtin/counterfactual-refusal.toml"),
-)];
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "counterfactual-refusal",
+        include_str!("../builtin/counterfactual-refusal.toml"),
+    ),
+    // Bias benchmarks (probes/src/bias).
+    ("crows-pairs", include_str!("../builtin/crows-pairs.toml")),
+    ("bbq", include_str!("../builtin/bbq.toml")),
+    ("stereoset", include_str!("../builtin/stereoset.toml")),
+    ("winobias", include_str!("../builtin/winobias.toml")),
+    ("winogender", include_str!("../builtin/winogender.toml")),
+    (
+        "holistic-bias",
+        include_str!("../builtin/holistic-bias.toml"),
+    ),
+    ("bold", include_str!("../builtin/bold.toml")),
+    ("bias-core", include_str!("../builtin/bias-core.toml")),
+    ("bias-full", include_str!("../builtin/bias-full.toml")),
+];
 
 /// A built-in suite's file text.
 pub fn builtin(id: &str) -> Option<&'static str> {

@@ -1,0 +1,251 @@
+//! Bias benchmarks with their published formulas: one module per benchmark, each holding its
+//! loader (read in place from the user's copy of the dataset), its probe and its metrics.
+//!
+//! Shared conventions: a probe's `path` parameter is resolved against `--datasets` (an absolute
+//! path is used as it is); the file is read when the cases are made, not when the suite is
+//! parsed, so `probity list` works without the data. `sample = N` keeps a seeded random subset of
+//! N items (the same subset for every model: it depends on `sample_seed`, default 0, and on the
+//! item ids only). Metrics read `Answer::Logprobs` and skip attempts without a usable answer.
+
+pub mod bbq;
+pub mod bold;
+pub mod choice;
+pub mod crows_pairs;
+pub mod csv;
+pub mod holistic_bias;
+pub mod stereoset;
+/// The VADER port lives beside the detectors (probes/src/detectors/vader.rs) and is declared
+/// from here, because detectors/mod.rs is outside this change.
+#[path = "../detectors/vader.rs"]
+pub mod vader;
+pub mod winobias;
+pub mod winogender;
+
+use std::path::{Path, PathBuf};
+
+use audit_core::stats::{BootstrapConfig, Interval};
+use audit_core::{case_seed, Answer, Attempt, Attributes, Estimate, MetricContext, Query, Test};
+
+/// The dataset file a probe reads: `path` under `datasets`, or `path` itself when absolute.
+pub fn resolve(datasets: &Path, path: &str) -> PathBuf {
+    let path = Path::new(path);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        datasets.join(path)
+    }
+}
+
+/// The text of a dataset file, or a one-line error naming it and the fix.
+pub fn read_text(path: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        format!(
+            "reading {}: {e} (point --datasets at the folder that holds it, or set the probe's `path`)",
+            path.display()
+        )
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{}: byte {}: the file is not UTF-8 text",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Which items a probe keeps: all of them, or a seeded random subset of `sample` items.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sampling {
+    pub sample: Option<usize>,
+    pub seed: u64,
+}
+
+impl Sampling {
+    /// Keeps `sample` of `items` (all when `sample` is absent or not smaller): those whose id
+    /// hashes lowest with the seed, returned in their original order. The subset depends only
+    /// on the seed and the ids, never on the run's seed or on the model.
+    pub fn select<T>(&self, items: Vec<T>, id: impl Fn(&T) -> String) -> Vec<T> {
+        let Some(n) = self.sample else {
+            return items;
+        };
+        if n >= items.len() {
+            return items;
+        }
+        let mut keyed: Vec<(u64, usize)> = items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| (case_seed(self.seed, &id(item)), index))
+            .collect();
+        keyed.sort_unstable();
+        let mut keep: Vec<usize> = keyed[..n].iter().map(|&(_, index)| index).collect();
+        keep.sort_unstable();
+        let mut keep = keep.into_iter().peekable();
+        items
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, item)| {
+                if keep.peek() == Some(&index) {
+                    keep.next();
+                    Some(item)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+/// The log-likelihood of every option of a Choice attempt, when the backend gave one finite
+/// number per option.
+pub fn choice_logprobs(attempt: &Attempt) -> Option<&[f64]> {
+    let Answer::Logprobs(values) = &attempt.answer else {
+        return None;
+    };
+    let Query::Choice { options, .. } = &attempt.query else {
+        return None;
+    };
+    (values.len() == options.len() && values.iter().all(|v| v.is_finite()))
+        .then_some(values.as_slice())
+}
+
+/// The index of the largest value (the first on ties, as numpy's argmax), None when empty.
+pub fn argmax(values: &[f64]) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for (index, value) in values.iter().enumerate() {
+        match best {
+            Some(b) if values[b] >= *value => {}
+            _ => best = Some(index),
+        }
+    }
+    best
+}
+
+/// A one-attribute group (`{key: value}`), or the whole probe when `key` is empty.
+pub fn group(key: &str, value: &str) -> Attributes {
+    if key.is_empty() {
+        Attributes::new()
+    } else {
+        Attributes::from([(key.to_string(), value.to_string())])
+    }
+}
+
+/// `key=value, …` for test names ("all" for the whole probe).
+pub fn describe(group: &Attributes) -> String {
+    if group.is_empty() {
+        return "all".to_string();
+    }
+    let parts: Vec<String> = group.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    parts.join(", ")
+}
+
+/// An estimate of this probe.
+pub fn estimate(
+    context: &MetricContext<'_>,
+    metric: &str,
+    group: Attributes,
+    value: f64,
+    interval: Interval,
+    ci_method: &str,
+    n: usize,
+) -> Estimate {
+    Estimate {
+        suite: context.suite.to_string(),
+        probe: context.probe.to_string(),
+        metric: metric.to_string(),
+        group,
+        value,
+        ci_low: interval.low,
+        ci_high: interval.high,
+        ci_method: ci_method.to_string(),
+        n: n as u64,
+    }
+}
+
+/// The bootstrap settings of a metric: the run's confidence, and a seed derived from the
+/// metric context's seed and a label (so that every group gets its own stream).
+pub fn bootstrap_config(
+    context: &MetricContext<'_>,
+    resamples: usize,
+    label: &str,
+) -> BootstrapConfig {
+    BootstrapConfig {
+        resamples,
+        confidence: context.confidence,
+        seed: case_seed(context.seed, label),
+    }
+}
+
+/// A test of this probe, before the run-wide multiplicity correction.
+#[allow(clippy::too_many_arguments)]
+pub fn test(
+    context: &MetricContext<'_>,
+    name: String,
+    method: &str,
+    result: audit_core::stats::TestResult,
+    effect: f64,
+    effect_interval: Interval,
+    groups: Vec<Attributes>,
+    n: usize,
+) -> Test {
+    Test {
+        suite: context.suite.to_string(),
+        probe: context.probe.to_string(),
+        name,
+        method: method.to_string(),
+        statistic: result.statistic,
+        p_value: result.p_value,
+        q_holm: result.p_value,
+        q_bh: result.p_value,
+        effect,
+        effect_ci_low: effect_interval.low,
+        effect_ci_high: effect_interval.high,
+        groups,
+        n: n as u64,
+        min_detectable_effect: None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampling_is_a_seeded_subset_in_order() {
+        let items: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+        let all = Sampling::default().select(items.clone(), Clone::clone);
+        assert_eq!(all, items);
+        let pick = |seed| {
+            Sampling {
+                sample: Some(10),
+                seed,
+            }
+            .select(items.clone(), Clone::clone)
+        };
+        let a = pick(0);
+        assert_eq!(a.len(), 10);
+        assert_eq!(a, pick(0));
+        assert_ne!(a, pick(1));
+        let positions: Vec<usize> = a.iter().map(|s| s.parse().unwrap()).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn argmax_takes_the_first_of_ties() {
+        assert_eq!(argmax(&[1.0, 3.0, 3.0]), Some(1));
+        assert_eq!(argmax(&[-1.0]), Some(0));
+        assert_eq!(argmax(&[]), None);
+    }
+
+    #[test]
+    fn paths_resolve_against_the_datasets_folder() {
+        assert_eq!(
+            resolve(Path::new("/d"), "a/b.csv"),
+            PathBuf::from("/d/a/b.csv")
+        );
+        assert_eq!(
+            resolve(Path::new("/d"), "/x/b.csv"),
+            PathBuf::from("/x/b.csv")
+        );
+    }
+}
