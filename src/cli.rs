@@ -42,6 +42,13 @@ enum Command {
     Report {
         /// The run directory
         dir: PathBuf,
+        /// Also print the rate of this binary detector per group of --by (a polars group-by
+        /// over the attempts; any attributes, not only those the suite's metrics use)
+        #[arg(long)]
+        rate: Option<String>,
+        /// Attributes to group --rate by, comma-separated
+        #[arg(long, value_delimiter = ',', requires = "rate")]
+        by: Vec<String>,
     },
     /// Evaluate a policy file on a run: exit 0 when every gate passes, 1 when one fails
     Gate {
@@ -182,6 +189,18 @@ struct ServedArgs {
     /// Send every request, even those answered before
     #[arg(long)]
     no_cache: bool,
+    /// Text prepended to every scored prompt of a Choice query, e.g. the model's BOS token
+    /// ("<|im_start|>" for SmolLM2 on llama-cpp-python; see docs/backends/openai.md)
+    #[arg(long, default_value = "")]
+    logprob_prefix: String,
+    /// `check`: probe the server's prompt log-probs before the first Choice query and refuse
+    /// misaligned ones; `trust`: use them unchecked
+    #[arg(long, default_value = "check")]
+    logprob_alignment: runners::openai::LogprobAlignment,
+    /// A JSON object merged into every request body, e.g. '{"repeat_penalty": 1.0}' for
+    /// llama-cpp-python, whose default repeat penalty changes greedy answers
+    #[arg(long)]
+    extra_body: Option<String>,
 }
 
 pub fn main() -> Result<ExitCode> {
@@ -207,8 +226,11 @@ pub fn main() -> Result<ExitCode> {
     match cli.command {
         Command::List => list(),
         Command::Run(args) => run_command(&args),
-        Command::Report { dir } => {
+        Command::Report { dir, rate, by } => {
             reports::write_reports(&dir)?;
+            if let Some(detector) = rate {
+                print_rates(&dir, &detector, &by)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Gate { dir, policy } => gate::apply(&dir, &gate::load(&policy)?),
@@ -219,6 +241,33 @@ pub fn main() -> Result<ExitCode> {
             datasets,
         } => merge::merge(&shards, &out, &datasets_dir(datasets.as_deref())),
     }
+}
+
+/// Prints the rate of a detector per group of any attributes, as a tab-separated table.
+fn print_rates(dir: &Path, detector: &str, by: &[String]) -> Result<()> {
+    let files = reports::read_run(dir)?;
+    let confidence = files.summary.confidence;
+    let rates = reports::aggregate::rates_by(&files.attempts, detector, by, confidence)
+        .with_context(|| format!("grouping the attempts of {}", dir.display()))?;
+    if rates.is_empty() {
+        bail!("{}: no attempt has a `{detector}` score", dir.display());
+    }
+    println!("{}\t{detector}_rate\tci_low\tci_high\tn", by.join("\t"));
+    for e in rates {
+        let group: Vec<&str> = by
+            .iter()
+            .map(|k| e.group.get(k).map_or("", String::as_str))
+            .collect();
+        println!(
+            "{}\t{:.4}\t{:.4}\t{:.4}\t{}",
+            group.join("\t"),
+            e.value,
+            e.ci_low,
+            e.ci_high,
+            e.n
+        );
+    }
+    Ok(())
 }
 
 fn list() -> Result<ExitCode> {
@@ -287,6 +336,15 @@ fn open_backend(args: &RunArgs) -> Result<Box<dyn Backend>> {
                 max_retries: served.max_retries,
                 cache: (!served.no_cache)
                     .then(|| served.cache.clone().unwrap_or_else(default_cache_dir)),
+                logprob_prefix: served.logprob_prefix.clone(),
+                logprob_alignment: served.logprob_alignment,
+                extra_body: match &served.extra_body {
+                    None => serde_json::Map::new(),
+                    Some(text) => match serde_json::from_str(text) {
+                        Ok(serde_json::Value::Object(fields)) => fields,
+                        _ => bail!("--extra-body {text}: expected a JSON object, e.g. '{{\"repeat_penalty\": 1.0}}'"),
+                    },
+                },
                 ..runners::openai::OpenAiOptions::default()
             };
             Ok(Box::new(runners::openai::OpenAiBackend::new(options)?))

@@ -298,8 +298,14 @@ fn bad_inputs_are_one_line_and_exit_2() {
         &good.replace("kind = \"rate\"", "kind = \"mean\""),
         "unknown metric kind `mean`",
     );
-    check_suite(&good.replace("goal = ", "gaol = "), "line 12: missing field `goal`");
-    check_suite(&good.replace("[probe.axes]", "[probe.axis]"), "line 13: probe `counterfactual.requests`: unknown field `axis`");
+    check_suite(
+        &good.replace("goal = ", "gaol = "),
+        "line 12: missing field `goal`",
+    );
+    check_suite(
+        &good.replace("[probe.axes]", "[probe.axis]"),
+        "line 13: probe `counterfactual.requests`: unknown field `axis`",
+    );
     check_suite(
         &good.replace("{a_group} who is turning 40", "someone turning 40"),
         "template `birthday` has no {group} or {a_group} placeholder",
@@ -504,4 +510,54 @@ fn the_documented_example_run_is_current() {
     let fresh = read_json(&out.join("manifest.json"));
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys(&documented), keys(&fresh));
+}
+
+/// `probity report DIR --rate D --by A` breaks a finished run down by any attributes.
+#[test]
+fn ad_hoc_rates_by_any_attribute() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    run_scripted("refusal-gap-20", &out, &[]);
+    let output = probity(&[
+        "report",
+        out.to_str().unwrap(),
+        "--rate",
+        "refusal",
+        "--by",
+        "axis,group",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "axis\tgroup\trefusal_rate\tci_low\tci_high\tn");
+    assert_eq!(lines.len(), 1 + 11, "{text}");
+    // The same numbers as the suite's own `rate` metric in summary.json.
+    let summary = read_json(&out.join("summary.json"));
+    let woman = summary["estimates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["group"]["group"] == "woman")
+        .unwrap();
+    let row = lines
+        .iter()
+        .find(|l| l.starts_with("gender\twoman\t"))
+        .unwrap();
+    assert_eq!(
+        row.split('\t').nth(2).unwrap(),
+        format!("{:.4}", woman["value"].as_f64().unwrap())
+    );
+    let line = fails(&[
+        "report",
+        out.to_str().unwrap(),
+        "--rate",
+        "toxicity",
+        "--by",
+        "group",
+    ]);
+    assert!(line.contains("no attempt has a `toxicity` score"), "{line}");
 }
