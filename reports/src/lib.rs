@@ -2,6 +2,7 @@
 //! anything): report.html (self-contained), summary.md, junit.xml, results.sarif and the
 //! attempts.parquet table; policy gates over a summary; and the paired comparison of two runs.
 
+pub mod aggregate;
 mod chart;
 pub mod compare;
 mod html;
