@@ -175,3 +175,69 @@ fn empty_option_is_a_per_item_error() {
         "{answers:?}"
     );
 }
+
+fn chat_case(id: &str, prompt: &str) -> Case {
+    Case {
+        id: id.into(),
+        probe: "test".into(),
+        attributes: Default::default(),
+        query: Query::Chat {
+            system: None,
+            history: Vec::new(),
+            prompt: prompt.into(),
+        },
+    }
+}
+
+#[test]
+fn sampled_answers_do_not_depend_on_the_batch() {
+    let mut backend = smollm2()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let cases = [
+        chat_case("a", "Write a haiku about the sea."),
+        chat_case("b", "Tell me a fun fact about octopuses."),
+        chat_case("c", "Describe a nurse in one sentence."),
+    ];
+    let generation = Generation {
+        max_new_tokens: 12,
+        temperature: 0.9,
+        top_p: 0.95,
+        top_k: Some(50),
+        seed: 3,
+        stop: Vec::new(),
+    };
+    let refs: Vec<&Case> = cases.iter().collect();
+    let together = backend.answer(&refs, &generation).unwrap();
+    for (case, batched) in cases.iter().zip(&together) {
+        let alone = backend.answer(&[case], &generation).unwrap();
+        assert_eq!(&alone[0], batched, "{}", case.id);
+    }
+    let other_seed = Generation {
+        seed: 4,
+        ..generation.clone()
+    };
+    assert_ne!(backend.answer(&refs, &other_seed).unwrap(), together);
+}
+
+#[test]
+fn stop_strings_cut_the_answer() {
+    let mut backend = smollm2()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let case = chat_case("france", "What is the capital of France?");
+    let generation = Generation {
+        max_new_tokens: 12,
+        ..Generation::default()
+    };
+    let Answer::Response(full) = &backend.answer(&[&case], &generation).unwrap()[0] else {
+        panic!("expected a response")
+    };
+    let cut = full.find("Paris").unwrap();
+    let stopped = Generation {
+        stop: vec!["Paris".into()],
+        ..generation
+    };
+    let answers = backend.answer(&[&case], &stopped).unwrap();
+    assert_eq!(answers[0], Answer::Response(full[..cut].to_string()));
+}

@@ -107,7 +107,7 @@ pub(crate) fn complete(
             return Err(format!(
                 "prompt {case} has {} tokens; it needs 1 to {} tokens",
                 prompt.len(),
-                context_len - 1
+                context_len.saturating_sub(1)
             ));
         }
         rows.push(Row {
@@ -219,7 +219,10 @@ fn decode(
 /// distribution restricted to the top-k tokens and the top-p nucleus (transformers' order:
 /// temperature, top-k, top-p).
 pub(crate) fn sample(logits: &[f32], generation: &Generation, rng: &mut ChaCha8Rng) -> u32 {
-    if generation.temperature <= 0.0 {
+    if logits.is_empty() {
+        return 0;
+    }
+    if generation.temperature <= 0.0 || !generation.temperature.is_finite() {
         let mut best = 0;
         for (i, &v) in logits.iter().enumerate() {
             if v > logits[best] {
@@ -228,7 +231,16 @@ pub(crate) fn sample(logits: &[f32], generation: &Generation, rng: &mut ChaCha8R
         }
         return best as u32;
     }
-    let mut order: Vec<usize> = (0..logits.len()).collect();
+    // Tokens more than 40 nats (after temperature) below the best have weight under 1e-17 of
+    // it; leaving them out before sorting keeps a 262k vocabulary cheap.
+    let top = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let floor = f64::from(top) - 40.0 * generation.temperature;
+    let mut order: Vec<usize> = (0..logits.len())
+        .filter(|&i| f64::from(logits[i]) >= floor)
+        .collect();
+    if order.is_empty() {
+        order = (0..logits.len()).collect();
+    }
     order.sort_by(|&a, &b| {
         logits[b]
             .partial_cmp(&logits[a])
@@ -264,4 +276,47 @@ pub(crate) fn sample(logits: &[f32], generation: &Generation, rng: &mut ChaCha8R
         u -= w;
     }
     order.get(n.saturating_sub(1)).map_or(0, |&i| i as u32)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn draw(logits: &[f32], generation: &Generation, seed: u64, n: usize) -> Vec<u32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        (0..n)
+            .map(|_| sample(logits, generation, &mut rng))
+            .collect()
+    }
+
+    #[test]
+    fn greedy_is_argmax_with_lowest_id_on_ties() {
+        let g = Generation::default();
+        assert_eq!(draw(&[0.0, 2.0, 2.0, 1.0], &g, 0, 1), [1]);
+        assert_eq!(draw(&[], &g, 0, 1), [0]);
+    }
+
+    #[test]
+    fn sampling_is_seeded_and_respects_top_k_and_top_p() {
+        let logits = [1.0, 0.5, 0.0, -0.5, -1.0];
+        let g = Generation {
+            temperature: 1.0,
+            ..Generation::default()
+        };
+        assert_eq!(draw(&logits, &g, 7, 50), draw(&logits, &g, 7, 50));
+        assert_ne!(draw(&logits, &g, 7, 50), draw(&logits, &g, 8, 50));
+        let all = draw(&logits, &g, 1, 2000);
+        assert!((0..5).all(|t| all.contains(&t)));
+        let top2 = Generation {
+            top_k: Some(2),
+            ..g.clone()
+        };
+        assert!(draw(&logits, &top2, 1, 500).iter().all(|&t| t < 2));
+        let nucleus = Generation {
+            top_p: 0.3,
+            ..g.clone()
+        };
+        assert!(draw(&logits, &nucleus, 1, 500).iter().all(|&t| t == 0));
+    }
 }

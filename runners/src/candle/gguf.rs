@@ -161,7 +161,7 @@ impl GgufFile {
     ) -> Result<Linear, LoadError> {
         let q = self.qtensor(name, device)?;
         if quantized == Quantized::KeepFast && has_fast_kernel(q.dtype()) && dtype == DType::F32 {
-            return Ok(Linear(QMatMul::QTensor(Arc::new(q))));
+            return Ok(Linear::Quantized(QMatMul::QTensor(Arc::new(q))));
         }
         let path = self.path.clone();
         let t = q
@@ -171,7 +171,11 @@ impl GgufFile {
                 path,
                 reason: format!("tensor `{name}`: {}", one_line(e)),
             })?;
-        Ok(Linear(QMatMul::Tensor(t)))
+        let path = self.path.clone();
+        Linear::dense(&t).map_err(|e| LoadError::Corrupt {
+            path,
+            reason: format!("tensor `{name}`: {}", one_line(e)),
+        })
     }
 
     /// The decoder family of this file, or the error naming an architecture we do not run.

@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::quantized::QMatMul;
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 
@@ -230,7 +229,8 @@ impl Folder {
         for i in 0..c.num_hidden_layers {
             let p = |s: &str| format!("model.layers.{i}.{s}.weight");
             let mut linear = |s: &str| -> Result<Linear, LoadError> {
-                Ok(Linear(QMatMul::Tensor(take(&p(s), dtype)?)))
+                let w = take(&p(s), dtype)?;
+                Linear::dense(&w).map_err(|e| corrupt(&dir, one_line(e)))
             };
             let q = linear("self_attn.q_proj")?;
             let k = linear("self_attn.k_proj")?;

@@ -59,14 +59,30 @@ impl Config {
 }
 
 /// One linear map, `y = x W^T`, dense or quantized.
-pub(crate) struct Linear(pub QMatMul);
+///
+/// Dense weights are stored transposed, `(in, out)` contiguous: gemm then reads them in place,
+/// whereas `W.t()` of a row-major `(out, in)` weight is repacked on every call (measured: 4.7×
+/// slower at decode sizes, 1.1× at prefill sizes).
+pub(crate) enum Linear {
+    Dense(Tensor),
+    Quantized(QMatMul),
+}
 
 impl Linear {
+    /// A dense map from a weight in the usual `(out, in)` layout.
+    pub fn dense(weight: &Tensor) -> candle_core::Result<Linear> {
+        Ok(Linear::Dense(weight.t()?.contiguous()?))
+    }
+
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let dims = x.dims().to_vec();
         let last = dims.len() - 1;
         let rows: usize = dims[..last].iter().product();
-        let y = self.0.forward(&x.reshape((rows, dims[last]))?)?;
+        let x2 = x.reshape((rows, dims[last]))?;
+        let y = match self {
+            Linear::Dense(wt) => x2.matmul(wt)?,
+            Linear::Quantized(q) => q.forward(&x2)?,
+        };
         let mut out = dims;
         out[last] = y.dim(1)?;
         y.reshape(out)
@@ -94,11 +110,13 @@ pub(crate) struct Layer {
 /// The whole decoder.
 pub(crate) struct Model {
     pub cfg: Config,
-    pub embed: Tensor,
+    /// Input embeddings `(V, d)`; `None` when tied to the output head, whose transpose serves
+    /// for lookups too.
+    pub embed: Option<Tensor>,
+    /// The output head transposed, `(d, V)` contiguous.
+    pub head_t: Tensor,
     pub layers: Vec<Layer>,
     pub norm: Tensor,
-    /// `None` when the output projection is tied to the embeddings.
-    pub lm_head: Option<Tensor>,
     pub dtype: DType,
     pub device: Device,
     /// Inverse frequencies for the global and the sliding layers.
@@ -178,12 +196,16 @@ impl Model {
         };
         let inv_freq = inv(cfg.rope_theta, cfg.rope_scale)?;
         let inv_freq_local = inv(cfg.rope_local_theta, 1.0)?;
+        let (embed, head_t) = match lm_head {
+            Some(head) => (Some(embed), head.t()?.contiguous()?),
+            None => (None, embed.t()?.contiguous()?),
+        };
         Ok(Model {
             cfg,
             embed,
+            head_t,
             layers,
             norm,
-            lm_head,
             dtype,
             device,
             inv_freq,
@@ -281,10 +303,12 @@ impl Model {
             None
         };
 
-        let mut x =
-            self.embed
-                .index_select(&ids.flatten_all()?, 0)?
-                .reshape((b, t, cfg.d_model))?;
+        let flat_ids = ids.flatten_all()?;
+        let rows = match &self.embed {
+            Some(embed) => embed.index_select(&flat_ids, 0)?,
+            None => self.head_t.index_select(&flat_ids, 1)?.t()?.contiguous()?,
+        };
+        let mut x = rows.reshape((b, t, cfg.d_model))?;
         if cfg.family == Family::Gemma3 {
             let scale =
                 Tensor::new(&[(cfg.d_model as f32).sqrt()], &self.device)?.to_dtype(self.dtype)?;
@@ -386,8 +410,7 @@ impl Model {
 
     /// Log-softmax rows for hidden states `(N, d)`: returns `(N, V)` logits in f32.
     pub fn logits(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
-        let head = self.lm_head.as_ref().unwrap_or(&self.embed);
-        hidden.matmul(&head.t()?)?.to_dtype(DType::F32)
+        hidden.matmul(&self.head_t)?.to_dtype(DType::F32)
     }
 
     /// Picks rows of a `(B, T, d)` hidden-state tensor by flat index `b * T + t`.
