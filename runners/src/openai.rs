@@ -3,8 +3,15 @@
 //!
 //! - Chat queries go to `/chat/completions`; Choice queries to `/completions` with
 //!   `echo: true, logprobs: 1, max_tokens: 0`, summing the prompt log-probabilities of the tokens
-//!   that lie after the context (by `text_offset`). A server that returns no prompt log-probs
-//!   makes every Choice an `Answer::Error` saying so: never silently dropped.
+//!   that lie after the context (by `text_offset`, in characters). A server that returns no
+//!   prompt log-probs makes every Choice an `Answer::Error` saying so: never silently dropped.
+//! - Servers disagree on what `token_logprobs[i]` means: llama-cpp-python, for models that add no
+//!   BOS token, returns the log-probability of token i under the distribution *after* token i
+//!   (shifted by one). Before the first Choice query, a probe request on a counting sequence
+//!   checks that the log-probability of each token comes from the distribution before it; a
+//!   shifted or unclear server gets every Choice refused with the reason, never scored wrong.
+//!   `logprob_prefix` (e.g. the BOS token's text, which llama-cpp-python then strips and aligns)
+//!   is prepended to every scored prompt, probe included. See docs/backends/openai.md.
 //! - A batch is sent by up to `concurrency` threads, under request-per-minute and
 //!   token-per-minute limits.
 //! - Retries with exponential backoff and full jitter on 429, 5xx, timeouts, broken connections
@@ -50,6 +57,34 @@ pub struct OpenAiOptions {
     pub max_backoff: Duration,
     /// Where answers are cached, each as soon as it arrives (none: no cache).
     pub cache: Option<std::path::PathBuf>,
+    /// Text prepended to every `/completions` prompt of a Choice query (empty: none).
+    pub logprob_prefix: String,
+    /// Whether prompt log-probs are checked by a probe before the first Choice query.
+    pub logprob_alignment: LogprobAlignment,
+    /// Fields merged into every request body (server-specific sampling settings, such as
+    /// llama-cpp-python's `repeat_penalty`, which is 1.1 there unless sent).
+    pub extra_body: serde_json::Map<String, Value>,
+}
+
+/// What to do about the meaning of a server's prompt log-probs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogprobAlignment {
+    /// Probe the server once before the first Choice query; refuse Choice queries unless the
+    /// log-probs are aligned as OpenAI's API defines them.
+    Check,
+    /// Use the log-probs as they come (for servers the probe cannot judge).
+    Trust,
+}
+
+impl std::str::FromStr for LogprobAlignment {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "check" => Ok(LogprobAlignment::Check),
+            "trust" => Ok(LogprobAlignment::Trust),
+            other => Err(format!("`{other}`: expected check or trust")),
+        }
+    }
 }
 
 impl Default for OpenAiOptions {
@@ -66,6 +101,9 @@ impl Default for OpenAiOptions {
             base_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             cache: None,
+            logprob_prefix: String::new(),
+            logprob_alignment: LogprobAlignment::Check,
+            extra_body: serde_json::Map::new(),
         }
     }
 }
@@ -77,6 +115,8 @@ pub struct OpenAiBackend {
     api_key: Option<String>,
     limiter: Mutex<RateLimiter>,
     cache: Option<ResponseCache>,
+    /// The verdict of the alignment probe, taken once before the first Choice query.
+    alignment: std::sync::OnceLock<Result<(), String>>,
 }
 
 /// Why the backend could not be set up.
@@ -123,6 +163,7 @@ impl OpenAiBackend {
             api_key,
             limiter,
             cache: None,
+            alignment: std::sync::OnceLock::new(),
         };
         if let Some(dir) = &backend.options.cache {
             backend.cache =
@@ -137,6 +178,12 @@ impl OpenAiBackend {
 
     /// One request with retries; Ok(body) or Err(Outcome) saying whether the failure is fatal.
     fn post(&self, path: &str, body: &Value, seed: u64, tokens: u32) -> Result<Value, Failure> {
+        let mut body = body.clone();
+        if let Some(fields) = body.as_object_mut() {
+            for (key, value) in &self.options.extra_body {
+                fields.insert(key.clone(), value.clone());
+            }
+        }
         let text = body.to_string();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut last = String::new();
@@ -268,19 +315,14 @@ impl OpenAiBackend {
             return Ok(Answer::Error("not a choice query".to_string()));
         };
         let seed = case_seed(generation.seed, &case.id);
+        let prefix = &self.options.logprob_prefix;
         let mut logprobs = Vec::with_capacity(options.len());
         for option in options {
-            let text = format!("{context}{option}");
-            let body = json!({
-                "model": self.options.model_name,
-                "prompt": text,
-                "echo": true,
-                "logprobs": 1,
-                "max_tokens": 0,
-                "temperature": 0.0,
-            });
+            let text = format!("{prefix}{context}{option}");
+            let body = self.completion_body(&text);
             let value = self.post("completions", &body, seed, estimate_tokens(&case.query))?;
-            match prompt_logprob(&value, context.len()) {
+            let context_chars = prefix.chars().count() + context.chars().count();
+            match prompt_logprob(&value, context_chars) {
                 Ok(lp) => logprobs.push(lp),
                 Err(reason) => return Ok(Answer::Error(reason)),
             }
@@ -290,6 +332,42 @@ impl OpenAiBackend {
 }
 
 impl OpenAiBackend {
+    /// The `/completions` request that echoes `prompt` with its log-probs and generates nothing.
+    fn completion_body(&self, prompt: &str) -> Value {
+        json!({
+            "model": self.options.model_name,
+            "prompt": prompt,
+            "echo": true,
+            "logprobs": 1,
+            "max_tokens": 0,
+            "temperature": 0.0,
+        })
+    }
+
+    /// Whether the server's prompt log-probs mean what OpenAI's API says (taken once).
+    fn alignment(&self) -> Result<(), Failure> {
+        if self.options.logprob_alignment == LogprobAlignment::Trust {
+            return Ok(());
+        }
+        if let Some(verdict) = self.alignment.get() {
+            return verdict.clone().map_err(Failure::Item);
+        }
+        let text = format!("{}{ALIGNMENT_PROBE}", self.options.logprob_prefix);
+        let value = match self.post("completions", &self.completion_body(&text), 0, 64) {
+            Ok(value) => value,
+            Err(Failure::Fatal(reason)) => return Err(Failure::Fatal(reason)),
+            Err(Failure::Item(reason)) => {
+                // Not cached: the next Choice query asks again.
+                return Err(Failure::Item(format!(
+                    "checking the server's prompt log-probs failed: {reason}"
+                )));
+            }
+        };
+        let verdict = judge_alignment(&value, self.options.logprob_prefix.chars().count());
+        let verdict = self.alignment.get_or_init(|| verdict);
+        verdict.clone().map_err(Failure::Item)
+    }
+
     /// One case: from the cache, else from the server (then cached at once, so that a run
     /// killed mid-batch never sends it again).
     fn answer_one(&self, case: &Case, generation: &Generation) -> Result<Answer, Failure> {
@@ -301,7 +379,10 @@ impl OpenAiBackend {
         }
         let answer = match case.query.kind() {
             QueryKind::Chat => self.chat(case, generation)?,
-            QueryKind::Choice => self.choice(case, generation)?,
+            QueryKind::Choice => {
+                self.alignment()?;
+                self.choice(case, generation)?
+            }
             kind => Answer::Error(format!(
                 "the openai backend does not answer {} queries",
                 kind.name()
@@ -321,11 +402,12 @@ enum Failure {
     Fatal(String),
 }
 
-/// The summed log-probability of the echoed prompt tokens that start at or after byte
-/// `context_bytes` of the prompt. Tokens without a log-probability (the first token of the
+/// The summed log-probability of the echoed prompt tokens that start at or after character
+/// `context_chars` of the prompt (`text_offset` counts characters on OpenAI, vLLM and
+/// llama-cpp-python). Tokens without a log-probability (the first token of the
 /// prompt, which nothing conditions) are left out, which is why an empty context scores the
 /// sentence without its first token on servers (the candle backend conditions it on BOS).
-pub fn prompt_logprob(value: &Value, context_bytes: usize) -> Result<f64, String> {
+pub fn prompt_logprob(value: &Value, context_chars: usize) -> Result<f64, String> {
     let logprobs = &value["choices"][0]["logprobs"];
     let (Some(values), Some(offsets)) = (
         logprobs["token_logprobs"].as_array(),
@@ -345,7 +427,7 @@ pub fn prompt_logprob(value: &Value, context_bytes: usize) -> Result<f64, String
         let Some(offset) = offset.as_u64() else {
             return Err("a text_offset is not a number".to_string());
         };
-        if (offset as usize) < context_bytes {
+        if (offset as usize) < context_chars {
             continue;
         }
         if let Some(lp) = value.as_f64() {
@@ -357,6 +439,64 @@ pub fn prompt_logprob(value: &Value, context_bytes: usize) -> Result<f64, String
         return Err("no scored token lies after the context".to_string());
     }
     Ok(total)
+}
+
+/// A text whose every token after the first few is easy to predict: on it, a model's top
+/// choice before each token is that token far more often than chance.
+pub const ALIGNMENT_PROBE: &str = "one, two, three, four, five, six, seven, eight, nine, ten, eleven, twelve, thirteen, fourteen, fifteen, sixteen, seventeen, eighteen, nineteen, twenty";
+
+/// Judges an echoed `/completions` answer on `ALIGNMENT_PROBE` (after `prefix_chars` characters
+/// of prefix): Ok when `token_logprobs[i]` and `top_logprobs[i]` are the distribution before
+/// token i (OpenAI's meaning), Err with the reason when they are the one after it (shifted) or
+/// when the answer cannot tell.
+pub fn judge_alignment(value: &Value, prefix_chars: usize) -> Result<(), String> {
+    let logprobs = &value["choices"][0]["logprobs"];
+    let (Some(tokens), Some(tops), Some(offsets)) = (
+        logprobs["tokens"].as_array(),
+        logprobs["top_logprobs"].as_array(),
+        logprobs["text_offset"].as_array(),
+    ) else {
+        return Err(
+            "the server returned no prompt tokens with top log-probabilities, so their alignment cannot be checked: Choice queries are refused (--logprob-alignment trust uses them unchecked)"
+                .to_string(),
+        );
+    };
+    // The most likely token of a position's distribution, as the server spells it.
+    let top = |i: usize| -> Option<&str> {
+        tops.get(i)?
+            .as_object()?
+            .iter()
+            .filter_map(|(token, lp)| Some((token.as_str(), lp.as_f64()?)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(token, _)| token)
+    };
+    let (mut aligned, mut shifted, mut compared) = (0usize, 0usize, 0usize);
+    for i in 1..tokens.len() {
+        if offsets.get(i - 1).and_then(Value::as_u64).unwrap_or(0) < prefix_chars as u64 {
+            continue;
+        }
+        let (Some(token), Some(here), Some(before)) = (tokens[i].as_str(), top(i), top(i - 1))
+        else {
+            continue;
+        };
+        compared += 1;
+        aligned += usize::from(here == token);
+        shifted += usize::from(before == token);
+    }
+    let detail = format!(
+        "a probe on a counting sequence: of {compared} tokens, {aligned} are the top choice of the distribution reported at their own position, {shifted} of the one reported at the position before"
+    );
+    if compared >= 10 && aligned * 2 >= compared && aligned >= 3 * shifted.max(1) {
+        return Ok(());
+    }
+    if compared >= 10 && shifted * 2 >= compared && shifted >= 3 * aligned.max(1) {
+        return Err(format!(
+            "the server's prompt log-probs are shifted by one token ({detail}), so Choice queries would be scored wrong and are refused; llama-cpp-python does this for models that add no BOS token: pass --logprob-prefix with the model's BOS text (\"<|im_start|>\" for SmolLM2), or score with the candle backend (--model FILE)"
+        ));
+    }
+    Err(format!(
+        "the alignment of the server's prompt log-probs is unclear ({detail}), so Choice queries are refused; --logprob-alignment trust uses them unchecked"
+    ))
 }
 
 /// About four characters per token: enough to pace a token-per-minute limit.
@@ -432,6 +572,18 @@ impl Backend for OpenAiBackend {
                     "choice_scoring".to_string(),
                     "/completions echo+logprobs: summed prompt log-probs of the tokens after the context".to_string(),
                 ),
+                (
+                    "logprob_prefix".to_string(),
+                    self.options.logprob_prefix.clone(),
+                ),
+                (
+                    "extra_body".to_string(),
+                    Value::Object(self.options.extra_body.clone()).to_string(),
+                ),
+                (
+                    "logprob_alignment".to_string(),
+                    format!("{:?}", self.options.logprob_alignment).to_lowercase(),
+                ),
             ]),
         }
     }
@@ -497,6 +649,65 @@ mod tests {
         assert!(prompt_logprob(&json!({"choices": [{"text": "x"}]}), 0)
             .unwrap_err()
             .contains("no prompt log-probabilities"));
+    }
+
+    /// An echoed answer on `ALIGNMENT_PROBE`'s words: `shift` 0 reports each token's own
+    /// distribution at its position (OpenAI's meaning), 1 the distribution after it.
+    fn probe_answer(shift: usize) -> Value {
+        let words: Vec<String> = ALIGNMENT_PROBE
+            .split(", ")
+            .enumerate()
+            .flat_map(|(i, w)| {
+                let w = if i == 0 {
+                    w.to_string()
+                } else {
+                    format!(" {w}")
+                };
+                [w, ",".to_string()]
+            })
+            .collect();
+        let mut offsets = Vec::new();
+        let mut at = 0;
+        for w in &words {
+            offsets.push(at);
+            at += w.chars().count();
+        }
+        let tops: Vec<Value> = (0..words.len())
+            .map(|i| match words.get(i + shift) {
+                Some(top) if i > 0 => json!({ top.as_str(): -0.1, "x": -5.0 }),
+                _ => Value::Null,
+            })
+            .collect();
+        json!({"choices": [{"logprobs": {
+            "tokens": words,
+            "text_offset": offsets,
+            "token_logprobs": vec![-0.1; words.len()],
+            "top_logprobs": tops,
+        }}]})
+    }
+
+    #[test]
+    fn the_alignment_probe_tells_shifted_from_aligned() {
+        assert_eq!(judge_alignment(&probe_answer(0), 0), Ok(()));
+        let shifted = judge_alignment(&probe_answer(1), 0).unwrap_err();
+        assert!(shifted.contains("shifted by one token"), "{shifted}");
+        assert!(shifted.contains("--logprob-prefix"), "{shifted}");
+        let unclear = judge_alignment(&json!({"choices": [{"text": ""}]}), 0).unwrap_err();
+        assert!(unclear.contains("cannot be checked"), "{unclear}");
+        let mut noise = probe_answer(0);
+        noise["choices"][0]["logprobs"]["top_logprobs"] = json!(vec![json!({"x": -0.1}); 40]);
+        let unclear = judge_alignment(&noise, 0).unwrap_err();
+        assert!(unclear.contains("unclear"), "{unclear}");
+    }
+
+    #[test]
+    fn text_offsets_count_characters() {
+        let value = json!({"choices": [{"logprobs": {
+            "tokens": ["Café", " olé"],
+            "token_logprobs": [null, -1.5],
+            "text_offset": [0, 4]
+        }}]});
+        assert_eq!(prompt_logprob(&value, "Café".chars().count()), Ok(-1.5));
     }
 
     #[test]
