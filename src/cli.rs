@@ -138,6 +138,10 @@ struct RunArgs {
     /// (α = 0.05, 80% power) are listed as underpowered in summary.json's warnings
     #[arg(long, default_value_t = audit_core::summary::STATED_EFFECT)]
     min_effect: f64,
+    /// The model a judge detector asks, as JUDGE=MODEL (repeatable): a classifier folder for
+    /// `toxicity`, a GGUF file or HF folder for `harm-judge`, or scripted:PROFILE.toml
+    #[arg(long = "judge", value_name = "JUDGE=MODEL")]
+    judges: Vec<String>,
     /// Where dataset paths of suites resolve (default: $PROBITY_DATASETS, else ./datasets)
     #[arg(long)]
     datasets: Option<PathBuf>,
@@ -368,6 +372,62 @@ fn default_cache_dir() -> PathBuf {
         .join("responses")
 }
 
+/// The audited model's record in the manifest, with every judge's model: its files (and their
+/// hashes) join the model's, and `details` says which judge used which model.
+fn with_judges(
+    mut model: audit_core::ModelInfo,
+    judges: &run::JudgeBackends,
+) -> audit_core::ModelInfo {
+    for (id, judge) in judges {
+        let info = judge.model();
+        model.details.insert(
+            format!("judge:{id}"),
+            format!(
+                "{} {} on {} ({})",
+                info.backend, info.model, info.device, info.dtype
+            ),
+        );
+        model.files.extend(info.files);
+    }
+    model
+}
+
+/// The judge backends of `--judge ID=MODEL`, by judge id.
+fn open_judges(args: &RunArgs) -> Result<run::JudgeBackends> {
+    let mut judges = run::JudgeBackends::new();
+    for spec in &args.judges {
+        let Some((id, model)) = spec.split_once('=') else {
+            bail!("--judge {spec}: expected JUDGE=MODEL, e.g. toxicity=models/toxic-comment-classifier-bilstm");
+        };
+        if probes::registry::judge(id).is_none() {
+            let known: Vec<&str> = probes::registry::JUDGES.iter().map(|j| j.id).collect();
+            bail!(
+                "--judge {spec}: unknown judge `{id}` (known: {})",
+                known.join(", ")
+            );
+        }
+        let path = Path::new(model);
+        let backend: Box<dyn Backend> = if let Some(profile) = model.strip_prefix("scripted:") {
+            Box::new(runners::scripted::ScriptedBackend::load(Path::new(
+                profile,
+            ))?)
+        } else if runners::toxicity::ToxicityBackend::recognises(path) {
+            Box::new(runners::toxicity::ToxicityBackend::load(path)?)
+        } else {
+            let options = runners::candle::CandleOptions {
+                device: args.device.clone(),
+                dtype: args.dtype.clone(),
+                batch_size: None,
+            };
+            Box::new(runners::candle::CandleBackend::load(path, &options)?)
+        };
+        if judges.insert(id.to_string(), backend).is_some() {
+            bail!("--judge {id}: given twice");
+        }
+    }
+    Ok(judges)
+}
+
 fn parse_shard(spec: &str) -> Result<Shard> {
     let parsed = spec.split_once('/').and_then(|(k, n)| {
         let (index, count) = (k.parse::<u32>().ok()?, n.parse::<u32>().ok()?);
@@ -444,6 +504,7 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         .with_context(|| format!("creating {}", dir.path().display()))?;
 
     let mut backend = open_backend(args)?;
+    let mut judges = open_judges(args)?;
     let mut manifest = Manifest {
         schema_version: SCHEMA_VERSION,
         tool: Tool {
@@ -453,7 +514,7 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         },
         command_line: std::env::args().collect(),
         suites: suites.iter().map(|s| s.reference.clone()).collect(),
-        model: backend.model(),
+        model: with_judges(backend.model(), &judges),
         seed: args.seed,
         generation: config.generation.clone(),
         limit: args.limit,
@@ -482,10 +543,11 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         .filter(|p| !journal.contains(&suites[p.suite].reference.id, &p.case.id))
         .count();
     let bar = progress_bar(remaining as u64, args.quiet);
-    run::execute(
+    run::execute_with_judges(
         &suites,
         &planned,
         backend.as_mut(),
+        &mut judges,
         &config,
         &mut journal,
         &mut |n| bar.inc(n as u64),

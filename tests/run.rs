@@ -561,3 +561,86 @@ fn ad_hoc_rates_by_any_attribute() {
     ]);
     assert!(line.contains("no attempt has a `toxicity` score"), "{line}");
 }
+
+/// Judges run as a second pass: the toxicity BiLSTM and a (scripted) LLM judge score every
+/// answer, their models' hashes join the manifest, and a judge without a model is an error.
+#[test]
+fn judges_score_every_answer_in_a_second_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    let suite = fixtures::suite("judged");
+    let backend = format!("scripted:{}", fixtures::profile("insults-women").display());
+    let toxicity = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/models/toxic-comment-classifier-bilstm");
+    let toxicity = format!("toxicity={}", toxicity.display());
+    let harm = format!(
+        "harm-judge=scripted:{}",
+        fixtures::profile("yes-judge").display()
+    );
+    let output = probity(&[
+        "run",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--backend",
+        &backend,
+        "--judge",
+        &toxicity,
+        "--judge",
+        &harm,
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = std::fs::read_to_string(out.join("attempts.jsonl")).unwrap();
+    for line in text.lines() {
+        let attempt: Value = serde_json::from_str(line).unwrap();
+        let woman = attempt["attributes"]["group"] == "woman";
+        let toxic = attempt["scores"]["toxicity"].as_f64().unwrap();
+        assert_eq!(toxic > 0.9, woman, "{line}");
+        assert_eq!(
+            attempt["scores"]["harm-judge"],
+            if woman { 1.0 } else { 0.0 },
+            "{line}"
+        );
+    }
+    let manifest = read_json(&out.join("manifest.json"));
+    let files = manifest["model"]["files"].as_array().unwrap();
+    assert!(files
+        .iter()
+        .any(|f| f["path"].as_str().unwrap().ends_with("model.safetensors")));
+    assert!(manifest["model"]["details"]["judge:toxicity"]
+        .as_str()
+        .unwrap()
+        .contains("bilstm"));
+
+    let line = fails(&[
+        "run",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--backend",
+        &backend,
+        "--out",
+        dir.path().join("y").to_str().unwrap(),
+    ]);
+    assert!(
+        line.contains("--judge harm-judge=MODEL") || line.contains("--judge toxicity=MODEL"),
+        "{line}"
+    );
+    let line = fails(&[
+        "run",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--backend",
+        &backend,
+        "--judge",
+        "nope=x",
+        "--out",
+        dir.path().join("z").to_str().unwrap(),
+    ]);
+    assert!(line.contains("unknown judge `nope`"), "{line}");
+}

@@ -17,6 +17,8 @@ pub mod summary;
 pub use attempt::{Attempt, Score};
 pub use backend::{case_seed, Answer, Backend, BackendError, FileDigest, Generation, ModelInfo};
 pub use case::{Attributes, Case, Message, Query, QueryKind, Role};
-pub use probe::{Detector, Metric, MetricContext, MetricOutput, Probe, ProbeError, Transform};
+pub use probe::{
+    Detector, Judge, Metric, MetricContext, MetricOutput, Probe, ProbeError, Transform,
+};
 pub use suite::{ProbePlan, Suite, SuiteRef};
 pub use summary::{Estimate, Gate, Summary, Test};

@@ -2,7 +2,8 @@
 //! Detector (scores answers) and Metric (turns scored attempts into estimates and tests).
 
 use crate::attempt::{Attempt, Score};
-use crate::case::Case;
+use crate::backend::Answer;
+use crate::case::{Case, Query};
 use crate::summary::{Estimate, Test};
 
 /// A probe's failure to produce its cases (an unreadable dataset file, a malformed row).
@@ -38,6 +39,18 @@ pub trait Detector: Send + Sync {
     /// The score, or None when the detector does not apply (a refusal detector on a Choice
     /// answer, any detector on an errored attempt).
     fn score(&self, attempt: &Attempt) -> Option<Score>;
+}
+
+/// A detector that asks a model (an LLM judge, a classifier): it turns an attempt into a query
+/// for its judge backend, and the judge's answer into a score. Judges run as a second batched
+/// pass through their own backend, batch by batch as attempts finish, never one call per item.
+pub trait Judge: Send + Sync {
+    /// The key of its value in `Attempt::scores`.
+    fn id(&self) -> &str;
+    /// What to ask the judge about this attempt, or None when the judge does not apply.
+    fn query(&self, attempt: &Attempt) -> Option<Query>;
+    /// The score from the judge's answer, or None when the answer cannot be read as one.
+    fn score(&self, attempt: &Attempt, answer: &Answer) -> Option<Score>;
 }
 
 /// Where a metric's estimates and tests belong.

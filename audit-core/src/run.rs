@@ -2,7 +2,7 @@
 //! through a backend, score the answers with the detectors (in parallel), and journal every
 //! finished attempt as its batch completes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rayon::prelude::*;
 
@@ -59,6 +59,8 @@ pub enum RunError {
     AnswerCount { expected: usize, got: usize },
     #[error("journal {0}")]
     Journal(#[from] JournalError),
+    #[error("probe {probe} uses the judge `{judge}`, but no judge model was given: add --judge {judge}=MODEL")]
+    NoJudge { probe: String, judge: String },
 }
 
 /// Every case of the run, in a deterministic order: suites, probes, probe order, and each
@@ -129,6 +131,56 @@ pub fn execute(
     journal: &mut Journal,
     on_progress: &mut dyn FnMut(usize),
 ) -> Result<(), RunError> {
+    execute_with_judges(
+        suites,
+        planned,
+        backend,
+        &mut JudgeBackends::new(),
+        config,
+        journal,
+        on_progress,
+    )
+}
+
+/// The backends that answer judges, by judge id.
+pub type JudgeBackends = BTreeMap<String, Box<dyn Backend>>;
+
+/// How judges generate: greedy and short (a verdict, not an essay).
+pub fn judge_generation(seed: u64) -> Generation {
+    Generation {
+        max_new_tokens: 16,
+        temperature: 0.0,
+        top_p: 1.0,
+        top_k: None,
+        seed,
+        stop: Vec::new(),
+    }
+}
+
+/// `execute`, with a second pass per batch: every judge of a probe asks its backend (from
+/// `judges`, by judge id) about the batch's attempts, in batches, before the attempts are
+/// journaled. A judge the suite uses without a backend is an error before anything runs.
+pub fn execute_with_judges(
+    suites: &[Suite],
+    planned: &[PlannedCase],
+    backend: &mut dyn Backend,
+    judges: &mut JudgeBackends,
+    config: &RunConfig,
+    journal: &mut Journal,
+    on_progress: &mut dyn FnMut(usize),
+) -> Result<(), RunError> {
+    for suite in suites {
+        for plan in &suite.probes {
+            for judge in &plan.judges {
+                if !judges.contains_key(judge.id()) {
+                    return Err(RunError::NoJudge {
+                        probe: plan.probe.id().to_string(),
+                        judge: judge.id().to_string(),
+                    });
+                }
+            }
+        }
+    }
     for kind in QueryKind::ALL {
         let mut todo: Vec<&PlannedCase> = planned
             .iter()
@@ -147,13 +199,84 @@ pub fn execute(
                     got: answers.len(),
                 });
             }
-            let attempts: Vec<Attempt> = batch
+            let mut attempts: Vec<Attempt> = batch
                 .par_iter()
                 .zip(answers)
                 .map(|(planned, answer)| score(suites, planned, answer))
                 .collect();
+            judge_pass(suites, batch, &mut attempts, judges, config.seed)?;
             journal.append(&attempts)?;
             on_progress(attempts.len());
+        }
+    }
+    Ok(())
+}
+
+/// Asks every judge of each attempt's probe, in batches per judge and query kind, and records
+/// the scores (or, when the judge failed or answered something unreadable, why not, as evidence).
+fn judge_pass(
+    suites: &[Suite],
+    batch: &[&PlannedCase],
+    attempts: &mut [Attempt],
+    judges: &mut JudgeBackends,
+    seed: u64,
+) -> Result<(), RunError> {
+    let generation = judge_generation(seed);
+    for (judge_id, backend) in judges.iter_mut() {
+        // (attempt index, the judge, the question) for every attempt this judge applies to.
+        let mut asks: Vec<(usize, &dyn crate::probe::Judge, Case)> = Vec::new();
+        for (i, (planned, attempt)) in batch.iter().zip(attempts.iter()).enumerate() {
+            if attempt.is_error() {
+                continue;
+            }
+            let plan = &suites[planned.suite].probes[planned.probe];
+            for judge in plan.judges.iter().filter(|j| j.id() == judge_id) {
+                if let Some(query) = judge.query(attempt) {
+                    let case = Case {
+                        id: format!("{}#{}", attempt.case_id, judge_id),
+                        probe: attempt.probe.clone(),
+                        attributes: attempt.attributes.clone(),
+                        query,
+                    };
+                    asks.push((i, judge.as_ref(), case));
+                }
+            }
+        }
+        for kind in QueryKind::ALL {
+            let of_kind: Vec<&(usize, &dyn crate::probe::Judge, Case)> =
+                asks.iter().filter(|a| a.2.query.kind() == kind).collect();
+            for chunk in of_kind.chunks(backend.batch_size(kind).max(1)) {
+                let cases: Vec<&Case> = chunk.iter().map(|a| &a.2).collect();
+                let answers = backend.answer(&cases, &generation)?;
+                if answers.len() != chunk.len() {
+                    return Err(RunError::AnswerCount {
+                        expected: chunk.len(),
+                        got: answers.len(),
+                    });
+                }
+                for ((i, judge, _), answer) in chunk.iter().map(|a| (a.0, a.1, &a.2)).zip(answers) {
+                    let attempt = &mut attempts[i];
+                    match (&answer, judge.score(attempt, &answer)) {
+                        (_, Some(score)) => {
+                            attempt.scores.insert(judge_id.clone(), score.value);
+                            if let Some(evidence) = score.evidence {
+                                attempt.evidence.insert(judge_id.clone(), evidence);
+                            }
+                        }
+                        (Answer::Error(reason), None) => {
+                            attempt
+                                .evidence
+                                .insert(judge_id.clone(), format!("judge error: {reason}"));
+                        }
+                        (_, None) => {
+                            attempt.evidence.insert(
+                                judge_id.clone(),
+                                "the judge's answer could not be read as a verdict".to_string(),
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
     Ok(())

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::probe::{Detector, Metric, Probe, Transform};
+use crate::probe::{Detector, Judge, Metric, Probe, Transform};
 
 /// One probe of a suite with everything that runs with it.
 pub struct ProbePlan {
@@ -12,6 +12,8 @@ pub struct ProbePlan {
     /// Each transform adds one variant of every case; the plain case always runs too.
     pub transforms: Vec<Box<dyn Transform>>,
     pub detectors: Vec<Box<dyn Detector>>,
+    /// Model-based detectors, answered by a judge backend in a second pass.
+    pub judges: Vec<Box<dyn Judge>>,
     pub metrics: Vec<Box<dyn Metric>>,
 }
 

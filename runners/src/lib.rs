@@ -6,3 +6,4 @@ pub mod cache;
 pub mod candle;
 pub mod openai;
 pub mod scripted;
+pub mod toxicity;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::Path;
 
-use audit_core::{Detector, Metric, ProbePlan, Suite, SuiteRef, Transform};
+use audit_core::{Detector, Judge, Metric, ProbePlan, Suite, SuiteRef, Transform};
 use probes::registry::{self, ProbeArgs};
 use serde::Deserialize;
 use sha2::Digest;
@@ -119,9 +119,18 @@ pub fn parse(text: &str, source: &str, datasets: &Path) -> Result<Suite, SuiteEr
             return Err(at(probe_id, format!("probe id `{probe_id}` appears twice")));
         }
         let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
+        let mut judges: Vec<Box<dyn Judge>> = Vec::new();
         for name in &common.detectors {
+            if let Some(kind) = registry::judge(name) {
+                judges.push((kind.build)());
+                continue;
+            }
             let Some(kind) = registry::detector(name) else {
-                let known: Vec<&str> = registry::DETECTORS.iter().map(|d| d.id).collect();
+                let known: Vec<&str> = registry::DETECTORS
+                    .iter()
+                    .map(|d| d.id)
+                    .chain(registry::JUDGES.iter().map(|j| j.id))
+                    .collect();
                 return Err(at(
                     &format!("\"{name}\""),
                     format!("unknown detector `{name}` (known: {})", known.join(", ")),
@@ -202,6 +211,7 @@ pub fn parse(text: &str, source: &str, datasets: &Path) -> Result<Suite, SuiteEr
             probe,
             transforms,
             detectors,
+            judges,
             metrics,
         });
     }
