@@ -416,3 +416,41 @@ pub fn write_comparison(comparison: &Comparison, out: &Path) -> Result<(), Repor
     write(&out.join(COMPARE_HTML), &render_compare_html(comparison)?)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(values: &[(f64, f64)], method: &str, effect: f64) -> PairedTest {
+        let test = paired_test(
+            "s".to_string(),
+            "p".to_string(),
+            "d".to_string(),
+            values,
+            0.95,
+            1,
+        );
+        assert_eq!(test.method, method);
+        assert!((test.effect - effect).abs() < 1e-12, "{test:?}");
+        assert!(test.effect_ci_low <= test.effect && test.effect <= test.effect_ci_high, "{test:?}");
+        test
+    }
+
+    #[test]
+    fn binary_scores_use_mcnemar_and_continuous_ones_wilcoxon() {
+        let binary: Vec<(f64, f64)> = (0..40)
+            .map(|i| (0.0, if i < 12 { 1.0 } else { 0.0 }))
+            .collect();
+        let test = check(&binary, "mcnemar-exact", 0.3);
+        assert_eq!((test.base_only, test.new_only), (0, 12));
+        assert!(test.p_value < 0.001, "{test:?}");
+        let continuous: Vec<(f64, f64)> = (0..30)
+            .map(|i| (f64::from(i) / 30.0, f64::from(i) / 30.0 + 0.1 + f64::from(i % 3) * 0.01))
+            .collect();
+        let test = check(&continuous, "wilcoxon-signed-rank", 0.11);
+        assert!(test.p_value < 0.001, "{test:?}");
+        let same: Vec<(f64, f64)> = (0..10).map(|i| (f64::from(i % 2), f64::from(i % 2))).collect();
+        let test = check(&same, "mcnemar-exact", 0.0);
+        assert_eq!(test.p_value, 1.0);
+    }
+}

@@ -595,6 +595,7 @@ mod tests {
             effect_ci_high: effect + 0.05,
             groups: vec![side("a"), side("b")],
             n: 100,
+            min_detectable_effect: None,
         }
     }
 
