@@ -57,6 +57,24 @@ fn crows_sentences(path: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// CPU seconds (user + system, all threads) this process has used, from `/proc/self/stat`
+/// (Linux; 0 elsewhere). With other work on the machine, CPU time is steadier than wall time.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 const PROMPTS: [&str; 16] = [
     "What is the capital of France?",
     "Write a haiku about the sea.",
@@ -127,6 +145,7 @@ fn main() -> Result<(), String> {
     let mut order: Vec<usize> = (0..cases.len()).collect();
     order.sort_by_key(|&i| sentences[i].len());
     let mut logprobs = vec![f64::NAN; cases.len()];
+    let cpu = cpu_seconds();
     let started = Instant::now();
     for chunk in order.chunks(batch.max(1)) {
         let refs: Vec<&Case> = chunk.iter().map(|&i| &cases[i]).collect();
@@ -140,6 +159,7 @@ fn main() -> Result<(), String> {
         }
     }
     let score_s = started.elapsed().as_secs_f64();
+    let score_cpu_s = cpu_seconds() - cpu;
 
     let chats: Vec<Case> = PROMPTS[..gen_prompts]
         .iter()
@@ -159,12 +179,14 @@ fn main() -> Result<(), String> {
         max_new_tokens: gen_tokens,
         ..Generation::default()
     };
+    let cpu = cpu_seconds();
     let started = Instant::now();
     let refs: Vec<&Case> = chats.iter().collect();
     let answers = backend
         .answer(&refs, &generation)
         .map_err(|e| e.to_string())?;
     let gen_s = started.elapsed().as_secs_f64();
+    let gen_cpu_s = cpu_seconds() - cpu;
     let mut generated = 0usize;
     for answer in &answers {
         if let Answer::Response(text) = answer {
@@ -179,10 +201,12 @@ fn main() -> Result<(), String> {
         "score_tokens": n_tokens,
         "score_s": score_s,
         "score_tokens_per_s": n_tokens as f64 / score_s,
+        "score_cpu_s": score_cpu_s,
         "gen_prompts": gen_prompts,
         "gen_tokens": generated,
         "gen_s": gen_s,
         "gen_tokens_per_s": generated as f64 / gen_s,
+        "gen_cpu_s": gen_cpu_s,
         "logprobs": logprobs,
     });
     println!("{report}");
