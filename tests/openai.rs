@@ -1,0 +1,512 @@
+//! End-to-end tests of `probity run --backend openai` against a real server: llama.cpp's
+//! (llama-cpp-python[server], from scripts/install-llama-server.sh) serving the SmolLM2 GGUF on
+//! 127.0.0.1, reached directly or through a fault-injecting proxy of our own. They fail with the
+//! install command when the server or the model is missing.
+
+#[path = "support/llama.rs"]
+mod llama;
+#[path = "support/proxy.rs"]
+mod proxy;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use llama::LlamaServer;
+use proxy::{Fault, Proxy};
+use serde_json::Value;
+
+const SUITE: &str = "counterfactual-refusal";
+
+/// The flags of a served run of `--limit` cases with short answers into `out`, caching in `cache`.
+fn served_run(base_url: &str, out: &Path, cache: &Path, limit: usize) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_probity"));
+    command
+        .args(["run", "--suite", SUITE, "--backend", "openai", "--base-url"])
+        .arg(base_url)
+        .args(["--model-name", "smollm2", "--quiet"])
+        .args(["--limit", &limit.to_string(), "--max-new-tokens", "24"])
+        .arg("--out")
+        .arg(out)
+        .arg("--cache")
+        .arg(cache);
+    command
+}
+
+fn succeed(command: &mut Command) -> Output {
+    let output = command.output().expect("the probity binary runs");
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Every line of a run's attempts.jsonl, asserting each case id appears once.
+fn attempts(out: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(out.join("attempts.jsonl")).expect("attempts.jsonl");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let ids: BTreeSet<&str> = lines
+        .iter()
+        .map(|a| a["case_id"].as_str().expect("case_id"))
+        .collect();
+    assert_eq!(ids.len(), lines.len(), "a case is journaled twice");
+    lines
+}
+
+/// The user prompt of a chat request body the proxy saw.
+fn prompt_of(body: &str) -> String {
+    let value: Value = serde_json::from_str(body).expect("a JSON request body");
+    let messages = value["messages"].as_array().expect("messages");
+    let last = messages.last().expect("a message");
+    last["content"].as_str().expect("content").to_string()
+}
+
+#[test]
+fn a_served_model_answers_every_case_once() {
+    let _serial = llama::exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let server = LlamaServer::start(dir.path());
+    let proxy = Proxy::start(server.addr, Box::new(|_, _, _| None));
+    let out = dir.path().join("run");
+    succeed(&mut served_run(
+        &proxy.base_url(),
+        &out,
+        &dir.path().join("cache"),
+        22,
+    ));
+    let attempts = attempts(&out);
+    assert_eq!(attempts.len(), 22);
+    for attempt in &attempts {
+        let response = attempt["response"].as_str();
+        assert!(
+            response.is_some_and(|r| !r.trim().is_empty()),
+            "no answer: {attempt}"
+        );
+        assert!(attempt.get("error").is_none(), "{attempt}");
+    }
+    let forwarded = proxy.forwarded();
+    assert_eq!(forwarded.len(), 22, "one request per case");
+    assert!(forwarded.values().all(|&n| n == 1), "{forwarded:?}");
+    assert!(proxy
+        .seen()
+        .iter()
+        .all(|s| s.path == "/v1/chat/completions"));
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"backend\": \"openai\""), "{manifest}");
+}
+
+/// The fault schedule of `faults_are_retried_or_recorded`, by the order in which request bodies
+/// first arrive: every eighth body fails with 500 every time (it must end as an error); the
+/// third is held past the client's timeout once; the others get, on their first try, in turn:
+/// 429, 500, nothing, truncated JSON, malformed JSON.
+fn fault_for(order: usize, times_seen: usize) -> Option<Fault> {
+    if order % 8 == 7 {
+        return Some(Fault::ServerError);
+    }
+    if times_seen > 0 {
+        return None;
+    }
+    if order == 2 {
+        return Some(Fault::Timeout(Duration::from_secs(9)));
+    }
+    match order % 5 {
+        0 => Some(Fault::TooManyRequests),
+        1 => Some(Fault::ServerError),
+        3 => Some(Fault::Truncated),
+        4 => Some(Fault::Malformed),
+        _ => None,
+    }
+}
+
+#[test]
+fn faults_are_retried_or_recorded() {
+    let _serial = llama::exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let server = LlamaServer::start(dir.path());
+    let order: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let proxy = Proxy::start(
+        server.addr,
+        Box::new(move |_, body, times_seen| {
+            let mut order = order.lock().unwrap_or_else(|p| p.into_inner());
+            let index = match order.iter().position(|b| b == body) {
+                Some(i) => i,
+                None => {
+                    order.push(body.to_string());
+                    order.len() - 1
+                }
+            };
+            fault_for(index, times_seen)
+        }),
+    );
+    let out = dir.path().join("run");
+    let started = Instant::now();
+    succeed(
+        served_run(&proxy.base_url(), &out, &dir.path().join("cache"), 22).args([
+            "--timeout",
+            "8",
+            "--max-retries",
+            "3",
+            "--concurrency",
+            "2",
+        ]),
+    );
+    let elapsed = started.elapsed();
+    let attempts = attempts(&out);
+    assert_eq!(attempts.len(), 22, "every case is journaled once");
+
+    let seen = proxy.seen();
+    let kinds: BTreeSet<String> = seen
+        .iter()
+        .filter_map(|s| s.fault)
+        .map(|f| format!("{f:?}").split('(').next().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        vec![
+            "Malformed",
+            "ServerError",
+            "Timeout",
+            "TooManyRequests",
+            "Truncated"
+        ],
+        "every kind of fault was injected"
+    );
+    // The bodies that failed every time are exactly the errored cases, with the reason.
+    let mut tries: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for s in &seen {
+        let entry = tries.entry(prompt_of(&s.body)).or_default();
+        entry.0 += 1;
+        entry.1 += usize::from(s.fault.is_none());
+    }
+    let forwarded = proxy.forwarded();
+    let mut errored = 0;
+    for attempt in &attempts {
+        let prompt = attempt["prompt"].as_str().expect("prompt");
+        let (n_tries, n_clean) = tries[prompt];
+        match attempt["error"].as_str() {
+            Some(reason) => {
+                errored += 1;
+                assert_eq!((n_tries, n_clean), (4, 0), "{attempt}");
+                assert!(
+                    reason.contains("gave up after 4 tries") && reason.contains("HTTP 500"),
+                    "{reason}"
+                );
+            }
+            None => {
+                assert!(attempt["response"].is_string(), "{attempt}");
+                assert_eq!(n_clean, 1, "answered once it got through: {attempt}");
+            }
+        }
+    }
+    assert_eq!(errored, 2, "bodies 7 and 15 always fail");
+    assert!(forwarded.values().all(|&n| n == 1), "{forwarded:?}");
+    assert_eq!(forwarded.len(), 20);
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["n_errors"], 2);
+    assert!(elapsed < Duration::from_secs(240), "{elapsed:?}");
+}
+
+fn line_count(path: &Path) -> usize {
+    std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+}
+
+fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_killed_run_resumes_without_asking_twice() {
+    let _serial = llama::exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let server = LlamaServer::start(dir.path());
+
+    let whole = dir.path().join("whole");
+    succeed(
+        served_run(
+            &server.base_url(),
+            &whole,
+            &dir.path().join("cache-whole"),
+            22,
+        )
+        .args(["--concurrency", "2"]),
+    );
+
+    // Concurrency 2 makes batches of 8. The proxy lets 11 requests through (the first batch,
+    // journaled, and 3 of the second, cached but not journaled) and holds the next ones; the run
+    // is killed (-9) while both wait in the proxy, so that none is being answered.
+    let proxy = Proxy::start(server.addr, Box::new(|_, _, _| None));
+    proxy.hold_after(11);
+    let killed = dir.path().join("killed");
+    let cache = dir.path().join("cache");
+    let mut child = served_run(&proxy.base_url(), &killed, &cache, 22)
+        .args(["--concurrency", "2"])
+        .spawn()
+        .expect("spawn probity");
+    let journal = killed.join("attempts.jsonl");
+    wait_for("both workers held", Duration::from_secs(120), || {
+        proxy.held_now() == 2
+    });
+    child.kill().expect("kill -9");
+    child.wait().expect("reap");
+    wait_for(
+        "the proxy to see the client gone",
+        Duration::from_secs(10),
+        || proxy.abandoned() == 2 && proxy.held_now() == 0,
+    );
+    let partial = line_count(&journal);
+    assert_eq!(partial, 8, "killed after {partial} attempts");
+    let before = proxy.forwarded();
+    assert_eq!(before.len(), 11);
+    proxy.release();
+
+    succeed(served_run(&proxy.base_url(), &killed, &cache, 22).args([
+        "--concurrency",
+        "2",
+        "--resume",
+    ]));
+    let forwarded = proxy.forwarded();
+    assert_eq!(forwarded.len(), 22, "every case asked");
+    assert!(
+        forwarded.values().all(|&n| n == 1),
+        "a request was sent twice: {forwarded:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(whole.join("attempts.jsonl")).unwrap(),
+        std::fs::read_to_string(&journal).unwrap(),
+        "the resumed run differs from the uninterrupted one"
+    );
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(next) = todo.pop() {
+        for entry in std::fs::read_dir(&next).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn the_api_key_reaches_the_server_and_nothing_else() {
+    let _serial = llama::exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let server = LlamaServer::start(dir.path());
+    let proxy = Proxy::start(server.addr, Box::new(|_, _, _| None));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let secret = format!("sk-probity-test-{}-{nanos}", std::process::id());
+    let out = dir.path().join("run");
+    let cache = dir.path().join("cache");
+    let output = succeed(
+        served_run(&proxy.base_url(), &out, &cache, 11)
+            .args(["--api-key-env", "PROBITY_TEST_KEY"])
+            .env("PROBITY_TEST_KEY", &secret),
+    );
+    let seen = proxy.seen();
+    assert_eq!(seen.len(), 11);
+    for request in &seen {
+        assert_eq!(
+            request.authorization.as_deref(),
+            Some(format!("Bearer {secret}").as_str())
+        );
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains(&secret), "stderr holds the key");
+    let files = files_under(&out);
+    assert!(files.len() >= 5, "{files:?}");
+    for file in files.iter().chain(&files_under(&cache)) {
+        let bytes = std::fs::read(file).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{} holds the key",
+            file.display()
+        );
+    }
+    // An unset variable is one line naming it, before any request.
+    let output = served_run(&proxy.base_url(), &dir.path().join("x"), &cache, 11)
+        .args(["--api-key-env", "PROBITY_TEST_KEY_UNSET"])
+        .env_remove("PROBITY_TEST_KEY_UNSET")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("PROBITY_TEST_KEY_UNSET"), "{stderr}");
+    assert_eq!(proxy.seen().len(), 11, "nothing sent without the key");
+}
+
+/// A run of `suite` on the candle backend (the same GGUF file the server serves).
+fn candle_run(suite: &str, out: &Path, limit: usize) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_probity"));
+    command
+        .args(["run", "--suite", suite, "--model"])
+        .arg(fixtures::model(llama::MODEL_FILE))
+        .arg("--datasets")
+        .arg(fixtures::datasets())
+        .args(["--quiet", "--limit", &limit.to_string()])
+        .args(["--max-new-tokens", "24", "--out"])
+        .arg(out);
+    command
+}
+
+/// Attempts by case id.
+fn by_case(attempts: Vec<Value>) -> BTreeMap<String, Value> {
+    attempts
+        .into_iter()
+        .map(|a| (a["case_id"].as_str().expect("case_id").to_string(), a))
+        .collect()
+}
+
+/// The Choice probes of bias-core whose cases have a context (the option is scored after it):
+/// CrowS-Pairs scores whole sentences, whose first token a server cannot score.
+const CONTEXT_PROBES: [&str; 2] = ["bbq.sample", "winogender.all"];
+
+/// Greedy answers of llama.cpp's server and of the candle backend on the same GGUF agree on
+/// most prompts, and their option log-likelihoods agree within a tolerance (measured numbers and
+/// their explanation: docs/backends/openai.md). `PROBITY_CROSSCHECK_LIMIT=44` measures on more
+/// prompts (the documented numbers), printing them with `-- --nocapture`.
+#[test]
+fn the_server_agrees_with_candle_on_the_same_gguf() {
+    let limit: usize = std::env::var("PROBITY_CROSSCHECK_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(22);
+    let _serial = llama::exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let server = LlamaServer::start(dir.path());
+    let greedy = ["--extra-body", r#"{"repeat_penalty": 1.0}"#];
+
+    // Greedy chat answers.
+    let served = dir.path().join("served-chat");
+    succeed(served_run(&server.base_url(), &served, &dir.path().join("c1"), limit).args(greedy));
+    let local = dir.path().join("candle-chat");
+    succeed(&mut candle_run(SUITE, &local, limit));
+    let (served, local) = (by_case(attempts(&served)), by_case(attempts(&local)));
+    assert_eq!(
+        served.keys().collect::<Vec<_>>(),
+        local.keys().collect::<Vec<_>>()
+    );
+    let same = served
+        .iter()
+        .filter(|(id, a)| a["response"] == local[*id]["response"])
+        .count();
+    let rate = same as f64 / served.len() as f64;
+    println!(
+        "greedy answers equal on {same} of {} prompts ({:.1}%)",
+        served.len(),
+        100.0 * rate
+    );
+    for (id, a) in &served {
+        if a["response"] != local[id]["response"] {
+            println!(
+                "  {id}\n    server: {}\n    candle: {}",
+                a["response"], local[id]["response"]
+            );
+        }
+    }
+    assert!(rate >= 0.9, "greedy answers equal on only {same} prompts");
+
+    // Option log-likelihoods, with the prefix that aligns llama-cpp-python's log-probs.
+    let choice_limit = limit.min(22) / 2;
+    let served = dir.path().join("served-choice");
+    succeed(
+        Command::new(env!("CARGO_BIN_EXE_probity"))
+            .args(["run", "--suite", "bias-core", "--backend", "openai"])
+            .args(["--base-url", &server.base_url(), "--model-name", "smollm2"])
+            .args(["--logprob-prefix", "<|im_start|>", "--datasets"])
+            .arg(fixtures::datasets())
+            .args(["--quiet", "--limit", &choice_limit.to_string(), "--out"])
+            .arg(&served)
+            .arg("--cache")
+            .arg(dir.path().join("c2")),
+    );
+    let local = dir.path().join("candle-choice");
+    succeed(&mut candle_run("bias-core", &local, choice_limit));
+    let (served, local) = (by_case(attempts(&served)), by_case(attempts(&local)));
+    let (mut n, mut worst, mut sum, mut same_choice, mut pairs) = (0, 0.0f64, 0.0, 0, 0);
+    for (id, a) in &served {
+        assert!(a.get("error").is_none(), "{a}");
+        if !CONTEXT_PROBES.contains(&a["probe"].as_str().unwrap_or("")) {
+            continue;
+        }
+        let (x, y) = (
+            a["logprobs"].as_array().expect("logprobs"),
+            local[id]["logprobs"].as_array().expect("logprobs"),
+        );
+        assert_eq!(x.len(), y.len());
+        let argmax = |v: &Vec<Value>| {
+            (0..v.len()).max_by(|&i, &j| v[i].as_f64().unwrap().total_cmp(&v[j].as_f64().unwrap()))
+        };
+        pairs += 1;
+        same_choice += usize::from(argmax(x) == argmax(y));
+        for (x, y) in x.iter().zip(y) {
+            let d = (x.as_f64().unwrap() - y.as_f64().unwrap()).abs();
+            n += 1;
+            sum += d;
+            worst = worst.max(d);
+        }
+    }
+    println!(
+        "option log-likelihoods: {n} options of {pairs} cases, mean |difference| {:.4} nats, largest {worst:.4}; same preferred option in {same_choice} of {pairs}",
+        sum / n as f64
+    );
+    assert!(n >= 20, "{n} options compared");
+    assert!(worst <= 0.5, "largest difference {worst} nats");
+    assert!(
+        sum / n as f64 <= 0.15,
+        "mean difference {} nats",
+        sum / n as f64
+    );
+}
+
+/// Without the prefix, llama-cpp-python's prompt log-probs on SmolLM2 (which adds no BOS) are
+/// shifted by one token: the backend's probe says so and every Choice is refused with the reason.
+#[test]
+fn shifted_prompt_logprobs_are_refused() {
+    let _serial = llama::exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let server = LlamaServer::start(dir.path());
+    let out = dir.path().join("run");
+    succeed(
+        Command::new(env!("CARGO_BIN_EXE_probity"))
+            .args(["run", "--suite", "bias-core", "--backend", "openai"])
+            .args(["--base-url", &server.base_url(), "--model-name", "smollm2"])
+            .arg("--datasets")
+            .arg(fixtures::datasets())
+            .args(["--quiet", "--limit", "3", "--out"])
+            .arg(&out)
+            .arg("--cache")
+            .arg(dir.path().join("cache")),
+    );
+    let attempts = attempts(&out);
+    assert_eq!(attempts.len(), 9);
+    for attempt in &attempts {
+        let reason = attempt["error"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("shifted by one token") && reason.contains("--logprob-prefix"),
+            "{attempt}"
+        );
+        assert!(attempt.get("logprobs").is_none(), "{attempt}");
+    }
+}
