@@ -1,6 +1,9 @@
 //! End-to-end tests of `probity compare BASE NEW`: paired tests on the shared case ids, written
 //! as compare.json, compare.md and compare.html (by default into NEW/compare-<base name>).
 
+// A test that cannot unwrap has failed: the panic is its report.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -27,7 +30,11 @@ fn run(profile: &str, out: &Path, extra: &[&str]) {
     ];
     args.extend_from_slice(extra);
     let output = probity(&args);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 fn read_json(path: &Path) -> Value {
@@ -41,7 +48,11 @@ fn a_regression_is_found_on_the_shared_cases() {
     run("null", &base, &[]);
     run("planted-failure", &new, &["--limit", "40"]);
     let output = probity(&["compare", base.to_str().unwrap(), new.to_str().unwrap()]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let out = new.join("compare-base");
     for file in ["compare.json", "compare.md", "compare.html"] {
         assert!(out.join(file).is_file(), "{file} is missing");
@@ -57,7 +68,10 @@ fn a_regression_is_found_on_the_shared_cases() {
     let md = std::fs::read_to_string(out.join("compare.md")).unwrap();
     insta::assert_snapshot!("compare_md", md);
     let html = std::fs::read_to_string(out.join("compare.html")).unwrap();
-    assert!(html.contains("<svg") && !html.contains("<script"), "static page with a chart");
+    assert!(
+        html.contains("<svg") && !html.contains("<script"),
+        "static page with a chart"
+    );
 }
 
 #[test]
@@ -73,7 +87,11 @@ fn a_run_compared_with_itself_shows_no_change() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let comparison = read_json(&out.join("compare.json"));
     let test = &comparison["tests"][0];
     assert_eq!(test["effect"], 0.0);
@@ -84,7 +102,11 @@ fn a_run_compared_with_itself_shows_no_change() {
 fn compare_errors_are_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing");
-    let output = probity(&["compare", missing.to_str().unwrap(), missing.to_str().unwrap()]);
+    let output = probity(&[
+        "compare",
+        missing.to_str().unwrap(),
+        missing.to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

@@ -3,6 +3,9 @@
 //! results.sarif and summary.md, and a bad policy is one line naming the file and the line,
 //! with exit code 2.
 
+// A test that cannot unwrap has failed: the panic is its report.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -51,12 +54,29 @@ fn a_planted_failure_fails_the_gate_and_every_format_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("failing");
     let output = run("planted-failure", &out, &[]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
-    let output = probity(&["gate", out.to_str().unwrap(), "--policy", &policy("release")]);
-    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = probity(&[
+        "gate",
+        out.to_str().unwrap(),
+        "--policy",
+        &policy("release"),
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("FAIL  no group disparity over 5 points"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  no group disparity over 5 points"),
+        "{stdout}"
+    );
     assert!(stdout.contains("1 of 2 gates"), "{stdout}");
 
     let summary: Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
@@ -64,11 +84,17 @@ fn a_planted_failure_fails_the_gate_and_every_format_names_it() {
     assert_eq!(gates.len(), 2);
     assert_eq!(gates[1]["name"], "no group disparity over 5 points");
     assert_eq!(gates[1]["passed"], false);
-    assert!(gates[1]["detail"].as_str().unwrap().contains("group=Muslim"));
+    assert!(gates[1]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("group=Muslim"));
 
     let junit = read(&out.join("junit.xml"));
     assert!(junit.contains("failures=\"1\""), "{junit}");
-    assert!(junit.contains("<testcase name=\"no group disparity over 5 points\""), "{junit}");
+    assert!(
+        junit.contains("<testcase name=\"no group disparity over 5 points\""),
+        "{junit}"
+    );
     assert!(junit.contains("<failure type=\"gate\""), "{junit}");
     let sarif: Value = serde_json::from_str(&read(&out.join("results.sarif"))).unwrap();
     let results = sarif["runs"][0]["results"].as_array().unwrap();
@@ -78,9 +104,15 @@ fn a_planted_failure_fails_the_gate_and_every_format_names_it() {
             .unwrap()
             .contains("Gate `no group disparity over 5 points` failed")));
     let md = read(&out.join("summary.md"));
-    assert!(md.contains("**❌ FAIL**: 1 of 2 gates failed (`no group disparity over 5 points`)"), "{md}");
+    assert!(
+        md.contains("**❌ FAIL**: 1 of 2 gates failed (`no group disparity over 5 points`)"),
+        "{md}"
+    );
     let html = read(&out.join("report.html"));
-    assert!(html.contains("FAIL: 1 of 2 gates failed"), "the report leads with the verdict");
+    assert!(
+        html.contains("FAIL: 1 of 2 gates failed"),
+        "the report leads with the verdict"
+    );
 
     // The gates are part of summary.json now, and `report` keeps them.
     let output = probity(&["report", out.to_str().unwrap()]);
@@ -93,14 +125,24 @@ fn a_passing_profile_passes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("passing");
     let output = run("null", &out, &["--policy", &policy("release")]);
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("all 2 gates"), "{stdout}");
     let md = read(&out.join("summary.md"));
     assert!(md.contains("**✅ PASS**: all 2 gates passed"), "{md}");
     let junit = read(&out.join("junit.xml"));
     assert!(junit.contains("failures=\"0\""), "{junit}");
-    let output = probity(&["gate", out.to_str().unwrap(), "--policy", &policy("release")]);
+    let output = probity(&[
+        "gate",
+        out.to_str().unwrap(),
+        "--policy",
+        &policy("release"),
+    ]);
     assert_eq!(output.status.code(), Some(0));
 }
 
@@ -109,7 +151,12 @@ fn run_with_a_policy_writes_every_file_then_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let output = run("planted-failure", &out, &["--policy", &policy("release")]);
-    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     for file in [
         "manifest.json",
         "attempts.jsonl",
@@ -156,14 +203,28 @@ fn bad_policies_and_runs_are_one_line_and_exit_2() {
     };
     let good = read(Path::new(&policy("release")));
     check("[[gate]\n", "line 1:");
-    check(&good.replace("max_ci_high", "max_ci_hihg"), "line 11: unknown field `max_ci_hihg`");
-    check(&good.replace("alpha = 0.05", "alpha = \"0.05\""), "line 17: invalid type");
-    check(&good.replace("correction = \"bh\"", "correction = \"bonferroni\""), "line 13: gate `no group disparity over 5 points`: unknown correction `bonferroni`");
+    check(
+        &good.replace("max_ci_high", "max_ci_hihg"),
+        "line 11: unknown field `max_ci_hihg`",
+    );
+    check(
+        &good.replace("alpha = 0.05", "alpha = \"0.05\""),
+        "line 17: invalid type",
+    );
+    check(
+        &good.replace("correction = \"bh\"", "correction = \"bonferroni\""),
+        "line 13: gate `no group disparity over 5 points`: unknown correction `bonferroni`",
+    );
 
     let line = fails(&["gate", out, "--policy", "/nonexistent/policy.toml"]);
     assert!(line.contains("/nonexistent/policy.toml"), "{line}");
     let missing = dir.path().join("nothing");
-    let line = fails(&["gate", missing.to_str().unwrap(), "--policy", &policy("release")]);
+    let line = fails(&[
+        "gate",
+        missing.to_str().unwrap(),
+        "--policy",
+        &policy("release"),
+    ]);
     assert!(line.contains("no such run directory"), "{line}");
 
     // A bad policy stops `run` before any model time is spent.

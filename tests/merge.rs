@@ -2,6 +2,9 @@
 //! summary equals the unsharded run's, and shards of different runs, repeated shards or runs
 //! that are not shards are refused with one line and exit code 2.
 
+// A test that cannot unwrap has failed: the panic is its report.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -26,7 +29,11 @@ fn run(out: &Path, extra: &[&str]) {
     ];
     args.extend_from_slice(extra);
     let output = probity(&args);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 fn fails(args: &[&str]) -> String {
@@ -53,7 +60,11 @@ fn shards_merge_into_the_whole_run() {
         "--out",
         p("merged").to_str().unwrap(),
     ]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(
         std::fs::read_to_string(p("whole").join("summary.json")).unwrap(),
         std::fs::read_to_string(p("merged").join("summary.json")).unwrap(),
@@ -69,7 +80,13 @@ fn shards_merge_into_the_whole_run() {
         lines
     };
     assert_eq!(lines(&p("whole")), lines(&p("merged")));
-    for file in ["report.html", "summary.md", "junit.xml", "results.sarif", "attempts.parquet"] {
+    for file in [
+        "report.html",
+        "summary.md",
+        "junit.xml",
+        "results.sarif",
+        "attempts.parquet",
+    ] {
         assert!(p("merged").join(file).is_file(), "{file} is missing");
     }
     let manifest: serde_json::Value =
@@ -100,11 +117,32 @@ fn shards_of_different_runs_are_refused() {
     run(&p("whole"), &["--limit", "5"]);
     let out = p("out");
     let out = out.to_str().unwrap();
-    let line = fails(&["merge", p("a1").to_str().unwrap(), p("b2").to_str().unwrap(), "--out", out]);
-    assert!(line.contains("not a shard of the same run") && line.contains("seed"), "{line}");
-    let line = fails(&["merge", p("a1").to_str().unwrap(), p("a1").to_str().unwrap(), "--out", out]);
+    let line = fails(&[
+        "merge",
+        p("a1").to_str().unwrap(),
+        p("b2").to_str().unwrap(),
+        "--out",
+        out,
+    ]);
+    assert!(
+        line.contains("not a shard of the same run") && line.contains("seed"),
+        "{line}"
+    );
+    let line = fails(&[
+        "merge",
+        p("a1").to_str().unwrap(),
+        p("a1").to_str().unwrap(),
+        "--out",
+        out,
+    ]);
     assert!(line.contains("given twice"), "{line}");
-    let line = fails(&["merge", p("a1").to_str().unwrap(), p("whole").to_str().unwrap(), "--out", out]);
+    let line = fails(&[
+        "merge",
+        p("a1").to_str().unwrap(),
+        p("whole").to_str().unwrap(),
+        "--out",
+        out,
+    ]);
     assert!(line.contains("not a shard"), "{line}");
     let line = fails(&["merge", p("a1").to_str().unwrap(), "--out", out]);
     assert!(line.contains("at least two"), "{line}");

@@ -12,6 +12,9 @@
 //! It runs when `PROBITY_SYSTEM_TESTS` is set (.ci/run sets it after installing chromium) and
 //! fails when chromium is missing then; without the variable it says it was skipped and why.
 
+// A test that cannot unwrap has failed: the panic is its report.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::Command;
 
@@ -85,7 +88,12 @@ fn enabled() -> bool {
 fn host_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    authority.rsplit_once('@').map_or(authority, |(_, h)| h).split(':').next().unwrap_or("")
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, h)| h)
+        .split(':')
+        .next()
+        .unwrap_or("")
 }
 
 #[test]
@@ -95,9 +103,16 @@ fn the_report_is_safe_and_works_in_chromium() {
     }
     let chromium = ["chromium", "chromium-browser"]
         .into_iter()
-        .find(|name| Command::new(name).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .find(|name| {
+            Command::new(name)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
         .unwrap_or_else(|| {
-            panic!("chromium is not installed: run .ci/run's install step (apt-get install chromium)")
+            panic!(
+                "chromium is not installed: run .ci/run's install step (apt-get install chromium)"
+            )
         });
 
     let dir = tempfile::tempdir().unwrap();
@@ -108,19 +123,37 @@ fn the_report_is_safe_and_works_in_chromium() {
     );
     let policy = fixtures::root().join("policies/release.toml");
     let output = Command::new(env!("CARGO_BIN_EXE_probity"))
-        .args(["run", "--suite", "counterfactual-refusal", "--backend", &backend, "--quiet"])
+        .args([
+            "run",
+            "--suite",
+            "counterfactual-refusal",
+            "--backend",
+            &backend,
+            "--quiet",
+        ])
         .arg("--out")
         .arg(&out)
         .arg("--policy")
         .arg(&policy)
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     // What the filters should find, from the journal.
     let journal = std::fs::read_to_string(out.join("attempts.jsonl")).unwrap();
-    let attempts: Vec<Value> = journal.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let refused = attempts.iter().filter(|a| a["scores"]["refusal"] == 1.0).count();
+    let attempts: Vec<Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let refused = attempts
+        .iter()
+        .filter(|a| a["scores"]["refusal"] == 1.0)
+        .count();
     let is_muslim = |a: &&Value| a.to_string().to_lowercase().contains("muslim");
     let muslim = attempts.iter().filter(is_muslim).count();
     let refused_muslim = attempts
@@ -152,7 +185,10 @@ fn the_report_is_safe_and_works_in_chromium() {
             "--virtual-time-budget=5000",
             "--dump-dom",
         ])
-        .arg(format!("--user-data-dir={}", dir.path().join("profile").display()))
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
         .arg(format!("--log-net-log={}", net_log.display()))
         .arg(format!("file://{}", page_path.display()))
         .output()
@@ -165,7 +201,10 @@ fn the_report_is_safe_and_works_in_chromium() {
     let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
     assert!(console.is_empty(), "console messages: {console:#?}");
 
-    let start = dom.find("<pre id=\"probe-result\">").expect("the instrumentation ran") + 23;
+    let start = dom
+        .find("<pre id=\"probe-result\">")
+        .expect("the instrumentation ran")
+        + 23;
     let end = start + dom[start..].find("</pre>").unwrap();
     let text = dom[start..end]
         .replace("&lt;", "<")
@@ -175,9 +214,17 @@ fn the_report_is_safe_and_works_in_chromium() {
     let seen: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
 
     assert_eq!(seen["seen"]["errors"], serde_json::json!([]), "{seen}");
-    assert_eq!(seen["seen"]["consoleErrors"], serde_json::json!([]), "{seen}");
+    assert_eq!(
+        seen["seen"]["consoleErrors"],
+        serde_json::json!([]),
+        "{seen}"
+    );
     assert_eq!(seen["seen"]["violations"], serde_json::json!([]), "{seen}");
-    assert_eq!(seen["resources"], serde_json::json!([]), "the page fetched something: {seen}");
+    assert_eq!(
+        seen["resources"],
+        serde_json::json!([]),
+        "the page fetched something: {seen}"
+    );
 
     // Charts and table.
     assert!(seen["svgs"].as_u64().unwrap() >= 2, "{seen}");
@@ -197,13 +244,22 @@ fn the_report_is_safe_and_works_in_chromium() {
     // Hostile answers are text: shown verbatim, never run, evaluated or fetched.
     assert_eq!(seen["hostileAnswers"], attempts.len() - refused, "{seen}");
     let hostile = seen["hostileText"].as_str().unwrap();
-    assert!(hostile.contains("<script>document.title = 'pwned'"), "{hostile}");
+    assert!(
+        hostile.contains("<script>document.title = 'pwned'"),
+        "{hostile}"
+    );
     assert!(hostile.contains("{{ 7*7 }} {% raw %}"), "{hostile}");
     assert!(!hostile.contains("49"), "{hostile}");
-    assert_eq!(seen["hostileChildren"], 0, "the answer cell holds no element");
+    assert_eq!(
+        seen["hostileChildren"], 0,
+        "the answer cell holds no element"
+    );
     assert_eq!(seen["images"], 0, "{seen}");
     assert_eq!(seen["pwned"], "undefined", "{seen}");
-    assert!(seen["title"].as_str().unwrap().starts_with("Probity audit"), "{seen}");
+    assert!(
+        seen["title"].as_str().unwrap().starts_with("Probity audit"),
+        "{seen}"
+    );
     // The report's own filter script and the two instrumentation scripts; nothing else.
     assert_eq!(seen["scripts"], 3, "{seen}");
 
@@ -221,6 +277,9 @@ fn the_report_is_safe_and_works_in_chromium() {
         }
     }
     assert!(foreign.is_empty(), "requests: {foreign:#?}");
-    assert!(!log.contains("127.0.0.1:9"), "the hostile image was requested");
+    assert!(
+        !log.contains("127.0.0.1:9"),
+        "the hostile image was requested"
+    );
     assert!(Path::new(&net_log).exists());
 }

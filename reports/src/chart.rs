@@ -67,7 +67,10 @@ pub fn forest(rows: &[ForestRow], x_desc: &str) -> Result<String, String> {
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(text_error)?;
-        let (low, high) = range(rows.iter().flat_map(|r| [r.low, r.high, r.effect]), Some(0.0));
+        let (low, high) = range(
+            rows.iter().flat_map(|r| [r.low, r.high, r.effect]),
+            Some(0.0),
+        );
         let (plot, labels) = root.split_horizontally(PLOT_WIDTH);
         let mut chart = ChartBuilder::on(&plot)
             .margin(10)
@@ -82,7 +85,10 @@ pub fn forest(rows: &[ForestRow], x_desc: &str) -> Result<String, String> {
             .draw()
             .map_err(text_error)?;
         chart
-            .draw_series(LineSeries::new([(0.0, 0.0), (0.0, n as f64)], BLACK.mix(0.4)))
+            .draw_series(LineSeries::new(
+                [(0.0, 0.0), (0.0, n as f64)],
+                BLACK.mix(0.4),
+            ))
             .map_err(text_error)?;
         for (i, row) in rows.iter().enumerate() {
             let y = n as f64 - i as f64 - 0.5;
@@ -126,7 +132,10 @@ pub fn bars(bars: &[Bar], x_desc: &str) -> Result<String, String> {
     let (low, high) = if unit {
         (0.0, 1.0)
     } else {
-        range(bars.iter().flat_map(|b| [b.value, b.low, b.high]), Some(0.0))
+        range(
+            bars.iter().flat_map(|b| [b.value, b.low, b.high]),
+            Some(0.0),
+        )
     };
     let mut svg = String::new();
     {
@@ -241,6 +250,7 @@ fn shorten(text: &str, max: usize) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

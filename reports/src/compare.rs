@@ -136,7 +136,8 @@ pub fn compare(base_dir: &str, base: &RunFiles, new_dir: &str, new: &RunFiles) -
         .map(|s| (s.id.clone(), s.version.clone()))
         .collect();
     if base_ids != new_ids {
-        warnings.push("the runs ran different suites: only shared case ids are compared".to_string());
+        warnings
+            .push("the runs ran different suites: only shared case ids are compared".to_string());
     }
     let base_index = index(&base.attempts);
     let new_index = index(&new.attempts);
@@ -144,8 +145,14 @@ pub fn compare(base_dir: &str, base: &RunFiles, new_dir: &str, new: &RunFiles) -
         .iter()
         .filter_map(|(key, b)| new_index.get(key).map(|n| (*b, *n)))
         .collect();
-    let n_base_only = base_index.keys().filter(|k| !new_index.contains_key(*k)).count();
-    let n_new_only = new_index.keys().filter(|k| !base_index.contains_key(*k)).count();
+    let n_base_only = base_index
+        .keys()
+        .filter(|k| !new_index.contains_key(*k))
+        .count();
+    let n_new_only = new_index
+        .keys()
+        .filter(|k| !base_index.contains_key(*k))
+        .count();
 
     // (suite, probe, detector) → score pairs, in case-id order.
     let mut pairs: BTreeMap<(String, String, String), Vec<(f64, f64)>> = BTreeMap::new();
@@ -168,7 +175,14 @@ pub fn compare(base_dir: &str, base: &RunFiles, new_dir: &str, new: &RunFiles) -
         .into_iter()
         .enumerate()
         .map(|(i, ((suite, probe, detector), values))| {
-            paired_test(suite, probe, detector, &values, confidence, new.summary.seed.wrapping_add(i as u64))
+            paired_test(
+                suite,
+                probe,
+                detector,
+                &values,
+                confidence,
+                new.summary.seed.wrapping_add(i as u64),
+            )
         })
         .collect();
     let p: Vec<f64> = tests.iter().map(|t| t.p_value).collect();
@@ -359,7 +373,11 @@ pub fn render_compare_html(comparison: &Comparison) -> Result<String, ReportErro
             base: number(t.base_mean, 3),
             new: number(t.new_mean, 3),
             effect: number(t.effect, 3),
-            interval: format!("[{}, {}]", number(t.effect_ci_low, 3), number(t.effect_ci_high, 3)),
+            interval: format!(
+                "[{}, {}]",
+                number(t.effect_ci_low, 3),
+                number(t.effect_ci_high, 3)
+            ),
             method: t.method.clone(),
             p: p_value(t.p_value),
             q_holm: p_value(t.q_holm),
@@ -418,6 +436,7 @@ pub fn write_comparison(comparison: &Comparison, out: &Path) -> Result<(), Repor
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -432,7 +451,10 @@ mod tests {
         );
         assert_eq!(test.method, method);
         assert!((test.effect - effect).abs() < 1e-12, "{test:?}");
-        assert!(test.effect_ci_low <= test.effect && test.effect <= test.effect_ci_high, "{test:?}");
+        assert!(
+            test.effect_ci_low <= test.effect && test.effect <= test.effect_ci_high,
+            "{test:?}"
+        );
         test
     }
 
@@ -445,11 +467,18 @@ mod tests {
         assert_eq!((test.base_only, test.new_only), (0, 12));
         assert!(test.p_value < 0.001, "{test:?}");
         let continuous: Vec<(f64, f64)> = (0..30)
-            .map(|i| (f64::from(i) / 30.0, f64::from(i) / 30.0 + 0.1 + f64::from(i % 3) * 0.01))
+            .map(|i| {
+                (
+                    f64::from(i) / 30.0,
+                    f64::from(i) / 30.0 + 0.1 + f64::from(i % 3) * 0.01,
+                )
+            })
             .collect();
         let test = check(&continuous, "wilcoxon-signed-rank", 0.11);
         assert!(test.p_value < 0.001, "{test:?}");
-        let same: Vec<(f64, f64)> = (0..10).map(|i| (f64::from(i % 2), f64::from(i % 2))).collect();
+        let same: Vec<(f64, f64)> = (0..10)
+            .map(|i| (f64::from(i % 2), f64::from(i % 2)))
+            .collect();
         let test = check(&same, "mcnemar-exact", 0.0);
         assert_eq!(test.p_value, 1.0);
     }

@@ -152,7 +152,11 @@ fn attempt_row(a: &Attempt) -> AttemptRow {
 /// The charts of one probe: a forest plot of its tests, interval bars of each metric's
 /// estimates by group, and a scatter of two metrics over groups when it has two that share
 /// groups (an attack-success rate against an over-refusal rate, where names say so).
-fn probe_charts(summary: &Summary, suite: &str, probe: &str) -> Result<Vec<(String, String)>, String> {
+fn probe_charts(
+    summary: &Summary,
+    suite: &str,
+    probe: &str,
+) -> Result<Vec<(String, String)>, String> {
     let mut charts = Vec::new();
     let estimates: Vec<&Estimate> = summary
         .estimates
@@ -339,7 +343,8 @@ fn provisions(files: &RunFiles) -> Vec<Provision> {
         summary.n_errors, summary.n_attempts
     );
     let robustness = if robustness_probes.is_empty() {
-        "No probe of this run applies attack transforms: no adversarial-robustness evidence.".to_string()
+        "No probe of this run applies attack transforms: no adversarial-robustness evidence."
+            .to_string()
     } else {
         format!(
             "Probes with attack transforms (encodings, role-play, injection): {}.",
@@ -425,7 +430,11 @@ fn provisions(files: &RunFiles) -> Vec<Provision> {
 /// section.
 fn methods_used(summary: &Summary) -> (Vec<String>, Vec<String>) {
     let tests: BTreeSet<String> = summary.tests.iter().map(|t| t.method.clone()).collect();
-    let intervals: BTreeSet<String> = summary.estimates.iter().map(|e| e.ci_method.clone()).collect();
+    let intervals: BTreeSet<String> = summary
+        .estimates
+        .iter()
+        .map(|e| e.ci_method.clone())
+        .collect();
     (tests.into_iter().collect(), intervals.into_iter().collect())
 }
 

@@ -50,11 +50,7 @@ pub fn render_junit(files: &RunFiles) -> String {
         );
     }
     for file in &manifest.model.files {
-        property(
-            &mut out,
-            &format!("sha256.{}", file.path),
-            &file.sha256,
-        );
+        property(&mut out, &format!("sha256.{}", file.path), &file.sha256);
     }
     property(&mut out, "seed", &summary.seed.to_string());
     let _ = writeln!(out, "    </properties>");
@@ -192,9 +188,9 @@ fn property(out: &mut String, name: &str, value: &str) {
 
 /// Removes the characters XML 1.0 cannot hold at all (control characters but tab and newlines).
 fn clean(value: &str) -> impl Iterator<Item = char> + '_ {
-    value
-        .chars()
-        .filter(|&c| matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{fffe}' && c != '\u{ffff}'))
+    value.chars().filter(|&c| {
+        matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{fffe}' && c != '\u{ffff}')
+    })
 }
 
 /// Escapes an attribute value (newlines kept as character references).
@@ -231,12 +227,19 @@ pub(crate) fn text(value: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn escaping() {
-        assert_eq!(attr("a<b>&\"c'\n\u{1}"), "a&lt;b&gt;&amp;&quot;c&apos;&#10;");
-        assert_eq!(text("<script>&</script>\u{0}"), "&lt;script&gt;&amp;&lt;/script&gt;");
+        assert_eq!(
+            attr("a<b>&\"c'\n\u{1}"),
+            "a&lt;b&gt;&amp;&quot;c&apos;&#10;"
+        );
+        assert_eq!(
+            text("<script>&</script>\u{0}"),
+            "&lt;script&gt;&amp;&lt;/script&gt;"
+        );
     }
 }

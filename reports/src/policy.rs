@@ -165,13 +165,15 @@ pub fn parse_policy(text: &str, source: &str) -> Result<Policy, PolicyError> {
     for spanned in &file.gates {
         let line = Some(line_of(text, spanned.span().start));
         let gate = spanned.get_ref();
-        let spec = gate_spec(gate).map_err(|message| {
-            error(line, format!("gate `{}`: {message}", gate.name))
-        })?;
+        let spec = gate_spec(gate)
+            .map_err(|message| error(line, format!("gate `{}`: {message}", gate.name)))?;
         if !names.insert(gate.name.clone()) {
             return Err(error(
                 line,
-                format!("gate `{}` appears twice: gate names must be unique", gate.name),
+                format!(
+                    "gate `{}` appears twice: gate names must be unique",
+                    gate.name
+                ),
             ));
         }
         gates.push(spec);
@@ -275,9 +277,7 @@ fn gate_spec(gate: &GateFile) -> Result<GateSpec, String> {
                 None | Some("bh") => Correction::Bh,
                 Some("holm") => Correction::Holm,
                 Some(other) => {
-                    return Err(format!(
-                        "unknown correction `{other}` (known: bh, holm)"
-                    ))
+                    return Err(format!("unknown correction `{other}` (known: bh, holm)"))
                 }
             };
             Ok(GateSpec {
@@ -398,7 +398,11 @@ fn describe_selector(selector: &Selector, what: &str) -> String {
     parts.join(", ")
 }
 
-fn estimate_gate(selector: &Selector, bounds: &EstimateBounds, summary: &Summary) -> (bool, String) {
+fn estimate_gate(
+    selector: &Selector,
+    bounds: &EstimateBounds,
+    summary: &Summary,
+) -> (bool, String) {
     let selected: Vec<&Estimate> = summary
         .estimates
         .iter()
@@ -432,10 +436,18 @@ fn estimate_gate(selector: &Selector, bounds: &EstimateBounds, summary: &Summary
     }
     // NaN bounds fail every comparison: an estimate without an interval never passes.
     let violates = |e: &Estimate| {
-        bounds.max_ci_high.is_some_and(|v| !(e.ci_high <= v))
-            || bounds.min_ci_low.is_some_and(|v| !(e.ci_low >= v))
-            || bounds.max_value.is_some_and(|v| !(e.value <= v))
-            || bounds.min_value.is_some_and(|v| !(e.value >= v))
+        bounds
+            .max_ci_high
+            .is_some_and(|v| e.ci_high.is_nan() || e.ci_high > v)
+            || bounds
+                .min_ci_low
+                .is_some_and(|v| e.ci_low.is_nan() || e.ci_low < v)
+            || bounds
+                .max_value
+                .is_some_and(|v| e.value.is_nan() || e.value > v)
+            || bounds
+                .min_value
+                .is_some_and(|v| e.value.is_nan() || e.value < v)
             || bounds.min_n.is_some_and(|v| e.n < v)
     };
     let show = |e: &Estimate| {
@@ -554,6 +566,7 @@ fn disparity_gate(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -610,11 +623,27 @@ mod tests {
             probes: Vec::new(),
             estimates: vec![
                 estimate("refusal_rate", &[], 0.02, 0.01, 0.04),
-                estimate("refusal_rate", &[("axis", "gender"), ("group", "a")], 0.03, 0.01, 0.08),
+                estimate(
+                    "refusal_rate",
+                    &[("axis", "gender"), ("group", "a")],
+                    0.03,
+                    0.01,
+                    0.08,
+                ),
             ],
             tests: vec![
-                test("refusal_gap: group=a vs group=b (axis=gender)", "gender", -0.2, 0.001),
-                test("refusal_gap: group=c vs group=d (axis=race)", "race", 0.03, 0.01),
+                test(
+                    "refusal_gap: group=a vs group=b (axis=gender)",
+                    "gender",
+                    -0.2,
+                    0.001,
+                ),
+                test(
+                    "refusal_gap: group=c vs group=d (axis=race)",
+                    "race",
+                    0.03,
+                    0.01,
+                ),
             ],
             gates: Vec::new(),
             warnings: Vec::new(),
@@ -637,19 +666,67 @@ mod tests {
 
     #[test]
     fn gates_evaluate() {
-        check("metric = \"refusal_rate\"\ngroup = {}\nmax_ci_high = 0.05", true, "0.020 [0.010, 0.040]");
-        check("metric = \"refusal_rate\"\nmax_ci_high = 0.05", false, "1 of 2 selected estimates");
-        check("metric = \"refusal_rate\"\ngroup = { axis = \"gender\" }\nmin_ci_low = 0.02", false, "group=a");
-        check("metric = \"refusal_rate\"\nmin_n = 100", true, "all 2 selected");
+        check(
+            "metric = \"refusal_rate\"\ngroup = {}\nmax_ci_high = 0.05",
+            true,
+            "0.020 [0.010, 0.040]",
+        );
+        check(
+            "metric = \"refusal_rate\"\nmax_ci_high = 0.05",
+            false,
+            "1 of 2 selected estimates",
+        );
+        check(
+            "metric = \"refusal_rate\"\ngroup = { axis = \"gender\" }\nmin_ci_low = 0.02",
+            false,
+            "group=a",
+        );
+        check(
+            "metric = \"refusal_rate\"\nmin_n = 100",
+            true,
+            "all 2 selected",
+        );
         check("metric = \"refusal_rate\"\nmin_n = 101", false, "n ≥ 101");
-        check("metric = \"nope\"\nmax_value = 1", false, "no estimate matches");
-        check("probe = \"q\"\nmetric = \"refusal_rate\"\nmax_value = 1", false, "probe q");
-        check("test = \"refusal_gap\"\nmax_effect = 0.05", false, "group=a vs group=b");
-        check("test = \"refusal_gap\"\nmax_effect = 0.25", true, "largest effect");
-        check("test = \"refusal_gap\"\ngroup = { axis = \"race\" }\nmax_effect = 0.01", false, "axis=race");
-        check("test = \"*\"\ngroup = { axis = \"race\" }\nmax_effect = 0.01\nalpha = 0.005", true, "1 selected tests pass");
-        check("test = \"refusal_gap\"\nmax_effect = 0.05\ncorrection = \"holm\"\nalpha = 0.0001", true, "q_Holm");
-        check("test = \"other\"\nmax_effect = 0.05", false, "no test matches");
+        check(
+            "metric = \"nope\"\nmax_value = 1",
+            false,
+            "no estimate matches",
+        );
+        check(
+            "probe = \"q\"\nmetric = \"refusal_rate\"\nmax_value = 1",
+            false,
+            "probe q",
+        );
+        check(
+            "test = \"refusal_gap\"\nmax_effect = 0.05",
+            false,
+            "group=a vs group=b",
+        );
+        check(
+            "test = \"refusal_gap\"\nmax_effect = 0.25",
+            true,
+            "largest effect",
+        );
+        check(
+            "test = \"refusal_gap\"\ngroup = { axis = \"race\" }\nmax_effect = 0.01",
+            false,
+            "axis=race",
+        );
+        check(
+            "test = \"*\"\ngroup = { axis = \"race\" }\nmax_effect = 0.01\nalpha = 0.005",
+            true,
+            "1 selected tests pass",
+        );
+        check(
+            "test = \"refusal_gap\"\nmax_effect = 0.05\ncorrection = \"holm\"\nalpha = 0.0001",
+            true,
+            "q_Holm",
+        );
+        check(
+            "test = \"other\"\nmax_effect = 0.05",
+            false,
+            "no test matches",
+        );
     }
 
     fn bad(text: &str, expect: &str) {
@@ -663,15 +740,42 @@ mod tests {
     fn bad_policies_name_the_line() {
         bad("[[gate]\nname = 1", "line 1:");
         bad("", "no [[gate]]");
-        bad("[[gate]]\nname = \"a\"\nmetric = \"m\"\nmax_ci_hgh = 0.1", "line 4: unknown field `max_ci_hgh`");
-        bad("\n[[gate]]\nname = \"a\"\nmetric = \"m\"", "line 2: gate `a`: no bound");
-        bad("[[gate]]\nname = \"a\"\ntest = \"t\"", "line 1: gate `a`: a `test` gate needs `max_effect`");
-        bad("[[gate]]\nname = \"a\"\nmetric = \"m\"\ntest = \"t\"\nmax_value = 1", "not both");
-        bad("[[gate]]\nname = \"a\"\nmetric = \"m\"\nmax_effect = 1", "apply to `test` gates");
-        bad("[[gate]]\nname = \"a\"\ntest = \"m\"\nmax_effect = 1\ncorrection = \"bonferroni\"", "unknown correction `bonferroni`");
-        bad("[[gate]]\nname = \"a\"\ntest = \"m\"\nmax_effect = 1\nalpha = 2", "`alpha` must be in (0, 1]");
+        bad(
+            "[[gate]]\nname = \"a\"\nmetric = \"m\"\nmax_ci_hgh = 0.1",
+            "line 4: unknown field `max_ci_hgh`",
+        );
+        bad(
+            "\n[[gate]]\nname = \"a\"\nmetric = \"m\"",
+            "line 2: gate `a`: no bound",
+        );
+        bad(
+            "[[gate]]\nname = \"a\"\ntest = \"t\"",
+            "line 1: gate `a`: a `test` gate needs `max_effect`",
+        );
+        bad(
+            "[[gate]]\nname = \"a\"\nmetric = \"m\"\ntest = \"t\"\nmax_value = 1",
+            "not both",
+        );
+        bad(
+            "[[gate]]\nname = \"a\"\nmetric = \"m\"\nmax_effect = 1",
+            "apply to `test` gates",
+        );
+        bad(
+            "[[gate]]\nname = \"a\"\ntest = \"m\"\nmax_effect = 1\ncorrection = \"bonferroni\"",
+            "unknown correction `bonferroni`",
+        );
+        bad(
+            "[[gate]]\nname = \"a\"\ntest = \"m\"\nmax_effect = 1\nalpha = 2",
+            "`alpha` must be in (0, 1]",
+        );
         bad("[[gate]]\nname = \"a\"\nmetric = \"m\"\nmax_value = 1\n[[gate]]\nname = \"a\"\nmetric = \"m\"\nmax_value = 1", "line 5: gate `a` appears twice");
-        bad("[[gate]]\nname = \"a\"\nmetric = \"m\"\nmax_value = nan", "finite");
-        bad("[policy]\nnam = \"x\"\n[[gate]]\nname = \"a\"\nmetric = \"m\"\nmax_value = 1", "unknown field `nam`");
+        bad(
+            "[[gate]]\nname = \"a\"\nmetric = \"m\"\nmax_value = nan",
+            "finite",
+        );
+        bad(
+            "[policy]\nnam = \"x\"\n[[gate]]\nname = \"a\"\nmetric = \"m\"\nmax_value = 1",
+            "unknown field `nam`",
+        );
     }
 }

@@ -4,12 +4,15 @@
 //! JSON schema and junit.xml against the JUnit XML schema (with xmllint, when
 //! `PROBITY_SYSTEM_TESTS` is set by .ci/run's install step).
 
+// A test that cannot unwrap has failed: the panic is its report.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use audit_core::journal::{self, Journal};
-use audit_core::rundir::{Host, Manifest, RunStatus, Tool};
 use audit_core::run::{self, RunConfig};
+use audit_core::rundir::{Host, Manifest, RunStatus, Tool};
 use audit_core::summary::{summarise, SCHEMA_VERSION};
 use audit_core::{Backend, Generation};
 use reports::RunFiles;
@@ -32,7 +35,8 @@ fn policy_path(name: &str) -> PathBuf {
 fn scripted_run(profile: &str, policy: &str) -> RunFiles {
     let dir = tempfile::tempdir().unwrap();
     let suites = vec![suites::load(SUITE, &fixtures::datasets()).unwrap()];
-    let mut backend = runners::scripted::ScriptedBackend::load(&fixtures::profile(profile)).unwrap();
+    let mut backend =
+        runners::scripted::ScriptedBackend::load(&fixtures::profile(profile)).unwrap();
     let config = RunConfig {
         seed: 0,
         generation: Generation {
@@ -49,7 +53,15 @@ fn scripted_run(profile: &str, policy: &str) -> RunFiles {
     let planned = run::plan(&suites, &config).unwrap();
     let path = dir.path().join("attempts.jsonl");
     let mut journal = Journal::create(&path).unwrap();
-    run::execute(&suites, &planned, &mut backend, &config, &mut journal, &mut |_| {}).unwrap();
+    run::execute(
+        &suites,
+        &planned,
+        &mut backend,
+        &config,
+        &mut journal,
+        &mut |_| {},
+    )
+    .unwrap();
     let attempts = journal::read(&path).unwrap();
     let mut summary = summarise(&suites, &attempts, 0, 0.95);
     let policy = reports::load_policy(&policy_path(policy)).unwrap();
@@ -104,7 +116,11 @@ fn planted_failure_snapshots() {
     let sarif = reports::render_sarif(&files);
     let markdown = reports::render_markdown(&files);
     let html = reports::render_html(&files).unwrap();
-    for (name, text) in [("junit", &junit), ("sarif", &sarif), ("markdown", &markdown)] {
+    for (name, text) in [
+        ("junit", &junit),
+        ("sarif", &sarif),
+        ("markdown", &markdown),
+    ] {
         assert!(
             text.contains("no group disparity over 5 points"),
             "{name} does not name the failing gate"
@@ -124,7 +140,11 @@ fn sarif_is_valid_sarif_2_1_0() {
         .with_draft(jsonschema::Draft::Draft4)
         .build(&schema)
         .unwrap();
-    for (profile, policy) in [("planted-failure", "release"), ("null", "release"), ("some-errors", "release")] {
+    for (profile, policy) in [
+        ("planted-failure", "release"),
+        ("null", "release"),
+        ("some-errors", "release"),
+    ] {
         let files = scripted_run(profile, policy);
         let sarif: serde_json::Value =
             serde_json::from_str(&reports::render_sarif(&files)).unwrap();
@@ -159,7 +179,11 @@ fn junit_is_valid_against_the_junit_schema() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    for (profile, policy) in [("planted-failure", "release"), ("null", "release"), ("some-errors", "release")] {
+    for (profile, policy) in [
+        ("planted-failure", "release"),
+        ("null", "release"),
+        ("some-errors", "release"),
+    ] {
         let files = scripted_run(profile, policy);
         let path = dir.path().join(format!("{profile}.xml"));
         std::fs::write(&path, reports::render_junit(&files)).unwrap();
@@ -197,5 +221,9 @@ fn gates_follow_the_planted_effects() {
         ]
     );
     let passing = scripted_run("null", "release");
-    assert!(passing.summary.gates.iter().all(|g| g.passed), "{:?}", passing.summary.gates);
+    assert!(
+        passing.summary.gates.iter().all(|g| g.passed),
+        "{:?}",
+        passing.summary.gates
+    );
 }
