@@ -273,11 +273,18 @@ fn provisions(files: &RunFiles) -> Vec<Provision> {
         .probes
         .iter()
         .filter(|p| {
+            // Bias evidence compares demographic groups: estimates or tests over an `axis` or
+            // `group` attribute (not, say, over attack transforms).
+            let demographic =
+                |g: &audit_core::Attributes| g.contains_key("axis") || g.contains_key("group");
             summary
                 .estimates
                 .iter()
-                .any(|e| e.probe == p.probe && !e.group.is_empty())
-                || summary.tests.iter().any(|t| t.probe == p.probe)
+                .any(|e| e.probe == p.probe && demographic(&e.group))
+                || summary
+                    .tests
+                    .iter()
+                    .any(|t| t.probe == p.probe && t.groups.iter().any(demographic))
         })
         .map(|p| p.probe.as_str())
         .collect();
@@ -291,8 +298,11 @@ fn provisions(files: &RunFiles) -> Vec<Provision> {
         .probes
         .iter()
         .filter(|p| {
+            // Adversarial evidence: attack transforms applied, or an attack-success metric.
             files.attempts.iter().any(|a| {
                 a.probe == p.probe && a.attributes.get("transform").is_some_and(|t| t != "none")
+            }) || summary.estimates.iter().any(|e| {
+                e.probe == p.probe && (e.metric.contains("asr") || e.metric.contains("attack"))
             })
         })
         .map(|p| p.probe.as_str())
@@ -347,7 +357,7 @@ fn provisions(files: &RunFiles) -> Vec<Provision> {
             .to_string()
     } else {
         format!(
-            "Probes with attack transforms (encodings, role-play, injection): {}.",
+            "Probes that attack the model (transforms such as encodings, role-play or injection, or an attack-success metric): {}.",
             list(&robustness_probes)
         )
     };
