@@ -536,3 +536,70 @@ pub fn render_html(files: &RunFiles) -> Result<String, ReportError> {
         })
         .map_err(|e| render_error("report.html", e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn estimate(metric: &str, group: &str) -> Estimate {
+        Estimate {
+            suite: "s".to_string(),
+            probe: "p".to_string(),
+            metric: metric.to_string(),
+            group: if group.is_empty() {
+                audit_core::Attributes::new()
+            } else {
+                [("group".to_string(), group.to_string())]
+                    .into_iter()
+                    .collect()
+            },
+            value: 0.5,
+            ci_low: 0.4,
+            ci_high: 0.6,
+            ci_method: "wilson".to_string(),
+            n: 10,
+        }
+    }
+
+    /// Which two metrics of a probe get a scatter, if any.
+    fn check(estimates: &[(&str, &str)], expect: Option<(&str, &str)>) {
+        let owned: Vec<Estimate> = estimates.iter().map(|(m, g)| estimate(m, g)).collect();
+        let refs: Vec<&Estimate> = owned.iter().collect();
+        let metrics: Vec<&str> = refs
+            .iter()
+            .map(|e| e.metric.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(scatter_pair(&refs, &metrics), expect, "{estimates:?}");
+    }
+
+    #[test]
+    fn scatter_pairs() {
+        let groups = |m: &'static str| [(m, "a"), (m, "b")];
+        check(&groups("refusal_rate"), None);
+        check(
+            &[groups("a_rate"), groups("b_rate")].concat(),
+            Some(("a_rate", "b_rate")),
+        );
+        check(
+            &[
+                groups("accuracy"),
+                groups("over_refusal_rate"),
+                groups("asr"),
+            ]
+            .concat(),
+            Some(("asr", "over_refusal_rate")),
+        );
+        check(
+            &[
+                ("a_rate", "x"),
+                ("a_rate", "y"),
+                ("b_rate", "z"),
+                ("b_rate", "w"),
+            ],
+            None,
+        );
+        check(&[("a_rate", ""), ("b_rate", "")], None);
+    }
+}
