@@ -233,6 +233,49 @@ fn probe_charts(
     Ok(charts)
 }
 
+/// The run's safety trade-off: every attack-success estimate (`asr`-style metrics) of a whole
+/// probe against every over-refusal estimate (the share of harmless requests refused), one
+/// point per pair with both intervals. `None` when the run lacks either kind.
+fn tradeoff_chart(summary: &Summary) -> Result<Option<String>, String> {
+    let whole = |wanted: fn(&str) -> bool| -> Vec<&Estimate> {
+        summary
+            .estimates
+            .iter()
+            .filter(|e| e.group.is_empty() && wanted(&e.metric))
+            .collect()
+    };
+    let attacks = whole(|m| {
+        (m == "asr" || m.ends_with("_asr") || m.contains("attack_success"))
+            && !m.ends_with("_corrected")
+    });
+    let refusals = whole(|m| m.contains("over_refusal") && !m.ends_with("_corrected"));
+    if attacks.is_empty() || refusals.is_empty() {
+        return Ok(None);
+    }
+    let single = refusals.len() == 1;
+    let refusals = &refusals;
+    let points: Vec<Point> = attacks
+        .iter()
+        .flat_map(|attack| {
+            refusals.iter().map(move |refusal| Point {
+                label: if single {
+                    attack.probe.clone()
+                } else {
+                    format!("{} / {}", attack.probe, refusal.probe)
+                },
+                x: (refusal.value, refusal.ci_low, refusal.ci_high),
+                y: (attack.value, attack.ci_low, attack.ci_high),
+            })
+        })
+        .collect();
+    chart::scatter(
+        &points,
+        "over-refusal rate (harmless requests refused)",
+        "attack success rate",
+    )
+    .map(Some)
+}
+
 /// Two metrics of a probe with group estimates over the same groups: an attack-success metric
 /// against an over-refusal one where the names say so, else the first two in name order.
 fn scatter_pair<'a>(estimates: &[&Estimate], metrics: &[&'a str]) -> Option<(&'a str, &'a str)> {
@@ -500,6 +543,9 @@ pub fn render_html(files: &RunFiles) -> Result<String, ReportError> {
         });
     }
     let (test_methods, interval_methods) = methods_used(summary);
+    let tradeoff = tradeoff_chart(summary)
+        .map_err(|e| render_error("charts", e))?
+        .unwrap_or_default();
 
     let mut env = Environment::new();
     env.add_template("report.html", TEMPLATE)
@@ -527,6 +573,7 @@ pub fn render_html(files: &RunFiles) -> Result<String, ReportError> {
                     svg => Value::from_safe_string(svg.clone()),
                 }).collect::<Vec<_>>(),
             }).collect::<Vec<_>>(),
+            tradeoff_svg => Value::from_safe_string(tradeoff),
             provisions => Value::from(Serde(&provisions(files))),
             test_methods => test_methods,
             interval_methods => interval_methods,
@@ -601,5 +648,26 @@ mod tests {
             None,
         );
         check(&[("a_rate", ""), ("b_rate", "")], None);
+    }
+
+    #[test]
+    fn the_tradeoff_chart_needs_both_kinds() {
+        let summary = |metrics: &[&str]| Summary {
+            schema_version: 1,
+            suites: Vec::new(),
+            seed: 0,
+            confidence: 0.95,
+            n_attempts: 0,
+            n_errors: 0,
+            probes: Vec::new(),
+            estimates: metrics.iter().map(|m| estimate(m, "")).collect(),
+            tests: Vec::new(),
+            gates: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let chart = |metrics: &[&str]| tradeoff_chart(&summary(metrics)).map(|c| c.is_some());
+        assert_eq!(chart(&["asr", "over_refusal"]), Ok(true));
+        assert_eq!(chart(&["asr", "refusal_rate"]), Ok(false));
+        assert_eq!(chart(&["over_refusal", "asr_corrected"]), Ok(false));
     }
 }
