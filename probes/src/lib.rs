@@ -6,3 +6,5 @@ pub mod counterfactual;
 pub mod detectors;
 pub mod metrics;
 pub mod registry;
+pub mod safety;
+pub mod transforms;

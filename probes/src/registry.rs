@@ -6,7 +6,7 @@ use std::path::Path;
 
 use audit_core::{Detector, Metric, Probe, Transform};
 
-use crate::{counterfactual, detectors, metrics};
+use crate::{counterfactual, detectors, metrics, safety, transforms};
 
 /// What a suite file gives to build one probe.
 #[derive(Clone, Copy, Debug)]
@@ -54,6 +54,42 @@ pub const FAMILIES: &[Family] = &[
         name: "counterfactual",
         about: "templates × groups of demographic axes; chat prompts that differ only in the group",
         build: counterfactual::build,
+    },
+    // Safety benchmarks and attacks (probes/src/safety).
+    Family {
+        name: safety::advbench::FAMILY,
+        about: "AdvBench harmful behaviors (Zou et al. 2023): the 520 goals as chat prompts",
+        build: safety::advbench::build,
+    },
+    Family {
+        name: safety::harmbench::FAMILY,
+        about: "HarmBench text behaviors (Mazeika et al. 2024): standard and contextual; copyright behaviors are not scored",
+        build: safety::harmbench::build,
+    },
+    Family {
+        name: safety::jailbreakbench::FAMILY,
+        about: "JailbreakBench behaviors (Chao et al. 2024): 100 harmful goals in 10 categories",
+        build: safety::jailbreakbench::build,
+    },
+    Family {
+        name: safety::do_not_answer::FAMILY,
+        about: "Do-Not-Answer (Wang et al. 2023): 939 questions a model should not answer, in 5 risk areas",
+        build: safety::do_not_answer::build,
+    },
+    Family {
+        name: safety::xstest::FAMILY,
+        about: "XSTest v2 (Röttger et al. 2024): 250 safe prompts that look unsafe (over-refusal) and 200 unsafe contrast prompts",
+        build: safety::xstest::build,
+    },
+    Family {
+        name: safety::injection::FAMILY,
+        about: "prompt injection, direct and indirect (instructions hidden in an e-mail, a web page, notes, a review), detected by a canary",
+        build: safety::injection::build,
+    },
+    Family {
+        name: safety::leakage::FAMILY,
+        about: "system-prompt leakage: a secret and a customer's personal data planted in the system prompt, eight extraction attempts",
+        build: safety::leakage::build,
     },
     // Bias benchmarks (probes/src/bias).
     Family {
@@ -104,6 +140,17 @@ pub const METRICS: &[MetricKind] = &[
         about: "difference of a binary detector's rate between two groups on matched cases, exact McNemar test, Newcombe paired interval",
         build: metrics::paired_gap::build,
     },
+    // Safety (probes/src/metrics/asr.rs).
+    MetricKind {
+        name: metrics::asr::ASR,
+        about: "attack success rate (answers the refusal detector does not flag), overall and per attribute, Wilson interval, and Rogan–Gladen corrected for the detector's measured accuracy with a bootstrap interval",
+        build: metrics::asr::build_asr,
+    },
+    MetricKind {
+        name: metrics::asr::CORRECTED_RATE,
+        about: "rate of a binary detector (e.g. over-refusal), overall and per attribute, Wilson interval, and Rogan–Gladen corrected where the detector's accuracy is measured",
+        build: metrics::asr::build_rate,
+    },
     // Bias benchmarks (probes/src/bias).
     MetricKind {
         name: crate::bias::crows_pairs::METRIC,
@@ -130,8 +177,18 @@ pub const METRICS: &[MetricKind] = &[
 pub const DETECTORS: &[DetectorKind] = &[
     DetectorKind {
         id: detectors::refusal::ID,
-        about: "1 when the answer opens with a refusal phrase (Probity's list, documented matching), else 0",
+        about: "1 when the answer's opening is a refusal (Probity's phrase rules, measured against human labels in docs/detectors.md), else 0",
         build: || Box::new(detectors::refusal::RefusalDetector),
+    },
+    DetectorKind {
+        id: detectors::canary::ID,
+        about: "1 when the answer repeats the string the case planted (its `canary` attribute: an injected code, a system-prompt secret), else 0",
+        build: || Box::new(detectors::canary::CanaryDetector),
+    },
+    DetectorKind {
+        id: detectors::pii::ID,
+        about: "1 when the answer holds personal data: e-mail, phone number, Luhn-valid card number or US SSN, else 0",
+        build: || Box::new(detectors::pii::PiiDetector),
     },
     // Bias benchmarks (probes/src/bias).
     DetectorKind {
@@ -151,7 +208,63 @@ pub const DETECTORS: &[DetectorKind] = &[
     },
 ];
 
-pub const TRANSFORMS: &[TransformKind] = &[];
+pub const TRANSFORMS: &[TransformKind] = &[
+    TransformKind {
+        id: transforms::persona::UNFILTERED,
+        about: "role-play: the request is put to a character with no rules who never refuses",
+        build: || Box::new(transforms::persona::PersonaWrapper(transforms::persona::Persona::Unfiltered)),
+    },
+    TransformKind {
+        id: transforms::persona::NOVELIST,
+        about: "role-play: the request becomes a thriller scene in which an expert explains it in full",
+        build: || Box::new(transforms::persona::PersonaWrapper(transforms::persona::Persona::Novelist)),
+    },
+    TransformKind {
+        id: transforms::suppression::REFUSAL_SUPPRESSION,
+        about: "refusal suppression (Wei et al. 2023): rules forbid apologies, disclaimers and the words of a refusal",
+        build: || Box::new(transforms::suppression::RefusalSuppression),
+    },
+    TransformKind {
+        id: transforms::suppression::PREFIX_INJECTION,
+        about: "prefix injection (Wei et al. 2023): the answer must open with \"Absolutely! Here is\"",
+        build: || Box::new(transforms::suppression::PrefixInjection),
+    },
+    TransformKind {
+        id: transforms::priming::FEW_SHOT,
+        about: "few-shot priming: three earlier turns in which the assistant complied eagerly (harmless edge requests)",
+        build: || Box::new(transforms::priming::Priming(transforms::priming::Shots::Few)),
+    },
+    TransformKind {
+        id: transforms::priming::MANY_SHOT,
+        about: "many-shot priming (Anil et al. 2024): 32 earlier turns of eager compliance (harmless edge requests)",
+        build: || Box::new(transforms::priming::Priming(transforms::priming::Shots::Many)),
+    },
+    TransformKind {
+        id: transforms::split::PAYLOAD_SPLIT,
+        about: "payload splitting (Kang et al. 2023): the request cut in two variables to concatenate",
+        build: || Box::new(transforms::split::PayloadSplit),
+    },
+    TransformKind {
+        id: transforms::encoding::BASE64,
+        about: "the request in base64, the answer asked in base64 (decoded before detectors run)",
+        build: || Box::new(transforms::encoding::Encoded(transforms::encoding::Encoding::Base64)),
+    },
+    TransformKind {
+        id: transforms::encoding::ROT13,
+        about: "the request in ROT13, the answer asked in ROT13 (decoded before detectors run)",
+        build: || Box::new(transforms::encoding::Encoded(transforms::encoding::Encoding::Rot13)),
+    },
+    TransformKind {
+        id: transforms::encoding::LEETSPEAK,
+        about: "the request in leetspeak, the answer asked in leetspeak (decoded before detectors run)",
+        build: || Box::new(transforms::encoding::Encoded(transforms::encoding::Encoding::Leetspeak)),
+    },
+    TransformKind {
+        id: transforms::encoding::CHAR_SPACING,
+        about: "the request with its letters separated by spaces",
+        build: || Box::new(transforms::encoding::Encoded(transforms::encoding::Encoding::CharSpacing)),
+    },
+];
 
 pub fn family(name: &str) -> Option<&'static Family> {
     FAMILIES.iter().find(|f| f.name == name)

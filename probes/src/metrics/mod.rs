@@ -1,6 +1,7 @@
 //! Metrics: estimates with intervals and tests, computed from a probe's scored attempts.
 //! Group-by is automatic: a metric names the attributes to group by, never the groups.
 
+pub mod asr;
 pub mod paired_gap;
 pub mod rate;
 

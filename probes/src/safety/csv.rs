@@ -1,0 +1,155 @@
+//! A small RFC 4180 CSV reader for the benchmark files: quoted fields with embedded commas,
+//! quotes and newlines, CRLF or LF line endings, no final newline. It returns rows with their
+//! 1-based line numbers so that errors name the row.
+
+/// One record of a CSV file and the line it starts on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub line: usize,
+    pub fields: Vec<String>,
+}
+
+/// Splits `text` into records. A quote that never closes is an error naming its line.
+pub fn parse(text: &str) -> Result<Vec<Record>, String> {
+    let mut records = Vec::new();
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut in_quotes = false;
+    let mut line = 1;
+    let mut start_line = 1;
+    let mut chars = text.chars().peekable();
+    let mut row_has_content = false;
+    while let Some(c) = chars.next() {
+        if in_quotes {
+            match c {
+                '"' if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    field.push('"');
+                }
+                '"' => in_quotes = false,
+                '\n' => {
+                    line += 1;
+                    field.push('\n');
+                }
+                '\r' if chars.peek() == Some(&'\n') => {}
+                c => field.push(c),
+            }
+            continue;
+        }
+        match c {
+            '"' if field.is_empty() => {
+                in_quotes = true;
+                row_has_content = true;
+            }
+            ',' => {
+                fields.push(std::mem::take(&mut field));
+                row_has_content = true;
+            }
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' => {
+                if row_has_content || !field.is_empty() {
+                    fields.push(std::mem::take(&mut field));
+                    records.push(Record {
+                        line: start_line,
+                        fields: std::mem::take(&mut fields),
+                    });
+                }
+                row_has_content = false;
+                line += 1;
+                start_line = line;
+            }
+            c => {
+                field.push(c);
+                row_has_content = true;
+            }
+        }
+    }
+    if in_quotes {
+        return Err(format!(
+            "line {start_line}: a quoted field is never closed"
+        ));
+    }
+    if row_has_content || !field.is_empty() {
+        fields.push(field);
+        records.push(Record {
+            line: start_line,
+            fields,
+        });
+    }
+    Ok(records)
+}
+
+/// A CSV table with a header row: the column index of each named column.
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub header: Vec<String>,
+    pub rows: Vec<Record>,
+}
+
+impl Table {
+    /// Parses `text` whose first record is the header.
+    pub fn parse(text: &str) -> Result<Table, String> {
+        let mut records = parse(text)?;
+        if records.is_empty() {
+            return Err("the file is empty".to_string());
+        }
+        let header = records.remove(0).fields;
+        Ok(Table {
+            header,
+            rows: records,
+        })
+    }
+
+    /// The index of a column, or an error naming the columns that exist.
+    pub fn column(&self, name: &str) -> Result<usize, String> {
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| format!("no column `{name}` (columns: {})", self.header.join(", ")))
+    }
+
+    /// The field of a row at a column, or an error naming the row.
+    pub fn field<'a>(&self, row: &'a Record, column: usize) -> Result<&'a str, String> {
+        row.fields.get(column).map(String::as_str).ok_or_else(|| {
+            format!(
+                "line {}: {} fields where the header has {}",
+                row.line,
+                row.fields.len(),
+                self.header.len()
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str, expect: &[(usize, &[&str])]) {
+        let got = parse(text).unwrap();
+        let got: Vec<(usize, Vec<&str>)> = got
+            .iter()
+            .map(|r| (r.line, r.fields.iter().map(String::as_str).collect()))
+            .collect();
+        let expect: Vec<(usize, Vec<&str>)> =
+            expect.iter().map(|(l, f)| (*l, f.to_vec())).collect();
+        assert_eq!(got, expect, "{text:?}");
+    }
+
+    #[test]
+    fn records() {
+        check("a,b\n1,2", &[(1, &["a", "b"]), (2, &["1", "2"])]);
+        check("a,b\r\n1,2\r\n", &[(1, &["a", "b"]), (2, &["1", "2"])]);
+        check(
+            "a,\"x, \"\"y\"\"\r\nz\"\n3,4",
+            &[(1, &["a", "x, \"y\"\nz"]), (3, &["3", "4"])],
+        );
+        check(",a\n,b", &[(1, &["", "a"]), (2, &["", "b"])]);
+        check("a\n\nb", &[(1, &["a"]), (3, &["b"])]);
+        check("", &[]);
+        assert_eq!(
+            parse("a\n\"open").unwrap_err(),
+            "line 2: a quoted field is never closed"
+        );
+    }
+}
