@@ -28,6 +28,14 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("bold", include_str!("../builtin/bold.toml")),
     ("bias-core", include_str!("../builtin/bias-core.toml")),
     ("bias-full", include_str!("../builtin/bias-full.toml")),
+    // Safety benchmarks and attacks (probes/src/safety).
+    ("safety-core", include_str!("../builtin/safety-core.toml")),
+    ("safety-full", include_str!("../builtin/safety-full.toml")),
+    ("advbench", include_str!("../builtin/advbench.toml")),
+    ("harmbench", include_str!("../builtin/harmbench.toml")),
+    ("jailbreakbench", include_str!("../builtin/jailbreakbench.toml")),
+    ("do-not-answer", include_str!("../builtin/do-not-answer.toml")),
+    ("xstest", include_str!("../builtin/xstest.toml")),
 ];
 
 /// A built-in suite's file text.
