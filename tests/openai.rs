@@ -3,6 +3,8 @@
 //! 127.0.0.1, reached directly or through a fault-injecting proxy of our own. They fail with the
 //! install command when the server or the model is missing.
 
+#![allow(clippy::unwrap_used)] // Tests may panic on what they did not expect.
+
 #[path = "support/llama.rs"]
 mod llama;
 #[path = "support/proxy.rs"]

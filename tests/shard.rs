@@ -1,6 +1,8 @@
 //! End-to-end test of `probity run --shard K/N` on the scripted backend: the shards of a run
 //! partition its cases (disjoint, and together every case of the unsharded run, each once).
 
+#![allow(clippy::unwrap_used)] // Tests may panic on what they did not expect.
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;

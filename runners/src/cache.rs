@@ -160,6 +160,7 @@ impl Backend for Cached {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may panic on what they did not expect.
 mod tests {
     use super::*;
     use crate::scripted::ScriptedBackend;

@@ -471,12 +471,11 @@ pub fn judge_alignment(value: &Value, prefix_chars: usize) -> Result<(), String>
             .map(|(token, _)| token)
     };
     let (mut aligned, mut shifted, mut compared) = (0usize, 0usize, 0usize);
-    for i in 1..tokens.len() {
+    for (i, token) in tokens.iter().enumerate().skip(1) {
         if offsets.get(i - 1).and_then(Value::as_u64).unwrap_or(0) < prefix_chars as u64 {
             continue;
         }
-        let (Some(token), Some(here), Some(before)) = (tokens[i].as_str(), top(i), top(i - 1))
-        else {
+        let (Some(token), Some(here), Some(before)) = (token.as_str(), top(i), top(i - 1)) else {
             continue;
         };
         compared += 1;
@@ -632,6 +631,7 @@ impl Backend for OpenAiBackend {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may panic on what they did not expect.
 mod tests {
     use super::*;
 
