@@ -289,7 +289,8 @@ fn scatter_pair<'a>(estimates: &[&Estimate], metrics: &[&'a str]) -> Option<(&'a
     let candidates: Vec<&str> = metrics
         .iter()
         .copied()
-        .filter(|m| groups(m).len() >= 2)
+        // A judge-corrected variant is the same quantity, not a second metric to plot against.
+        .filter(|m| groups(m).len() >= 2 && !m.ends_with("_corrected"))
         .collect();
     let attack = candidates
         .iter()
@@ -648,6 +649,7 @@ mod tests {
             None,
         );
         check(&[("a_rate", ""), ("b_rate", "")], None);
+        check(&[groups("asr"), groups("asr_corrected")].concat(), None);
     }
 
     #[test]
