@@ -14,6 +14,9 @@ use candle_core::{DType, Device, Module, Tensor, D};
 /// masked (a padding query) yields a harmless uniform average instead of NaN.
 const MASKED: f32 = -1.0e30;
 
+/// Attention scores held at once, in floats (64 Mi floats: 256 MiB in f32).
+const ATTENTION_BUDGET: usize = 1 << 26;
+
 /// Which variant of the decoder block a model uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Family {
@@ -268,6 +271,35 @@ impl Model {
     /// padding, which no query sees), appending to `cache`, and returns the final-norm hidden
     /// states `(B, T, d)`.
     pub fn forward(
+        &self,
+        tokens: &[Vec<u32>],
+        positions: &[Vec<Option<u32>>],
+        cache: &mut Cache,
+    ) -> candle_core::Result<Tensor> {
+        let b = tokens.len();
+        let t = tokens.first().map_or(0, Vec::len);
+        let keys = cache.keys.first().map_or(0, Vec::len) + t;
+        // Attention scores take B × heads × T × K floats; long inputs go through in chunks of
+        // queries against the growing cache, so memory stays near ATTENTION_BUDGET.
+        let per_query = (b * self.cfg.n_heads * keys).max(1);
+        let chunk = (ATTENTION_BUDGET / per_query).clamp(16, t.max(16));
+        if t <= chunk {
+            return self.forward_chunk(tokens, positions, cache);
+        }
+        let mut parts = Vec::new();
+        let mut start = 0;
+        while start < t {
+            let end = (start + chunk).min(t);
+            let tok: Vec<Vec<u32>> = tokens.iter().map(|r| r[start..end].to_vec()).collect();
+            let pos: Vec<Vec<Option<u32>>> =
+                positions.iter().map(|r| r[start..end].to_vec()).collect();
+            parts.push(self.forward_chunk(&tok, &pos, cache)?);
+            start = end;
+        }
+        Tensor::cat(&parts, 1)
+    }
+
+    fn forward_chunk(
         &self,
         tokens: &[Vec<u32>],
         positions: &[Vec<Option<u32>>],
