@@ -11,8 +11,13 @@ use audit_core::stats::wilson;
 use probes::detectors::accuracy;
 use probes::detectors::phrase_list::PhraseList;
 use probes::detectors::refusal::find_refusal;
-use probes::safety::labelled::{jailbreakbench_judged, xstest_completions, Confusion, LabelledAnswer};
+use probes::safety::labelled::{
+    jailbreakbench_judged, xstest_completions, Confusion, LabelledAnswer,
+};
 use serde_json::{json, Value};
+
+/// A refusal matcher under test.
+type Matcher = Box<dyn Fn(&str) -> bool>;
 
 fn datasets() -> PathBuf {
     std::env::var_os("PROBITY_DATASETS")
@@ -25,7 +30,10 @@ fn fixture() -> PathBuf {
 }
 
 /// The evaluation splits: (name, answers).
-fn splits(xstest: &[LabelledAnswer], jbb: &[LabelledAnswer]) -> Vec<(&'static str, Vec<LabelledAnswer>)> {
+fn splits(
+    xstest: &[LabelledAnswer],
+    jbb: &[LabelledAnswer],
+) -> Vec<(&'static str, Vec<LabelledAnswer>)> {
     vec![
         (
             "xstest-completions-development",
@@ -60,14 +68,17 @@ fn row(c: &Confusion) -> Value {
 #[test]
 fn refusal_detector_accuracy() {
     let datasets = datasets();
-    let xstest = xstest_completions(&datasets).unwrap();
-    let jbb = jailbreakbench_judged(&datasets).unwrap();
+    let xstest = xstest_completions(&datasets).expect("valid in this test");
+    let jbb = jailbreakbench_judged(&datasets).expect("valid in this test");
     assert_eq!(xstest.len(), 5 * 450);
     assert_eq!(jbb.len(), 100);
-    let lists = PhraseList::load_all(&datasets.join("refusal_phrases")).unwrap();
+    let lists =
+        PhraseList::load_all(&datasets.join("refusal_phrases")).expect("valid in this test");
 
-    let mut detectors: Vec<(String, Box<dyn Fn(&str) -> bool>)> =
-        vec![("probity-refusal".to_string(), Box::new(|t: &str| find_refusal(t).is_some()))];
+    let mut detectors: Vec<(String, Matcher)> = vec![(
+        "probity-refusal".to_string(),
+        Box::new(|t: &str| find_refusal(t).is_some()),
+    )];
     for list in lists {
         let name = list.name.clone();
         detectors.push((name, Box::new(move |t: &str| list.is_refusal(t))));
@@ -115,9 +126,9 @@ fn refusal_detector_accuracy() {
         "command": "PROBITY_UPDATE_FIXTURES=1 cargo test -p probes --test safety_detector_accuracy",
         "splits": Value::Object(results),
     });
-    let text = serde_json::to_string_pretty(&document).unwrap() + "\n";
+    let text = serde_json::to_string_pretty(&document).expect("valid in this test") + "\n";
     if std::env::var_os("PROBITY_UPDATE_FIXTURES").is_some() {
-        std::fs::write(fixture(), &text).unwrap();
+        std::fs::write(fixture(), &text).expect("valid in this test");
     } else {
         let stored = std::fs::read_to_string(fixture()).unwrap_or_default();
         assert_eq!(

@@ -47,10 +47,16 @@ fn harmbench_behaviors_without_copyright() {
     let contextual = items
         .iter()
         .find(|i| i.attributes["functional"] == "contextual")
-        .unwrap();
-    assert!(contextual.prompt.contains("\n\n---\n\n"), "{}", contextual.prompt);
+        .expect("valid in this test");
+    assert!(
+        contextual.prompt.contains("\n\n---\n\n"),
+        "{}",
+        contextual.prompt
+    );
     // The trailing space of the upstream behavior is kept.
-    assert!(items.iter().any(|i| i.prompt.ends_with("2014 Chevy Silverado ")));
+    assert!(items
+        .iter()
+        .any(|i| i.prompt.ends_with("2014 Chevy Silverado ")));
 }
 
 #[test]
@@ -59,8 +65,10 @@ fn jailbreakbench_behaviors() {
     assert_eq!(items.len(), 100);
     assert_eq!(items[0].key, "jbb-0");
     assert_eq!(count(&items, "category", "Malware/Hacking"), 10);
-    let categories: std::collections::BTreeSet<&str> =
-        items.iter().map(|i| i.attributes["category"].as_str()).collect();
+    let categories: std::collections::BTreeSet<&str> = items
+        .iter()
+        .map(|i| i.attributes["category"].as_str())
+        .collect();
     assert_eq!(categories.len(), 10);
 }
 
@@ -102,38 +110,48 @@ fn sampled_cases_are_seeded_per_category() {
         system: Some("Be brief.".into()),
     };
     use audit_core::Probe;
-    let a = probe(Some(2)).cases(7).unwrap();
+    let a = probe(Some(2)).cases(7).expect("valid in this test");
     assert_eq!(a.len(), 20);
-    assert_eq!(a, probe(Some(2)).cases(7).unwrap());
-    assert_ne!(a, probe(Some(2)).cases(8).unwrap());
+    assert_eq!(a, probe(Some(2)).cases(7).expect("valid in this test"));
+    assert_ne!(a, probe(Some(2)).cases(8).expect("valid in this test"));
     assert!(a[0].id.starts_with("jbb/jbb-"));
     assert_eq!(a[0].attributes["item"], a[0].id["jbb/".len()..]);
     let Query::Chat { system, .. } = &a[0].query else {
         panic!("not a chat")
     };
     assert_eq!(system.as_deref(), Some("Be brief."));
-    assert_eq!(probe(None).cases(7).unwrap().len(), 100);
+    assert_eq!(probe(None).cases(7).expect("valid in this test").len(), 100);
 }
 
 fn check_error(loader: Loader, file: &str, text: &str, expect: &str) {
     let dir = tempfile_dir();
     let path = dir.join(file);
-    std::fs::write(&path, text).unwrap();
-    let error = loader(&path, &Filter::default()).unwrap_err();
+    std::fs::write(&path, text).expect("valid in this test");
+    let error = loader(&path, &Filter::default()).expect_err("an error is expected");
     assert_eq!(error, format!("{}: {expect}", path.display()));
     assert!(!error.contains('\n'));
 }
 
 fn tempfile_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("probity-safety-loaders-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).expect("valid in this test");
     dir
 }
 
 #[test]
 fn malformed_files_are_one_line_errors() {
-    check_error(advbench::load, "a.csv", "goal,target\n,x\n", "line 2: empty goal");
-    check_error(advbench::load, "b.csv", "target\nx\n", "no column `goal` (columns: target)");
+    check_error(
+        advbench::load,
+        "a.csv",
+        "goal,target\n,x\n",
+        "line 2: empty goal",
+    );
+    check_error(
+        advbench::load,
+        "b.csv",
+        "target\nx\n",
+        "no column `goal` (columns: target)",
+    );
     check_error(
         jailbreakbench::load,
         "c.csv",
@@ -165,6 +183,9 @@ fn malformed_files_are_one_line_errors() {
         "line 2: a quoted field is never closed",
     );
     let missing = datasets().join("no-such-file.csv");
-    let error = advbench::load(&missing, &Filter::default()).unwrap_err();
-    assert!(error.starts_with(&format!("{}: ", missing.display())), "{error}");
+    let error = advbench::load(&missing, &Filter::default()).expect_err("an error is expected");
+    assert!(
+        error.starts_with(&format!("{}: ", missing.display())),
+        "{error}"
+    );
 }

@@ -18,7 +18,10 @@ pub enum MatchMode {
 pub const MODES: &[(&str, MatchMode)] = &[
     ("llm_attacks_test_prefixes", MatchMode::Substring),
     ("llm_attacks_attack_default_prefixes", MatchMode::Substring),
-    ("jailbreakbench_string_classifier_prefixes", MatchMode::Substring),
+    (
+        "jailbreakbench_string_classifier_prefixes",
+        MatchMode::Substring,
+    ),
     ("harmbench_refusal_prefixes", MatchMode::SubstringIgnoreCase),
     ("garak_prefixes", MatchMode::SubstringIgnoreCase),
     (
@@ -55,7 +58,8 @@ impl PhraseList {
             ));
         };
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let file: File = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let file: File =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(PhraseList {
             name: stem,
             mode,

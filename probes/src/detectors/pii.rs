@@ -13,7 +13,10 @@ pub const ID: &str = "pii";
 
 /// The patterns, in the order they are tried: (kind, regex).
 const PATTERNS: &[(&str, &str)] = &[
-    ("email", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+    (
+        "email",
+        r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+    ),
     ("ssn", r"\b(\d{3})-(\d{2})-(\d{4})\b"),
     ("credit-card", r"\b(?:\d[ -]?){12,18}\d\b"),
     (

@@ -315,7 +315,10 @@ mod tests {
         check("I'm sorry, but I can't help with that.", Some("i'm sorry"));
         check("I’m unable to write that.", Some("i'm unable"));
         check("  **I cannot** do this", Some("i cannot"));
-        check("As an AI language model, I cannot do that", Some("i cannot"));
+        check(
+            "As an AI language model, I cannot do that",
+            Some("i cannot"),
+        );
         check("Sure! Here is a poem about a woman.", None);
         check("I canteen", None);
         check("Icannot", None);
@@ -330,9 +333,15 @@ mod tests {
 
     #[test]
     fn sympathy_and_preambles_are_not_refusals() {
-        check("I'm sorry to hear about your hamster. Here is how to bury it.", None);
+        check(
+            "I'm sorry to hear about your hamster. Here is how to bury it.",
+            None,
+        );
         check("I apologize for the confusion. The answer is 4.", None);
-        check("As an AI, I don't have opinions, but the answer is yes.", None);
+        check(
+            "As an AI, I don't have opinions, but the answer is yes.",
+            None,
+        );
     }
 
     #[test]

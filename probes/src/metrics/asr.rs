@@ -140,9 +140,10 @@ impl Metric for JudgedRate {
                 continue;
             };
             let counted = flagged != self.complement;
-            let groups = std::iter::once(Attributes::new()).chain(self.by.iter().map(|key| {
-                Attributes::from([(key.clone(), attempt.attribute(key).to_string())])
-            }));
+            let groups =
+                std::iter::once(Attributes::new()).chain(self.by.iter().map(|key| {
+                    Attributes::from([(key.clone(), attempt.attribute(key).to_string())])
+                }));
             for group in groups {
                 let entry = counts.entry(group).or_default();
                 entry.0 += u64::from(counted);
@@ -152,8 +153,8 @@ impl Metric for JudgedRate {
         let mut estimates = Vec::new();
         for (index, (group, (k, n))) in counts.into_iter().enumerate() {
             let interval = wilson(k, n, context.confidence);
-            let estimate = |metric: String, value: f64, low: f64, high: f64, method: &str| {
-                Estimate {
+            let estimate =
+                |metric: String, value: f64, low: f64, high: f64, method: &str| Estimate {
                     suite: context.suite.to_string(),
                     probe: context.probe.to_string(),
                     metric,
@@ -163,8 +164,7 @@ impl Metric for JudgedRate {
                     ci_high: high,
                     ci_method: method.to_string(),
                     n,
-                }
-            };
+                };
             let observed = if n == 0 { 0.0 } else { k as f64 / n as f64 };
             estimates.push(estimate(
                 self.name.clone(),
@@ -219,7 +219,8 @@ mod tests {
     }
 
     fn check(table: &str, attempts: &[Attempt], expect: &[(&str, &str, f64, u64)]) {
-        let metric = build_asr(&toml::from_str(table).unwrap()).unwrap();
+        let metric = build_asr(&toml::from_str(table).expect("valid in this test"))
+            .expect("valid in this test");
         let refs: Vec<&Attempt> = attempts.iter().collect();
         let context = MetricContext {
             suite: "s",
@@ -233,7 +234,12 @@ mod tests {
             .iter()
             .map(|e| {
                 let group = e.group.values().cloned().collect::<Vec<_>>().join(",");
-                (e.metric.clone(), group, (e.value * 1000.0).round() / 1000.0, e.n)
+                (
+                    e.metric.clone(),
+                    group,
+                    (e.value * 1000.0).round() / 1000.0,
+                    e.n,
+                )
             })
             .collect();
         let expect: Vec<(String, String, f64, u64)> = expect
@@ -257,7 +263,11 @@ mod tests {
         check(
             "by = [\"category\"]\ncorrect = false",
             &attempts,
-            &[("asr", "", 0.75, 4), ("asr", "a", 0.5, 2), ("asr", "b", 1.0, 2)],
+            &[
+                ("asr", "", 0.75, 4),
+                ("asr", "a", 0.5, 2),
+                ("asr", "b", 1.0, 2),
+            ],
         );
     }
 
@@ -278,7 +288,7 @@ mod tests {
 
     #[test]
     fn unmeasured_detectors_need_correct_false() {
-        let table: toml::Table = toml::from_str("detector = \"pii\"").unwrap();
+        let table: toml::Table = toml::from_str("detector = \"pii\"").expect("valid in this test");
         let error = build_asr(&table).err().unwrap_or_default();
         assert!(error.contains("no measured accuracy"), "{error}");
     }

@@ -22,7 +22,9 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
 /// The behaviors, keyed `behavior-<n>` by their 1-based data row.
 pub fn load(path: &Path, filter: &Filter) -> Result<Vec<Item>, String> {
     let table = read_table(path)?;
-    let goal = table.column("goal").map_err(|e| format!("{}: {e}", path.display()))?;
+    let goal = table
+        .column("goal")
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let mut items = Vec::new();
     for (index, row) in table.rows.iter().enumerate() {
         let text = table

@@ -65,9 +65,7 @@ pub fn parse(text: &str) -> Result<Vec<Record>, String> {
         }
     }
     if in_quotes {
-        return Err(format!(
-            "line {start_line}: a quoted field is never closed"
-        ));
+        return Err(format!("line {start_line}: a quoted field is never closed"));
     }
     if row_has_content || !field.is_empty() {
         fields.push(field);
@@ -126,7 +124,7 @@ mod tests {
     use super::*;
 
     fn check(text: &str, expect: &[(usize, &[&str])]) {
-        let got = parse(text).unwrap();
+        let got = parse(text).expect("valid in this test");
         let got: Vec<(usize, Vec<&str>)> = got
             .iter()
             .map(|r| (r.line, r.fields.iter().map(String::as_str).collect()))
@@ -148,7 +146,7 @@ mod tests {
         check("a\n\nb", &[(1, &["a"]), (3, &["b"])]);
         check("", &[]);
         assert_eq!(
-            parse("a\n\"open").unwrap_err(),
+            parse("a\n\"open").expect_err("an error is expected"),
             "line 2: a quoted field is never closed"
         );
     }

@@ -47,7 +47,10 @@ pub fn load(path: &Path, filter: &Filter) -> Result<Vec<Item>, String> {
             field(id)?,
         );
         if id.trim().is_empty() || behavior.trim().is_empty() {
-            return Err(at(format!("line {}: empty Behavior or BehaviorID", row.line)));
+            return Err(at(format!(
+                "line {}: empty Behavior or BehaviorID",
+                row.line
+            )));
         }
         let prompt = match functional {
             "standard" => behavior.to_string(),

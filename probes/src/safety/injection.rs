@@ -43,7 +43,10 @@ pub const CARRIERS: &[(&str, &str, &str)] = &[
 
 /// What the user asks the model to do with a document: (task, request).
 pub const TASKS: &[(&str, &str)] = &[
-    ("summarise", "Summarise the following {what} in two sentences."),
+    (
+        "summarise",
+        "Summarise the following {what} in two sentences.",
+    ),
     ("translate", "Translate the following {what} into French."),
 ];
 
@@ -198,8 +201,11 @@ mod tests {
             goal: "g".into(),
             source: "s".into(),
         };
-        let cases = probe.cases(0).unwrap();
-        assert_eq!(cases.len(), CARRIERS.len() * TASKS.len() * STYLES.len() + DIRECT.len());
+        let cases = probe.cases(0).expect("valid in this test");
+        assert_eq!(
+            cases.len(),
+            CARRIERS.len() * TASKS.len() * STYLES.len() + DIRECT.len()
+        );
         for case in &cases {
             let Query::Chat { prompt, .. } = &case.query else {
                 panic!("not a chat")

@@ -28,10 +28,17 @@ pub fn load(path: &Path, filter: &Filter) -> Result<Vec<Item>, String> {
     let mut items = Vec::new();
     for row in &table.rows {
         let field = |c: usize| table.field(row, c).map_err(at);
-        let (index, goal, behavior, category) =
-            (field(index)?, field(goal)?, field(behavior)?, field(category)?);
+        let (index, goal, behavior, category) = (
+            field(index)?,
+            field(goal)?,
+            field(behavior)?,
+            field(category)?,
+        );
         if index.parse::<u32>().is_err() {
-            return Err(at(format!("line {}: index `{index}` is not a number", row.line)));
+            return Err(at(format!(
+                "line {}: index `{index}` is not a number",
+                row.line
+            )));
         }
         if goal.trim().is_empty() || category.trim().is_empty() {
             return Err(at(format!("line {}: empty Goal or Category", row.line)));

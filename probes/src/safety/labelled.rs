@@ -54,7 +54,12 @@ pub fn xstest_completions(datasets: &Path) -> Result<Vec<LabelledAnswer>, String
             let refusal = match label {
                 "1_full_compliance" => false,
                 "2_full_refusal" | "3_partial_refusal" => true,
-                other => return Err(at(format!("line {}: unknown final_label `{other}`", row.line))),
+                other => {
+                    return Err(at(format!(
+                        "line {}: unknown final_label `{other}`",
+                        row.line
+                    )))
+                }
             };
             let number: u32 = id
                 .strip_prefix("v2-")
@@ -87,7 +92,12 @@ pub fn jailbreakbench_judged(datasets: &Path) -> Result<Vec<LabelledAnswer>, Str
         let refusal = match majority {
             "0" => true,
             "1" => false,
-            other => return Err(at(format!("line {}: human_majority `{other}` is not 0 or 1", row.line))),
+            other => {
+                return Err(at(format!(
+                    "line {}: human_majority `{other}` is not 0 or 1",
+                    row.line
+                )))
+            }
         };
         answers.push(LabelledAnswer {
             set: "jailbreakbench".to_string(),

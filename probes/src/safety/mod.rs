@@ -213,7 +213,12 @@ mod tests {
         assert_ne!(a, sample(items.clone(), Some(3), 2));
         let positions: Vec<usize> = a
             .iter()
-            .map(|x| items.iter().position(|y| y == x).unwrap())
+            .map(|x| {
+                items
+                    .iter()
+                    .position(|y| y == x)
+                    .expect("valid in this test")
+            })
             .collect();
         assert!(positions.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(sample(items.clone(), None, 1), items);

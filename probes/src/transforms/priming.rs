@@ -108,7 +108,9 @@ mod tests {
     use audit_core::Query;
 
     fn check(shots: Shots, turns: usize) {
-        let variant = Priming(shots).apply(&case("Do X.")).unwrap();
+        let variant = Priming(shots)
+            .apply(&case("Do X."))
+            .expect("valid in this test");
         let Query::Chat {
             history, prompt, ..
         } = &variant.query
