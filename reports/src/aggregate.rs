@@ -89,6 +89,7 @@ pub fn rates_by(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use audit_core::{Answer, Query};
