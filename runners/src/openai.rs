@@ -321,8 +321,11 @@ impl OpenAiBackend {
             let text = format!("{prefix}{context}{option}");
             let body = self.completion_body(&text);
             let value = self.post("completions", &body, seed, estimate_tokens(&case.query))?;
-            let context_chars = prefix.chars().count() + context.chars().count();
-            match prompt_logprob(&value, context_chars) {
+            // The option, and the context's trailing whitespace (which the tokenizer joins to
+            // the option's first word), make up the end of the prompt.
+            let tail_chars = option.chars().count() + context.chars().count()
+                - context.trim_end().chars().count();
+            match prompt_logprob(&value, tail_chars) {
                 Ok(lp) => logprobs.push(lp),
                 Err(reason) => return Ok(Answer::Error(reason)),
             }
@@ -363,7 +366,7 @@ impl OpenAiBackend {
                 )));
             }
         };
-        let verdict = judge_alignment(&value, self.options.logprob_prefix.chars().count());
+        let verdict = judge_alignment(&value);
         let verdict = self.alignment.get_or_init(|| verdict);
         verdict.clone().map_err(Failure::Item)
     }
@@ -402,12 +405,23 @@ enum Failure {
     Fatal(String),
 }
 
-/// The summed log-probability of the echoed prompt tokens that start at or after character
-/// `context_chars` of the prompt (`text_offset` counts characters on OpenAI, vLLM and
-/// llama-cpp-python). Tokens without a log-probability (the first token of the
-/// prompt, which nothing conditions) are left out, which is why an empty context scores the
-/// sentence without its first token on servers (the candle backend conditions it on BOS).
-pub fn prompt_logprob(value: &Value, context_chars: usize) -> Result<f64, String> {
+/// Where the echoed text ends, in `text_offset` units (characters): the last token's offset
+/// plus its length. Counting from the end makes the boundary independent of whether the
+/// server's offsets include a prefix it strips (llama-cpp-python drops a leading BOS token from
+/// the echo and counts offsets after it).
+fn echo_end(logprobs: &Value) -> Option<u64> {
+    let last_offset = logprobs["text_offset"].as_array()?.last()?.as_u64()?;
+    let last_token = logprobs["tokens"].as_array()?.last()?.as_str()?;
+    Some(last_offset + last_token.chars().count() as u64)
+}
+
+/// The summed log-probability of the echoed prompt tokens that make up its last `tail_chars`
+/// characters (the option, with the context's trailing whitespace, which lm-evaluation-harness
+/// moves to the option). `text_offset` counts characters on OpenAI, vLLM and llama-cpp-python.
+/// Tokens without a log-probability (the first token of the prompt, which nothing conditions)
+/// are left out, which is why an empty context scores the sentence without its first token on
+/// servers (the candle backend conditions it on BOS).
+pub fn prompt_logprob(value: &Value, tail_chars: usize) -> Result<f64, String> {
     let logprobs = &value["choices"][0]["logprobs"];
     let (Some(values), Some(offsets)) = (
         logprobs["token_logprobs"].as_array(),
@@ -421,13 +435,17 @@ pub fn prompt_logprob(value: &Value, context_chars: usize) -> Result<f64, String
     if values.len() != offsets.len() || values.is_empty() {
         return Err("the server's log-probabilities and offsets do not line up".to_string());
     }
+    let Some(end) = echo_end(logprobs) else {
+        return Err("the server's echo has no tokens with text offsets".to_string());
+    };
+    let boundary = end.saturating_sub(tail_chars as u64);
     let mut total = 0.0;
     let mut counted = 0;
     for (value, offset) in values.iter().zip(offsets) {
         let Some(offset) = offset.as_u64() else {
             return Err("a text_offset is not a number".to_string());
         };
-        if (offset as usize) < context_chars {
+        if offset < boundary {
             continue;
         }
         if let Some(lp) = value.as_f64() {
@@ -435,7 +453,7 @@ pub fn prompt_logprob(value: &Value, context_chars: usize) -> Result<f64, String
             counted += 1;
         }
     }
-    if counted == 0 {
+    if counted == 0 || tail_chars == 0 {
         return Err("no scored token lies after the context".to_string());
     }
     Ok(total)
@@ -445,11 +463,10 @@ pub fn prompt_logprob(value: &Value, context_chars: usize) -> Result<f64, String
 /// choice before each token is that token far more often than chance.
 pub const ALIGNMENT_PROBE: &str = "one, two, three, four, five, six, seven, eight, nine, ten, eleven, twelve, thirteen, fourteen, fifteen, sixteen, seventeen, eighteen, nineteen, twenty";
 
-/// Judges an echoed `/completions` answer on `ALIGNMENT_PROBE` (after `prefix_chars` characters
-/// of prefix): Ok when `token_logprobs[i]` and `top_logprobs[i]` are the distribution before
+/// Judges an echoed `/completions` answer on `ALIGNMENT_PROBE` (after a prefix, if any): Ok when `token_logprobs[i]` and `top_logprobs[i]` are the distribution before
 /// token i (OpenAI's meaning), Err with the reason when they are the one after it (shifted) or
 /// when the answer cannot tell.
-pub fn judge_alignment(value: &Value, prefix_chars: usize) -> Result<(), String> {
+pub fn judge_alignment(value: &Value) -> Result<(), String> {
     let logprobs = &value["choices"][0]["logprobs"];
     let (Some(tokens), Some(tops), Some(offsets)) = (
         logprobs["tokens"].as_array(),
@@ -470,9 +487,13 @@ pub fn judge_alignment(value: &Value, prefix_chars: usize) -> Result<(), String>
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(token, _)| token)
     };
+    let probe_start = echo_end(logprobs)
+        .unwrap_or(0)
+        .saturating_sub(ALIGNMENT_PROBE.chars().count() as u64);
     let (mut aligned, mut shifted, mut compared) = (0usize, 0usize, 0usize);
     for (i, token) in tokens.iter().enumerate().skip(1) {
-        if offsets.get(i - 1).and_then(Value::as_u64).unwrap_or(0) < prefix_chars as u64 {
+        // Only the probe's own tokens are judged, not those of a prefix.
+        if offsets.get(i - 1).and_then(Value::as_u64).unwrap_or(0) < probe_start {
             continue;
         }
         let (Some(token), Some(here), Some(before)) = (token.as_str(), top(i), top(i - 1)) else {
@@ -642,10 +663,11 @@ mod tests {
             "token_logprobs": [null, -2.0, -0.5],
             "text_offset": [0, 3, 7]
         }}]});
-        assert_eq!(prompt_logprob(&value, 3), Ok(-2.5));
-        assert_eq!(prompt_logprob(&value, 4), Ok(-0.5));
-        assert_eq!(prompt_logprob(&value, 0), Ok(-2.5));
-        assert!(prompt_logprob(&value, 100).is_err());
+        assert_eq!(prompt_logprob(&value, " cat sat".len()), Ok(-2.5));
+        assert_eq!(prompt_logprob(&value, " sat".len()), Ok(-0.5));
+        assert_eq!(prompt_logprob(&value, "t sat".len()), Ok(-0.5));
+        assert_eq!(prompt_logprob(&value, 100), Ok(-2.5));
+        assert!(prompt_logprob(&value, 0).is_err());
         assert!(prompt_logprob(&json!({"choices": [{"text": "x"}]}), 0)
             .unwrap_err()
             .contains("no prompt log-probabilities"));
@@ -688,15 +710,15 @@ mod tests {
 
     #[test]
     fn the_alignment_probe_tells_shifted_from_aligned() {
-        assert_eq!(judge_alignment(&probe_answer(0), 0), Ok(()));
-        let shifted = judge_alignment(&probe_answer(1), 0).unwrap_err();
+        assert_eq!(judge_alignment(&probe_answer(0)), Ok(()));
+        let shifted = judge_alignment(&probe_answer(1)).unwrap_err();
         assert!(shifted.contains("shifted by one token"), "{shifted}");
         assert!(shifted.contains("--logprob-prefix"), "{shifted}");
-        let unclear = judge_alignment(&json!({"choices": [{"text": ""}]}), 0).unwrap_err();
+        let unclear = judge_alignment(&json!({"choices": [{"text": ""}]})).unwrap_err();
         assert!(unclear.contains("cannot be checked"), "{unclear}");
         let mut noise = probe_answer(0);
         noise["choices"][0]["logprobs"]["top_logprobs"] = json!(vec![json!({"x": -0.1}); 40]);
-        let unclear = judge_alignment(&noise, 0).unwrap_err();
+        let unclear = judge_alignment(&noise).unwrap_err();
         assert!(unclear.contains("unclear"), "{unclear}");
     }
 
@@ -707,7 +729,7 @@ mod tests {
             "token_logprobs": [null, -1.5],
             "text_offset": [0, 4]
         }}]});
-        assert_eq!(prompt_logprob(&value, "Café".chars().count()), Ok(-1.5));
+        assert_eq!(prompt_logprob(&value, " olé".chars().count()), Ok(-1.5));
     }
 
     #[test]
