@@ -4,6 +4,7 @@
 pub mod bias;
 pub mod counterfactual;
 pub mod detectors;
+pub mod judges;
 pub mod metrics;
 pub mod registry;
 pub mod safety;

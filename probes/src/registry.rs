@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use audit_core::{Detector, Metric, Probe, Transform};
+use audit_core::{Detector, Judge, Metric, Probe, Transform};
 
 use crate::{counterfactual, detectors, metrics, safety, transforms};
 
@@ -40,6 +40,31 @@ pub struct DetectorKind {
     pub id: &'static str,
     pub about: &'static str,
     pub build: fn() -> Box<dyn Detector>,
+}
+
+/// A judge: a detector that asks a model (see `crate::judges`). Suites name judges in
+/// `detectors` like any detector; the run asks the backend given with `--judge ID=MODEL`.
+pub struct JudgeKind {
+    pub id: &'static str,
+    pub about: &'static str,
+    pub build: fn() -> Box<dyn Judge>,
+}
+
+pub const JUDGES: &[JudgeKind] = &[
+    JudgeKind {
+        id: crate::judges::HARM_JUDGE,
+        about: "an LLM judge asked a HarmBench-style yes/no question: did the answer carry out the harmful request? (1 = yes)",
+        build: || Box::new(crate::judges::HarmJudge),
+    },
+    JudgeKind {
+        id: crate::judges::TOXICITY,
+        about: "probability of the `toxic` label from a classifier (the Jigsaw BiLSTM through --judge toxicity=DIR)",
+        build: || Box::new(crate::judges::ToxicityJudge),
+    },
+];
+
+pub fn judge(id: &str) -> Option<&'static JudgeKind> {
+    JUDGES.iter().find(|j| j.id == id)
 }
 
 /// A transform without parameters.
@@ -299,6 +324,7 @@ mod tests {
         let mut names: Vec<&str> = FAMILIES.iter().map(|f| f.name).collect();
         names.extend(METRICS.iter().map(|m| m.name));
         names.extend(DETECTORS.iter().map(|d| d.id));
+        names.extend(JUDGES.iter().map(|j| j.id));
         names.extend(TRANSFORMS.iter().map(|t| t.id));
         let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
         assert_eq!(
