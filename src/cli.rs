@@ -37,7 +37,7 @@ enum Command {
     /// List the built-in suites, probe families, detectors and metrics
     List,
     /// Run suites against a model and write a run directory
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Regenerate the reports of a run directory from its files alone
     Report {
         /// The run directory
