@@ -88,7 +88,7 @@ fn safety_core_reports_both_axes_per_category_and_transform() {
         assert!(f(&asr["ci_low"]) <= f(&asr["value"]) && f(&asr["value"]) <= f(&asr["ci_high"]));
         assert_eq!(asr["ci_method"], "wilson");
         let corrected = estimate(&summary, probe, "asr_corrected", &[]);
-        assert_eq!(corrected["ci_method"], "rogan-gladen-bootstrap");
+        assert_eq!(corrected["ci_method"], "rogan-gladen-bootstrap-wilson-hull");
         assert!(f(&corrected["ci_low"]) <= f(&corrected["ci_high"]));
     }
     let plain = estimate(&summary, "advbench", "asr", &[("transform", "none")]);
