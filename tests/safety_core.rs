@@ -173,3 +173,26 @@ fn the_same_seed_gives_the_same_sample_and_summary() {
     let b = run_suite("safety-core", "safety-planted", &dir.path().join("b"));
     assert_eq!(a, b);
 }
+
+#[test]
+fn a_missing_dataset_is_one_line_naming_the_file() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let backend = format!("scripted:{}", fixtures::profile("safety-planted").display());
+    let missing = dir.path().join("no-datasets");
+    let output = probity(&[
+        "run",
+        "--suite",
+        "jailbreakbench",
+        "--backend",
+        &backend,
+        "--datasets",
+        missing.to_str().expect("utf-8 path"),
+        "--quiet",
+        "--out",
+        dir.path().join("out").to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("jailbreakbench/behaviors.csv"), "{stderr}");
+}

@@ -220,3 +220,79 @@ fn detectable(n: u64, both: u64, discordant: u64) -> Option<f64> {
     };
     value.is_finite().then_some(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use audit_core::{Answer, Case, Query};
+
+    /// An attempt of item `item` under `transform`, refused or not.
+    fn attempt(item: &str, transform: &str, refused: bool) -> Attempt {
+        let case = Case {
+            id: format!("p/{item}/{transform}"),
+            probe: "p".into(),
+            attributes: Attributes::from([
+                ("item".to_string(), item.to_string()),
+                ("transform".to_string(), transform.to_string()),
+            ]),
+            query: Query::Chat {
+                system: None,
+                history: Vec::new(),
+                prompt: "x".into(),
+            },
+        };
+        let mut a = Attempt::new("s", &case, Answer::Response("r".into()));
+        a.scores
+            .insert("refusal".into(), if refused { 1.0 } else { 0.0 });
+        a
+    }
+
+    fn check(table: &str, expect: &[(&str, f64, u64)]) {
+        let mut attempts = Vec::new();
+        for i in 0..6 {
+            let item = i.to_string();
+            attempts.push(attempt(&item, "none", true));
+            attempts.push(attempt(&item, "a", i < 2));
+            attempts.push(attempt(&item, "b", true));
+        }
+        let refs: Vec<&Attempt> = attempts.iter().collect();
+        let metric =
+            build(&toml::from_str(table).expect("valid in this test")).expect("valid in this test");
+        let context = MetricContext {
+            suite: "s",
+            probe: "p",
+            seed: 1,
+            confidence: 0.95,
+        };
+        let got: Vec<(String, f64, u64)> = metric
+            .compute(&refs, &context)
+            .tests
+            .iter()
+            .map(|t| (t.name.clone(), (t.effect * 1000.0).round() / 1000.0, t.n))
+            .collect();
+        let expect: Vec<(String, f64, u64)> = expect
+            .iter()
+            .map(|(name, effect, n)| (name.to_string(), *effect, *n))
+            .collect();
+        assert_eq!(got, expect);
+    }
+
+    #[test]
+    fn every_pair_or_against_a_reference() {
+        check(
+            "detector = \"refusal\"\nbetween = \"transform\"",
+            &[
+                ("refusal_gap: transform=a vs transform=b", -0.667, 6),
+                ("refusal_gap: transform=a vs transform=none", -0.667, 6),
+                ("refusal_gap: transform=b vs transform=none", 0.0, 6),
+            ],
+        );
+        check(
+            "detector = \"refusal\"\nbetween = \"transform\"\nreference = \"none\"\ncomplement = true\nname = \"asr\"",
+            &[
+                ("asr_gap: transform=a vs transform=none", 0.667, 6),
+                ("asr_gap: transform=b vs transform=none", 0.0, 6),
+            ],
+        );
+    }
+}
