@@ -234,3 +234,31 @@ fn folder_without_tokenizer_or_weights() {
     );
     assert!(!message.contains('\n'));
 }
+
+#[test]
+fn rope_scaling_is_refused_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = serde_json::json!({
+        "model_type": "llama",
+        "hidden_size": 8,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "rope_scaling": {"rope_type": "llama3", "factor": 8.0},
+    });
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+    std::fs::write(dir.path().join("model.safetensors"), "x").unwrap();
+    std::fs::copy(
+        minilm_path().join("tokenizer.json"),
+        dir.path().join("tokenizer.json"),
+    )
+    .unwrap();
+    let message = CandleBackend::load(dir.path(), &CandleOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("rope_scaling `llama3` is not supported"),
+        "{message}"
+    );
+    assert!(message.contains("config.json"), "{message}");
+}

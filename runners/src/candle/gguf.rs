@@ -241,6 +241,20 @@ impl GgufFile {
                 1.0 / (head_dim as f64).sqrt(),
             ),
         };
+        let rope_freq_factors = if self.has("rope_freqs.weight") {
+            let t = self.dense("rope_freqs.weight", DType::F32, device)?;
+            let path = self.path.clone();
+            Some(
+                t.flatten_all()
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .map_err(|e| LoadError::Corrupt {
+                        path,
+                        reason: format!("tensor `rope_freqs.weight`: {}", one_line(e)),
+                    })?,
+            )
+        } else {
+            None
+        };
         let cfg = Config {
             family,
             n_layers,
@@ -262,6 +276,7 @@ impl GgufFile {
             },
             sliding_pattern,
             attn_scale,
+            rope_freq_factors,
         };
         let mut layers = Vec::with_capacity(n_layers);
         for i in 0..n_layers {

@@ -28,6 +28,7 @@ struct HfConfig {
     rope_theta: Option<f64>,
     max_position_embeddings: Option<usize>,
     tie_word_embeddings: Option<bool>,
+    rope_scaling: Option<serde_json::Value>,
 }
 
 /// What a folder holds, read and checked.
@@ -205,6 +206,19 @@ impl Folder {
         let config_path = self.dir.join("config.json");
         let c: HfConfig = serde_json::from_str(&self.config_text)
             .map_err(|e| corrupt(&config_path, format!("config.json: {}", one_line(e))))?;
+        if let Some(scaling) = c.rope_scaling.as_ref().filter(|v| !v.is_null()) {
+            let kind = scaling
+                .get("rope_type")
+                .or_else(|| scaling.get("type"))
+                .and_then(|v| v.as_str())
+                .unwrap_or("unknown");
+            if kind != "default" {
+                return Err(LoadError::Unsupported {
+                    path: config_path.display().to_string(),
+                    what: format!("rope_scaling `{kind}`"),
+                });
+            }
+        }
         let n_kv_heads = c.num_key_value_heads.unwrap_or(c.num_attention_heads);
         if c.num_attention_heads == 0 || n_kv_heads == 0 || c.num_attention_heads % n_kv_heads != 0
         {
@@ -278,6 +292,7 @@ impl Folder {
             sliding_window: None,
             sliding_pattern: 0,
             attn_scale: 1.0 / (head_dim as f64).sqrt(),
+            rope_freq_factors: None,
         };
         Model::new(cfg, embed, layers, norm, lm_head, dtype, device.clone())
             .map_err(|e| corrupt(&self.dir, one_line(e)))

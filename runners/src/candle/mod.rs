@@ -58,6 +58,8 @@ pub enum LoadError {
     Corrupt { path: String, reason: String },
     #[error("{path}: unsupported architecture `{architecture}` (supported: llama, mistral, gemma3, bert)")]
     UnsupportedArchitecture { path: String, architecture: String },
+    #[error("{path}: {what} is not supported by the candle backend")]
+    Unsupported { path: String, what: String },
     #[error("{path}: no usable tokenizer: {reason}")]
     MissingTokenizer { path: String, reason: String },
     #[error("{path}: chat template does not compile: {reason}")]

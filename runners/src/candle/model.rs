@@ -51,6 +51,8 @@ pub(crate) struct Config {
     /// Every `sliding_pattern`-th layer is global; the others use the sliding window.
     pub sliding_pattern: usize,
     pub attn_scale: f64,
+    /// Per-frequency divisors of the global RoPE (GGUF `rope_freqs.weight`, Llama 3.1's scaling).
+    pub rope_freq_factors: Option<Vec<f32>>,
 }
 
 impl Config {
@@ -190,15 +192,24 @@ impl Model {
         dtype: DType,
         device: Device,
     ) -> candle_core::Result<Model> {
-        let inv = |theta: f64, scale: f64| -> candle_core::Result<Tensor> {
+        let inv = |theta: f64, scale: f64, factors: Option<&Vec<f32>>| {
             let v: Vec<f32> = (0..cfg.head_dim)
                 .step_by(2)
-                .map(|i| (1.0 / theta.powf(i as f64 / cfg.head_dim as f64) / scale) as f32)
+                .map(|i| {
+                    let factor = factors
+                        .and_then(|f| f.get(i / 2))
+                        .map_or(1.0, |&f| f64::from(f));
+                    (1.0 / theta.powf(i as f64 / cfg.head_dim as f64) / scale / factor) as f32
+                })
                 .collect();
             Tensor::new(v.as_slice(), &device)
         };
-        let inv_freq = inv(cfg.rope_theta, cfg.rope_scale)?;
-        let inv_freq_local = inv(cfg.rope_local_theta, 1.0)?;
+        let inv_freq = inv(
+            cfg.rope_theta,
+            cfg.rope_scale,
+            cfg.rope_freq_factors.as_ref(),
+        )?;
+        let inv_freq_local = inv(cfg.rope_local_theta, 1.0, None)?;
         let (embed, head_t) = match lm_head {
             Some(head) => (Some(embed), head.t()?.contiguous()?),
             None => (None, embed.t()?.contiguous()?),
