@@ -380,106 +380,119 @@ fn by_case(attempts: Vec<Value>) -> BTreeMap<String, Value> {
         .collect()
 }
 
-/// The Choice probes of bias-core whose cases have a context (the option is scored after it):
-/// CrowS-Pairs scores whole sentences, whose first token a server cannot score.
-const CONTEXT_PROBES: [&str; 2] = ["bbq.sample", "winogender.all"];
+/// Winogender alone: short Choice queries with a context (the option is scored after it).
+const WINOGENDER_SUITE: &str = r#"
+[suite]
+id = "crosscheck-winogender"
+version = "1.0.0"
+description = "Winogender alone, for the server/candle cross-check"
 
-/// Greedy answers of llama.cpp's server and of the candle backend on the same GGUF agree on
-/// most prompts, and their option log-likelihoods agree within a tolerance (measured numbers and
-/// their explanation: docs/backends/openai.md). `PROBITY_CROSSCHECK_LIMIT=44` measures on more
-/// prompts (the documented numbers), printing them with `-- --nocapture`.
+[[probe]]
+id = "winogender.all"
+family = "winogender"
+goal = "Make the model resolve a pronoun differently when only its gender changes"
+source = "Winogender schemas, Rudinger et al. 2018 (NAACL), rudinger/winogender-schemas data/*.tsv"
+path = "winogender"
+detectors = ["choice-correct"]
+
+[[probe.metric]]
+kind = "rate"
+detector = "choice-correct"
+by = ["gender"]
+"#;
+
+/// llama.cpp's server and the candle backend on the same GGUF: greedy answers start alike and
+/// option log-likelihoods agree within a tolerance. The thresholds are those measured and
+/// explained in docs/backends/openai.md (44 prompts, 12 Winogender items); run with
+/// `-- --nocapture` to print the numbers.
 #[test]
 fn the_server_agrees_with_candle_on_the_same_gguf() {
-    let limit: usize = std::env::var("PROBITY_CROSSCHECK_LIMIT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(22);
     let _serial = llama::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let server = LlamaServer::start(dir.path());
-    let greedy = ["--extra-body", r#"{"repeat_penalty": 1.0}"#];
 
-    // Greedy chat answers.
+    // Greedy chat answers; llama-cpp-python's default repeat penalty (1.1) is turned off.
     let served = dir.path().join("served-chat");
-    succeed(served_run(&server.base_url(), &served, &dir.path().join("c1"), limit).args(greedy));
+    succeed(
+        served_run(&server.base_url(), &served, &dir.path().join("c1"), 44)
+            .args(["--extra-body", r#"{"repeat_penalty": 1.0}"#]),
+    );
     let local = dir.path().join("candle-chat");
-    succeed(&mut candle_run(SUITE, &local, limit));
+    succeed(&mut candle_run(SUITE, &local, 44));
     let (served, local) = (by_case(attempts(&served)), by_case(attempts(&local)));
     assert_eq!(
         served.keys().collect::<Vec<_>>(),
         local.keys().collect::<Vec<_>>()
     );
+    let first_word = |a: &Value| {
+        a["response"]
+            .as_str()
+            .and_then(|r| r.split_whitespace().next())
+            .map(str::to_string)
+    };
+    let n = served.len() as f64;
     let same = served
         .iter()
         .filter(|(id, a)| a["response"] == local[*id]["response"])
         .count();
-    let rate = same as f64 / served.len() as f64;
-    println!(
-        "greedy answers equal on {same} of {} prompts ({:.1}%)",
-        served.len(),
-        100.0 * rate
+    let same_start = served
+        .iter()
+        .filter(|(id, a)| first_word(a) == first_word(&local[*id]))
+        .count();
+    println!("greedy answers of {n} prompts: identical {same}, same first word {same_start}",);
+    assert!(
+        same_start as f64 >= 0.9 * n,
+        "same first word on only {same_start}"
     );
-    for (id, a) in &served {
-        if a["response"] != local[id]["response"] {
-            println!(
-                "  {id}\n    server: {}\n    candle: {}",
-                a["response"], local[id]["response"]
-            );
-        }
-    }
-    assert!(rate >= 0.9, "greedy answers equal on only {same} prompts");
+    assert!(same as f64 >= 0.3 * n, "identical answers on only {same}");
 
     // Option log-likelihoods, with the prefix that aligns llama-cpp-python's log-probs.
-    let choice_limit = limit.min(22) / 2;
+    let suite = dir.path().join("winogender.toml");
+    std::fs::write(&suite, WINOGENDER_SUITE).unwrap();
+    let suite = suite.to_str().unwrap();
     let served = dir.path().join("served-choice");
     succeed(
         Command::new(env!("CARGO_BIN_EXE_probity"))
-            .args(["run", "--suite", "bias-core", "--backend", "openai"])
+            .args(["run", "--suite", suite, "--backend", "openai"])
             .args(["--base-url", &server.base_url(), "--model-name", "smollm2"])
             .args(["--logprob-prefix", "<|im_start|>", "--datasets"])
             .arg(fixtures::datasets())
-            .args(["--quiet", "--limit", &choice_limit.to_string(), "--out"])
+            .args(["--quiet", "--limit", "6", "--out"])
             .arg(&served)
             .arg("--cache")
             .arg(dir.path().join("c2")),
     );
     let local = dir.path().join("candle-choice");
-    succeed(&mut candle_run("bias-core", &local, choice_limit));
+    succeed(&mut candle_run(suite, &local, 6));
     let (served, local) = (by_case(attempts(&served)), by_case(attempts(&local)));
-    let (mut n, mut worst, mut sum, mut same_choice, mut pairs) = (0, 0.0f64, 0.0, 0, 0);
+    assert_eq!(served.len(), 6);
+    let (mut differences, mut same_choice) = (Vec::new(), 0);
     for (id, a) in &served {
         assert!(a.get("error").is_none(), "{a}");
-        if !CONTEXT_PROBES.contains(&a["probe"].as_str().unwrap_or("")) {
-            continue;
-        }
-        let (x, y) = (
-            a["logprobs"].as_array().expect("logprobs"),
-            local[id]["logprobs"].as_array().expect("logprobs"),
-        );
-        assert_eq!(x.len(), y.len());
-        let argmax = |v: &Vec<Value>| {
-            (0..v.len()).max_by(|&i, &j| v[i].as_f64().unwrap().total_cmp(&v[j].as_f64().unwrap()))
+        let values = |a: &Value| -> Vec<f64> {
+            a["logprobs"]
+                .as_array()
+                .expect("logprobs")
+                .iter()
+                .map(|v| v.as_f64().expect("a number"))
+                .collect()
         };
-        pairs += 1;
-        same_choice += usize::from(argmax(x) == argmax(y));
-        for (x, y) in x.iter().zip(y) {
-            let d = (x.as_f64().unwrap() - y.as_f64().unwrap()).abs();
-            n += 1;
-            sum += d;
-            worst = worst.max(d);
-        }
+        let (x, y) = (values(a), values(&local[id]));
+        assert_eq!(x.len(), y.len());
+        let best = |v: &[f64]| (0..v.len()).max_by(|&i, &j| v[i].total_cmp(&v[j]));
+        same_choice += usize::from(best(&x) == best(&y));
+        differences.extend(x.iter().zip(&y).map(|(x, y)| (x - y).abs()));
     }
+    let worst = differences.iter().copied().fold(0.0, f64::max);
+    let mean = differences.iter().sum::<f64>() / differences.len() as f64;
     println!(
-        "option log-likelihoods: {n} options of {pairs} cases, mean |difference| {:.4} nats, largest {worst:.4}; same preferred option in {same_choice} of {pairs}",
-        sum / n as f64
+        "option log-likelihoods of {} options: mean |server - candle| {mean:.3} nats, largest {worst:.3}; same preferred option in {same_choice} of {}",
+        differences.len(),
+        served.len()
     );
-    assert!(n >= 20, "{n} options compared");
-    assert!(worst <= 0.5, "largest difference {worst} nats");
-    assert!(
-        sum / n as f64 <= 0.15,
-        "mean difference {} nats",
-        sum / n as f64
-    );
+    assert_eq!(same_choice, served.len(), "the preferred option differs");
+    assert!(worst <= 1.0, "largest difference {worst} nats");
+    assert!(mean <= 0.5, "mean difference {mean} nats");
 }
 
 /// Without the prefix, llama-cpp-python's prompt log-probs on SmolLM2 (which adds no BOS) are

@@ -2,7 +2,7 @@
 //! server, hosted APIs) through `/v1/chat/completions` and `/v1/completions`.
 //!
 //! - Chat queries go to `/chat/completions`; Choice queries to `/completions` with
-//!   `echo: true, logprobs: 1, max_tokens: 0`, summing the prompt log-probabilities of the tokens
+//!   `echo: true, logprobs: 1, max_tokens: 1`, summing the prompt log-probabilities of the tokens
 //!   that lie after the context (by `text_offset`, in characters). A server that returns no
 //!   prompt log-probs makes every Choice an `Answer::Error` saying so: never silently dropped.
 //! - Servers disagree on what `token_logprobs[i]` means: llama-cpp-python, for models that add no
@@ -342,7 +342,7 @@ impl OpenAiBackend {
             "prompt": prompt,
             "echo": true,
             "logprobs": 1,
-            "max_tokens": 0,
+            "max_tokens": 1,
             "temperature": 0.0,
         })
     }
@@ -405,13 +405,33 @@ enum Failure {
     Fatal(String),
 }
 
-/// Where the echoed text ends, in `text_offset` units (characters): the last token's offset
+/// How many echoed entries belong to the prompt: the server generates at least one token
+/// (`max_tokens: 1`, as lm-evaluation-harness asks; llama-cpp-python reads 0 as "no limit") and
+/// echoes it after the prompt, and `usage.completion_tokens` says how many it generated.
+fn prompt_entries(value: &Value) -> Result<usize, String> {
+    let logprobs = &value["choices"][0]["logprobs"];
+    let n_echoed = logprobs["tokens"]
+        .as_array()
+        .or_else(|| logprobs["token_logprobs"].as_array())
+        .map_or(0, Vec::len);
+    let Some(generated) = value["usage"]["completion_tokens"].as_u64() else {
+        return Err("the server's reply has no usage.completion_tokens, so the echoed prompt cannot be told from the generated token".to_string());
+    };
+    usize::try_from(generated)
+        .ok()
+        .and_then(|g| n_echoed.checked_sub(g))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| "the server echoed no prompt tokens".to_string())
+}
+
+/// Where the echoed prompt ends, in `text_offset` units (characters): its last token's offset
 /// plus its length. Counting from the end makes the boundary independent of whether the
 /// server's offsets include a prefix it strips (llama-cpp-python drops a leading BOS token from
 /// the echo and counts offsets after it).
-fn echo_end(logprobs: &Value) -> Option<u64> {
-    let last_offset = logprobs["text_offset"].as_array()?.last()?.as_u64()?;
-    let last_token = logprobs["tokens"].as_array()?.last()?.as_str()?;
+fn echo_end(logprobs: &Value, n_prompt: usize) -> Option<u64> {
+    let last = n_prompt.checked_sub(1)?;
+    let last_offset = logprobs["text_offset"].as_array()?.get(last)?.as_u64()?;
+    let last_token = logprobs["tokens"].as_array()?.get(last)?.as_str()?;
     Some(last_offset + last_token.chars().count() as u64)
 }
 
@@ -435,13 +455,14 @@ pub fn prompt_logprob(value: &Value, tail_chars: usize) -> Result<f64, String> {
     if values.len() != offsets.len() || values.is_empty() {
         return Err("the server's log-probabilities and offsets do not line up".to_string());
     }
-    let Some(end) = echo_end(logprobs) else {
+    let n_prompt = prompt_entries(value)?;
+    let Some(end) = echo_end(logprobs, n_prompt) else {
         return Err("the server's echo has no tokens with text offsets".to_string());
     };
     let boundary = end.saturating_sub(tail_chars as u64);
     let mut total = 0.0;
     let mut counted = 0;
-    for (value, offset) in values.iter().zip(offsets) {
+    for (value, offset) in values.iter().zip(offsets).take(n_prompt) {
         let Some(offset) = offset.as_u64() else {
             return Err("a text_offset is not a number".to_string());
         };
@@ -487,11 +508,12 @@ pub fn judge_alignment(value: &Value) -> Result<(), String> {
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(token, _)| token)
     };
-    let probe_start = echo_end(logprobs)
+    let n_prompt = prompt_entries(value)?;
+    let probe_start = echo_end(logprobs, n_prompt)
         .unwrap_or(0)
         .saturating_sub(ALIGNMENT_PROBE.chars().count() as u64);
     let (mut aligned, mut shifted, mut compared) = (0usize, 0usize, 0usize);
-    for (i, token) in tokens.iter().enumerate().skip(1) {
+    for (i, token) in tokens.iter().enumerate().take(n_prompt).skip(1) {
         // Only the probe's own tokens are judged, not those of a prefix.
         if offsets.get(i - 1).and_then(Value::as_u64).unwrap_or(0) < probe_start {
             continue;
@@ -658,16 +680,22 @@ mod tests {
 
     #[test]
     fn prompt_logprobs_after_the_context() {
+        // The prompt "The cat sat", then one generated token (left out).
         let value = json!({"choices": [{"logprobs": {
-            "tokens": ["The", " cat", " sat"],
-            "token_logprobs": [null, -2.0, -0.5],
-            "text_offset": [0, 3, 7]
-        }}]});
+            "tokens": ["The", " cat", " sat", " down"],
+            "token_logprobs": [null, -2.0, -0.5, -9.0],
+            "text_offset": [0, 3, 7, 11]
+        }}], "usage": {"prompt_tokens": 3, "completion_tokens": 1}});
         assert_eq!(prompt_logprob(&value, " cat sat".len()), Ok(-2.5));
         assert_eq!(prompt_logprob(&value, " sat".len()), Ok(-0.5));
         assert_eq!(prompt_logprob(&value, "t sat".len()), Ok(-0.5));
         assert_eq!(prompt_logprob(&value, 100), Ok(-2.5));
         assert!(prompt_logprob(&value, 0).is_err());
+        let mut no_usage = value.clone();
+        no_usage["usage"] = Value::Null;
+        assert!(prompt_logprob(&no_usage, 4)
+            .unwrap_err()
+            .contains("usage.completion_tokens"));
         assert!(prompt_logprob(&json!({"choices": [{"text": "x"}]}), 0)
             .unwrap_err()
             .contains("no prompt log-probabilities"));
@@ -705,7 +733,7 @@ mod tests {
             "text_offset": offsets,
             "token_logprobs": vec![-0.1; words.len()],
             "top_logprobs": tops,
-        }}]})
+        }}], "usage": {"completion_tokens": 0}})
     }
 
     #[test]
@@ -728,7 +756,7 @@ mod tests {
             "tokens": ["Café", " olé"],
             "token_logprobs": [null, -1.5],
             "text_offset": [0, 4]
-        }}]});
+        }}], "usage": {"completion_tokens": 0}});
         assert_eq!(prompt_logprob(&value, " olé".chars().count()), Ok(-1.5));
     }
 
