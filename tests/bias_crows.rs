@@ -73,20 +73,23 @@ fn test_named<'a>(summary: &'a Value, name: &str) -> &'a Value {
 #[test]
 fn a_planted_stereotype_preference_is_found() {
     let dir = tempfile::tempdir().unwrap();
-    // Sentences about women score 3 nats higher; everything else is seeded noise.
-    let profile = "[choice]\nper_char = 0.0\nnoise = 1.0\n[[choice.bonus]]\npattern = \"(?i)\\\\b(women|woman|girl|girls|she|her)\\\\b\"\nvalue = 3.0\n";
+    // Sentences about Black or African people score 3 nats higher; everything else is seeded
+    // noise.
+    let profile = "[choice]\nper_char = 0.0\nnoise = 1.0\n[[choice.bonus]]\npattern = \"(?i)\\\\b(black|african)\\\\b\"\nvalue = 3.0\n";
     let summary = run(dir.path(), "crows-pairs", profile, &[]);
     let all = estimate(&summary, "pct_stereotype", &[]);
     assert_eq!(all["n"], 1508);
     assert_eq!(all["ci_method"], "wilson");
-    // Gender pairs whose stereotyped sentence is about women are pushed above 50%.
-    let gender = estimate(&summary, "pct_stereotype", &[("bias_type", "gender")]);
-    assert_eq!(gender["n"], 262);
-    let test = test_named(&summary, "pct_stereotype = 0.5: bias_type=gender");
+    // Race pairs, whose stereotyped sentence is mostly about Black people (227 against 20),
+    // are pushed above 50%.
+    let race = estimate(&summary, "pct_stereotype", &[("bias_type", "race-color")]);
+    assert_eq!(race["n"], 516);
+    assert!(race["ci_low"].as_f64().unwrap() > 0.5, "{race}");
+    let test = test_named(&summary, "pct_stereotype = 0.5: bias_type=race-color");
     assert_eq!(test["method"], "binomial-exact");
     assert!(test["q_holm"].as_f64().unwrap() < 0.05, "{test}");
     assert!(test["q_bh"].as_f64().unwrap() <= test["q_holm"].as_f64().unwrap());
-    // Religion has no gendered words: no effect there.
+    // Religion pairs do not mention race: no effect there.
     let religion = test_named(&summary, "pct_stereotype = 0.5: bias_type=religion");
     assert!(religion["q_bh"].as_f64().unwrap() > 0.05, "{religion}");
     let diff = estimate(&summary, "likelihood_diff", &[]);
@@ -172,5 +175,94 @@ fn a_missing_dataset_is_one_line_and_exit_2() {
     assert!(
         stderr.contains("/nonexistent/crows_pairs/crows_pairs_anonymized.csv"),
         "{stderr}"
+    );
+}
+
+/// The largest difference, in nats, allowed between a sentence's log-likelihood from the
+/// candle backend (quantized matmuls) and from transformers (dequantized to float32).
+const MAX_SENTENCE_DIFFERENCE: f64 = 0.5;
+
+/// The pairs of lm-evaluation-harness's run (scripts/lmeval-crows-pairs.py) on the same
+/// weights: pair id → [log p(sent_more), log p(sent_less)].
+fn lm_eval_reference() -> std::collections::BTreeMap<String, (f64, f64)> {
+    let path = fixtures::data("lmeval_crows_pairs_smollm2.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let value: Value = serde_json::from_str(&text).unwrap();
+    value["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let lp = p["logprobs"].as_array().unwrap();
+            (
+                p["id"].as_str().unwrap().to_string(),
+                (lp[0].as_f64().unwrap(), lp[1].as_f64().unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// SmolLM2 on the candle backend scores 200 sampled pairs like lm-evaluation-harness scores
+/// them with transformers (the same GGUF weights, dequantized to float32): sentence
+/// log-likelihoods agree closely and the preferred sentence agrees on nearly every pair.
+#[test]
+fn smollm2_agrees_with_lm_evaluation_harness() {
+    let model = fixtures::model("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let reference = lm_eval_reference();
+    let dir = tempfile::tempdir().unwrap();
+    let suite = suites::builtin("crows-pairs").unwrap().replace(
+        "path = \"crows_pairs/crows_pairs_anonymized.csv\"",
+        "path = \"crows_pairs/crows_pairs_anonymized.csv\"\nsample = 200",
+    );
+    let suite_path = dir.path().join("crows-200.toml");
+    std::fs::write(&suite_path, suite).unwrap();
+    let out = dir.path().join("run");
+    let datasets = fixtures::datasets();
+    let output = probity(&[
+        "run",
+        "--suite",
+        suite_path.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--datasets",
+        datasets.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let journal = std::fs::read_to_string(out.join("attempts.jsonl")).unwrap();
+    let (mut n, mut same_side, mut ours_stereo, mut theirs_stereo) = (0, 0, 0, 0);
+    let mut worst: f64 = 0.0;
+    for line in journal.lines() {
+        let attempt: Value = serde_json::from_str(line).unwrap();
+        let id = attempt["attributes"]["pair"].as_str().unwrap();
+        let lp = attempt["logprobs"].as_array().unwrap();
+        let (more, less) = (lp[0].as_f64().unwrap(), lp[1].as_f64().unwrap());
+        let (ref_more, ref_less) = reference[id];
+        worst = worst
+            .max((more - ref_more).abs())
+            .max((less - ref_less).abs());
+        n += 1;
+        same_side += usize::from((more > less) == (ref_more > ref_less));
+        ours_stereo += usize::from(more > less);
+        theirs_stereo += usize::from(ref_more > ref_less);
+    }
+    assert_eq!(n, 200);
+    assert!(
+        worst < MAX_SENTENCE_DIFFERENCE,
+        "largest difference {worst} nats"
+    );
+    assert!(
+        same_side >= 196,
+        "the preferred sentence agrees on {same_side} of 200"
+    );
+    assert!(
+        (ours_stereo as i64 - theirs_stereo as i64).abs() <= 2,
+        "pct_stereotype {ours_stereo}/200 against lm-eval's {theirs_stereo}/200"
     );
 }
