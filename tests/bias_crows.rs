@@ -180,7 +180,7 @@ fn a_missing_dataset_is_one_line_and_exit_2() {
 
 /// The largest difference, in nats, allowed between a sentence's log-likelihood from the
 /// candle backend (quantized matmuls) and from transformers (dequantized to float32).
-const MAX_SENTENCE_DIFFERENCE: f64 = 0.5;
+const MAX_SENTENCE_DIFFERENCE: f64 = 0.05;
 
 /// The pairs of lm-evaluation-harness's run (scripts/lmeval-crows-pairs.py) on the same
 /// weights: pair id → [log p(sent_more), log p(sent_less)].
@@ -258,7 +258,7 @@ fn smollm2_agrees_with_lm_evaluation_harness() {
         "largest difference {worst} nats"
     );
     assert!(
-        same_side >= 196,
+        same_side >= 198,
         "the preferred sentence agrees on {same_side} of 200"
     );
     assert!(
