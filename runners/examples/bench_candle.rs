@@ -13,12 +13,14 @@ use std::time::Instant;
 use audit_core::{Answer, Backend, Case, Generation, Query};
 use runners::candle::{CandleBackend, CandleOptions};
 
-/// Splits one CSV record into fields (RFC 4180 quoting); records here do not span lines.
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut fields = Vec::new();
+/// Splits CSV text into records of fields (RFC 4180: quoted fields may hold commas, doubled
+/// quotes and newlines).
+fn csv_records(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let mut record = Vec::new();
     let mut field = String::new();
     let mut quoted = false;
-    let mut chars = line.chars().peekable();
+    let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match (c, quoted) {
             ('"', true) if chars.peek() == Some(&'"') => {
@@ -26,19 +28,27 @@ fn csv_fields(line: &str) -> Vec<String> {
                 chars.next();
             }
             ('"', _) => quoted = !quoted,
-            (',', false) => fields.push(std::mem::take(&mut field)),
+            (',', false) => record.push(std::mem::take(&mut field)),
+            ('\r', false) => {}
+            ('\n', false) => {
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+            }
             _ => field.push(c),
         }
     }
-    fields.push(field);
-    fields
+    if !field.is_empty() || !record.is_empty() {
+        record.push(field);
+        records.push(record);
+    }
+    records
 }
 
 /// Both sentences of every CrowS-Pairs row, `sent_more` then `sent_less`.
 fn crows_sentences(path: &str) -> Result<Vec<String>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-    let mut lines = text.lines();
-    let header = csv_fields(lines.next().ok_or("empty CSV")?);
+    let mut records = csv_records(&text).into_iter();
+    let header = records.next().ok_or("empty CSV")?;
     let column = |name: &str| {
         header
             .iter()
@@ -47,8 +57,7 @@ fn crows_sentences(path: &str) -> Result<Vec<String>, String> {
     };
     let (more, less) = (column("sent_more")?, column("sent_less")?);
     let mut out = Vec::new();
-    for line in lines {
-        let fields = csv_fields(line);
+    for fields in records {
         if let (Some(a), Some(b)) = (fields.get(more), fields.get(less)) {
             out.push(a.clone());
             out.push(b.clone());
