@@ -44,7 +44,7 @@ fn matches_the_reference_outputs() {
     }
     assert!(worst < 1e-5, "largest difference {worst}");
     // One at a time gives the same as in a batch, up to float summation order.
-    let alone = model.classify(&texts[2..3].to_vec()).unwrap();
+    let alone = model.classify(&texts[2..3]).unwrap();
     for (a, b) in alone[0].iter().zip(&got[2]) {
         assert!((a - b).abs() < 1e-6, "{a} vs {b}");
     }
