@@ -33,8 +33,14 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("safety-full", include_str!("../builtin/safety-full.toml")),
     ("advbench", include_str!("../builtin/advbench.toml")),
     ("harmbench", include_str!("../builtin/harmbench.toml")),
-    ("jailbreakbench", include_str!("../builtin/jailbreakbench.toml")),
-    ("do-not-answer", include_str!("../builtin/do-not-answer.toml")),
+    (
+        "jailbreakbench",
+        include_str!("../builtin/jailbreakbench.toml"),
+    ),
+    (
+        "do-not-answer",
+        include_str!("../builtin/do-not-answer.toml"),
+    ),
     ("xstest", include_str!("../builtin/xstest.toml")),
 ];
 
