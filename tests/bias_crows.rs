@@ -5,17 +5,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::probity;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
-
-fn probity(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_probity"))
-        .args(args)
-        .output()
-        .expect("the probity binary runs")
-}
 
 /// Writes a scripted profile and runs `suite` on it (with the shared datasets), asserting
 /// success; returns summary.json.

@@ -4,17 +4,11 @@
 // A test that cannot unwrap has failed: the panic is its report.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{probity, read_json};
+
 use std::path::Path;
-use std::process::{Command, Output};
-
-use serde_json::Value;
-
-fn probity(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_probity"))
-        .args(args)
-        .output()
-        .expect("the probity binary runs")
-}
 
 fn run(profile: &str, out: &Path, extra: &[&str]) {
     let backend = format!("scripted:{}", fixtures::profile(profile).display());
@@ -35,10 +29,6 @@ fn run(profile: &str, out: &Path, extra: &[&str]) {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 #[test]

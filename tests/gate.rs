@@ -6,19 +6,16 @@
 // A test that cannot unwrap has failed: the panic is its report.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{fails, probity};
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
 const SUITE: &str = "counterfactual-refusal";
-
-fn probity(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_probity"))
-        .args(args)
-        .output()
-        .expect("the probity binary runs")
-}
 
 fn policy(name: &str) -> String {
     fixtures::root()
@@ -172,16 +169,6 @@ fn run_with_a_policy_writes_every_file_then_exits_1() {
     let manifest: Value = serde_json::from_str(&read(&out.join("manifest.json"))).unwrap();
     assert_eq!(manifest["status"], "complete");
     insta::assert_snapshot!("planted_failure_summary_md", read(&out.join("summary.md")));
-}
-
-/// Runs probity expecting exit code 2 and exactly one line on stderr; returns that line.
-fn fails(args: &[&str]) -> String {
-    let output = probity(args);
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr.trim_end().to_string()
 }
 
 #[test]

@@ -5,15 +5,11 @@
 // A test that cannot unwrap has failed: the panic is its report.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::{Command, Output};
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{fails, probity};
 
-fn probity(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_probity"))
-        .args(args)
-        .output()
-        .expect("the probity binary runs")
-}
+use std::path::Path;
 
 fn run(out: &Path, extra: &[&str]) {
     let backend = format!("scripted:{}", fixtures::profile("refusal-gap-20").display());
@@ -34,14 +30,6 @@ fn run(out: &Path, extra: &[&str]) {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-fn fails(args: &[&str]) -> String {
-    let output = probity(args);
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-    stderr.trim_end().to_string()
 }
 
 #[test]

@@ -5,19 +5,16 @@
 // Helpers of integration tests are not `#[test]` functions; a panic is how they fail.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{fails, probity, read_json};
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
 const SUITE: &str = "counterfactual-refusal";
-
-fn probity(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_probity"))
-        .args(args)
-        .output()
-        .expect("the probity binary runs")
-}
 
 /// Runs the built-in suite on a scripted profile into `out`, asserting success.
 fn run_scripted(profile: &str, out: &Path, extra: &[&str]) {
@@ -40,11 +37,6 @@ fn run_scripted(profile: &str, out: &Path, extra: &[&str]) {
         "probity {args:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).expect("valid JSON")
 }
 
 fn tests_of(summary: &Value) -> &Vec<Value> {
@@ -216,16 +208,6 @@ fn a_torn_last_line_is_run_again() {
         text,
         std::fs::read_to_string(torn.join("attempts.jsonl")).unwrap()
     );
-}
-
-/// Runs probity expecting exit code 2 and exactly one line on stderr; returns that line.
-fn fails(args: &[&str]) -> String {
-    let output = probity(args);
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr.trim_end().to_string()
 }
 
 fn scripted_null() -> String {

@@ -4,17 +4,13 @@
 //! estimates, paired tests of each transform against the plain prompt, decoded base64 answers
 //! and leaked secrets; and every built-in safety suite plans its cases on the real files.
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::probity;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
-
-fn probity(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_probity"))
-        .args(args)
-        .output()
-        .expect("the probity binary runs")
-}
 
 fn run_suite(suite: &str, profile: &str, out: &Path) -> Value {
     let backend = format!("scripted:{}", fixtures::profile(profile).display());
