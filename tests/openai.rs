@@ -363,12 +363,12 @@ fn the_api_key_reaches_the_server_and_nothing_else() {
     assert_eq!(proxy.seen().len(), 11, "nothing sent without the key");
 }
 
-/// A run of `suite` on the candle backend (the same GGUF file the server serves).
-fn candle_run(suite: &str, out: &Path, limit: usize) -> Command {
+/// A run of `suite` on the candle backend on `model` (the GGUF file the server serves).
+fn candle_run(suite: &str, model: &Path, out: &Path, limit: usize) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_probity"));
     command
         .args(["run", "--suite", suite, "--model"])
-        .arg(fixtures::model(llama::MODEL_FILE))
+        .arg(model)
         .arg("--datasets")
         .arg(fixtures::datasets())
         .args(["--quiet", "--limit", &limit.to_string()])
@@ -406,24 +406,17 @@ detector = "choice-correct"
 by = ["gender"]
 "#;
 
-/// llama.cpp's server and the candle backend on the same GGUF: greedy answers start alike and
-/// option log-likelihoods agree within a tolerance. The thresholds are those measured and
-/// explained in docs/backends/openai.md (44 prompts, 12 Winogender items); run with
-/// `-- --nocapture` to print the numbers.
-#[test]
-fn the_server_agrees_with_candle_on_the_same_gguf() {
-    let _serial = llama::exclusive();
-    let dir = tempfile::tempdir().unwrap();
-    let server = LlamaServer::start(dir.path());
-
-    // Greedy chat answers; llama-cpp-python's default repeat penalty (1.1) is turned off.
-    let served = dir.path().join("served-chat");
+/// How many greedy answers of the server and of candle on `model` agree, over 44 prompts of the
+/// counterfactual suite with 24 new tokens each: (identical, same first word, prompts).
+/// llama-cpp-python's default repeat penalty (1.1, applied even at temperature 0) is turned off.
+fn greedy_agreement(server: &LlamaServer, dir: &Path, model: &Path) -> (usize, usize, usize) {
+    let served = dir.join("served-chat");
     succeed(
-        served_run(&server.base_url(), &served, &dir.path().join("c1"), 44)
+        served_run(&server.base_url(), &served, &dir.join("c1"), 44)
             .args(["--extra-body", r#"{"repeat_penalty": 1.0}"#]),
     );
-    let local = dir.path().join("candle-chat");
-    succeed(&mut candle_run(SUITE, &local, 44));
+    let local = dir.join("candle-chat");
+    succeed(&mut candle_run(SUITE, model, &local, 44));
     let (served, local) = (by_case(attempts(&served)), by_case(attempts(&local)));
     assert_eq!(
         served.keys().collect::<Vec<_>>(),
@@ -435,7 +428,6 @@ fn the_server_agrees_with_candle_on_the_same_gguf() {
             .and_then(|r| r.split_whitespace().next())
             .map(str::to_string)
     };
-    let n = served.len() as f64;
     let same = served
         .iter()
         .filter(|(id, a)| a["response"] == local[*id]["response"])
@@ -444,18 +436,65 @@ fn the_server_agrees_with_candle_on_the_same_gguf() {
         .iter()
         .filter(|(id, a)| first_word(a) == first_word(&local[*id]))
         .count();
-    println!("greedy answers of {n} prompts: identical {same}, same first word {same_start}",);
-    assert!(
-        same_start as f64 >= 0.9 * n,
-        "same first word on only {same_start}"
+    println!(
+        "greedy answers of {} prompts: identical {same}, same first word {same_start}",
+        served.len()
     );
-    assert!(same as f64 >= 0.3 * n, "identical answers on only {same}");
+    (same, same_start, served.len())
+}
 
-    // Option log-likelihoods, with the prefix that aligns llama-cpp-python's log-probs.
-    let suite = dir.path().join("winogender.toml");
+/// The option log-likelihoods of each case of a Choice run, by case id.
+fn option_scores(out: &Path) -> BTreeMap<String, Vec<f64>> {
+    by_case(attempts(out))
+        .into_iter()
+        .map(|(id, a)| {
+            assert!(a.get("error").is_none(), "{a}");
+            let values = a["logprobs"]
+                .as_array()
+                .expect("logprobs")
+                .iter()
+                .map(|v| v.as_f64().expect("a number"))
+                .collect();
+            (id, values)
+        })
+        .collect()
+}
+
+/// |a − b| over every option of every case (the same cases on both sides), and in how many
+/// cases both prefer the same option.
+fn compare_scores(
+    a: &BTreeMap<String, Vec<f64>>,
+    b: &BTreeMap<String, Vec<f64>>,
+) -> (Vec<f64>, usize) {
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    let best = |v: &[f64]| (0..v.len()).max_by(|&i, &j| v[i].total_cmp(&v[j]));
+    let (mut differences, mut same_choice) = (Vec::new(), 0);
+    for (id, x) in a {
+        let y = &b[id];
+        assert_eq!(x.len(), y.len());
+        same_choice += usize::from(best(x) == best(y));
+        differences.extend(x.iter().zip(y).map(|(x, y)| (x - y).abs()));
+    }
+    (differences, same_choice)
+}
+
+/// (mean, largest) of absolute differences.
+fn mean_and_worst(differences: &[f64]) -> (f64, f64) {
+    let worst = differences.iter().copied().fold(0.0, f64::max);
+    (
+        differences.iter().sum::<f64>() / differences.len() as f64,
+        worst,
+    )
+}
+
+/// Winogender option log-likelihoods (6 items, 12 options) through the server, with the prefix
+/// that aligns llama-cpp-python's log-probs, and on candle. Asserts both prefer the same option
+/// everywhere; returns (mean, largest) |server − candle| and the candle run's directory.
+fn choice_agreement(server: &LlamaServer, dir: &Path, model: &Path) -> ((f64, f64), PathBuf) {
+    let suite = dir.join("winogender.toml");
     std::fs::write(&suite, WINOGENDER_SUITE).unwrap();
     let suite = suite.to_str().unwrap();
-    let served = dir.path().join("served-choice");
+    let served = dir.join("served-choice");
     succeed(
         Command::new(env!("CARGO_BIN_EXE_probity"))
             .args(["run", "--suite", suite, "--backend", "openai"])
@@ -465,39 +504,103 @@ fn the_server_agrees_with_candle_on_the_same_gguf() {
             .args(["--quiet", "--limit", "6", "--out"])
             .arg(&served)
             .arg("--cache")
-            .arg(dir.path().join("c2")),
+            .arg(dir.join("c2")),
     );
-    let local = dir.path().join("candle-choice");
-    succeed(&mut candle_run(suite, &local, 6));
-    let (served, local) = (by_case(attempts(&served)), by_case(attempts(&local)));
+    let local = dir.join("candle-choice");
+    succeed(&mut candle_run(suite, model, &local, 6));
+    let (served, candle) = (option_scores(&served), option_scores(&local));
     assert_eq!(served.len(), 6);
-    let (mut differences, mut same_choice) = (Vec::new(), 0);
-    for (id, a) in &served {
-        assert!(a.get("error").is_none(), "{a}");
-        let values = |a: &Value| -> Vec<f64> {
-            a["logprobs"]
-                .as_array()
-                .expect("logprobs")
-                .iter()
-                .map(|v| v.as_f64().expect("a number"))
-                .collect()
-        };
-        let (x, y) = (values(a), values(&local[id]));
-        assert_eq!(x.len(), y.len());
-        let best = |v: &[f64]| (0..v.len()).max_by(|&i, &j| v[i].total_cmp(&v[j]));
-        same_choice += usize::from(best(&x) == best(&y));
-        differences.extend(x.iter().zip(&y).map(|(x, y)| (x - y).abs()));
-    }
-    let worst = differences.iter().copied().fold(0.0, f64::max);
-    let mean = differences.iter().sum::<f64>() / differences.len() as f64;
+    let (differences, same_choice) = compare_scores(&served, &candle);
+    let (mean, worst) = mean_and_worst(&differences);
     println!(
-        "option log-likelihoods of {} options: mean |server - candle| {mean:.3} nats, largest {worst:.3}; same preferred option in {same_choice} of {}",
+        "server (BOS + context) vs candle (context): {} options, mean |difference| {mean:.3} nats, largest {worst:.3}; same preferred option in {same_choice} of {}",
         differences.len(),
         served.len()
     );
     assert_eq!(same_choice, served.len(), "the preferred option differs");
+    ((mean, worst), local)
+}
+
+/// llama.cpp in process (the library the server runs) scores the options of candle's Choice run
+/// on the very tokens candle scored (no BOS: scripts/llama-choice-logprobs.py): (mean, largest)
+/// |llama.cpp − candle|. `kv` is llama.cpp's KV cache type, f32 or f16.
+fn arithmetic_agreement(model: &Path, candle_run: &Path, kv: &str) -> (f64, f64) {
+    let output = succeed(
+        Command::new(llama::python())
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/scripts/llama-choice-logprobs.py"
+            ))
+            .arg(model)
+            .arg(candle_run)
+            .args(["--kv", kv]),
+    );
+    let llama: BTreeMap<String, Vec<f64>> =
+        serde_json::from_slice(&output.stdout).expect("the script's JSON");
+    let (differences, same_choice) = compare_scores(&llama, &option_scores(candle_run));
+    let (mean, worst) = mean_and_worst(&differences);
+    println!(
+        "llama.cpp in process (KV {kv}) vs candle, same tokens: mean |difference| {mean:.6} nats, largest {worst:.6}; same preferred option in {same_choice} of {}",
+        llama.len()
+    );
+    (mean, worst)
+}
+
+/// The issue's cross-check, on the unquantized file: llama.cpp's server and the candle backend
+/// on SmolLM2 in float32 (weights dequantized from the Q4_1 file by scripts/install-llama-server.sh,
+/// KV cache in float32 on the server: `--type_k 0 --type_v 0`) give identical greedy answers on
+/// at least 90% of prompts (measured: 44 of 44, and 132 of 132 at 48 tokens). Option
+/// log-likelihoods differ by what the server must be sent (a BOS in front, see
+/// docs/backends/openai.md), and on the same tokens by float32 summation order alone.
+#[test]
+fn the_server_agrees_with_candle_on_an_f32_gguf() {
+    let _serial = llama::exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let model = llama::f32_model();
+    let server = LlamaServer::start_with(dir.path(), &model, &["--type_k", "0", "--type_v", "0"]);
+    let (same, _, n) = greedy_agreement(&server, dir.path(), &model);
+    assert!(
+        same * 10 >= n * 9,
+        "identical greedy answers on only {same} of {n}"
+    );
+    let ((mean, worst), candle_choice) = choice_agreement(&server, dir.path(), &model);
     assert!(worst <= 1.0, "largest difference {worst} nats");
     assert!(mean <= 0.5, "mean difference {mean} nats");
+    let (_, worst) = arithmetic_agreement(&model, &candle_choice, "f32");
+    assert!(
+        worst <= 1e-3,
+        "same tokens, float32: largest difference {worst} nats"
+    );
+}
+
+/// The same cross-check on the quantized file users serve: llama.cpp multiplies Q4_1 weights by
+/// activations quantized to 8 bits, candle dequantizes the weights to float32, and near-ties
+/// flip. Greedy answers start alike but part early; option scores differ by the quantized
+/// arithmetic and the BOS. The thresholds are those measured and explained in
+/// docs/backends/openai.md; run with `-- --nocapture` to print the numbers.
+#[test]
+fn the_server_agrees_with_candle_on_the_q4_1_gguf() {
+    let _serial = llama::exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixtures::model(llama::MODEL_FILE);
+    let server = LlamaServer::start(dir.path());
+    let (same, same_start, n) = greedy_agreement(&server, dir.path(), &model);
+    assert!(
+        same_start * 10 >= n * 9,
+        "same first word on only {same_start} of {n}"
+    );
+    assert!(
+        same * 10 >= n * 3,
+        "identical answers on only {same} of {n}"
+    );
+    let ((mean, worst), candle_choice) = choice_agreement(&server, dir.path(), &model);
+    assert!(worst <= 1.0, "largest difference {worst} nats");
+    assert!(mean <= 0.5, "mean difference {mean} nats");
+    let (_, worst) = arithmetic_agreement(&model, &candle_choice, "f16");
+    assert!(
+        worst <= 0.6,
+        "same tokens, Q4_1: largest difference {worst} nats"
+    );
 }
 
 /// Without the prefix, llama-cpp-python's prompt log-probs on SmolLM2 (which adds no BOS) are

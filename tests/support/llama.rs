@@ -12,6 +12,21 @@ use std::time::{Duration, Instant};
 /// The GGUF file every served-model test uses (fetched by scripts/fetch-models.sh).
 pub const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
+/// The same model with every tensor dequantized to float32, for the cross-check (derived from
+/// `MODEL_FILE` by scripts/install-llama-server.sh).
+pub const F32_MODEL_FILE: &str = "SmolLM2-135M-Instruct.F32.gguf";
+
+/// The path of `F32_MODEL_FILE` in the model cache; panics with the command that makes it.
+pub fn f32_model() -> PathBuf {
+    let path = fixtures::models().join(F32_MODEL_FILE);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/install-llama-server.sh (it derives it from the Q4_1 file)",
+        path.display()
+    );
+    path
+}
+
 /// How long the server may take to load the model and answer `/v1/models`.
 const READY_WITHIN: Duration = Duration::from_secs(180);
 
@@ -60,18 +75,28 @@ pub struct LlamaServer {
 }
 
 impl LlamaServer {
-    /// Starts the server on a free port and waits until `/v1/models` answers.
+    /// Starts the server on `MODEL_FILE` with its default settings; see `start_with`.
     pub fn start(log_dir: &std::path::Path) -> LlamaServer {
+        Self::start_with(log_dir, &fixtures::model(MODEL_FILE), &[])
+    }
+
+    /// Starts the server on `model` with `extra` server flags on a free port and waits until
+    /// `/v1/models` answers.
+    pub fn start_with(
+        log_dir: &std::path::Path,
+        model: &std::path::Path,
+        extra: &[&str],
+    ) -> LlamaServer {
         let python = python();
-        let model = fixtures::model(MODEL_FILE);
         let port = free_port();
         let log = log_dir.join(format!("llama-server-{port}.log"));
         let log_file = std::fs::File::create(&log).expect("the server log");
         let child = Command::new(&python)
             .args(["-m", "llama_cpp.server", "--model"])
-            .arg(&model)
+            .arg(model)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--n_ctx", "2048", "--logits_all", "true"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("the server log"))
             .stderr(log_file)
