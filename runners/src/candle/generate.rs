@@ -155,7 +155,8 @@ fn decode(
                 .collect()
         })
         .collect();
-    let mut cache = Cache::new(model.cfg.n_layers, rows.len());
+    let most_new = rows.iter().map(|r| r.budget).max().unwrap_or(0);
+    let mut cache = Cache::new(model.cfg.n_layers, rows.len(), longest + most_new);
     let hidden = model.forward(&tokens, &positions, &mut cache)?;
     let last: Vec<u32> = (0..rows.len())
         .map(|r| (r * longest + longest - 1) as u32)

@@ -165,7 +165,7 @@ fn score_sequences(
             .iter()
             .map(|_| (0..longest as u32).map(Some).collect())
             .collect();
-        let mut cache = Cache::new(model.cfg.n_layers, chunk.len());
+        let mut cache = Cache::new(model.cfg.n_layers, chunk.len(), longest);
         let hidden = model.forward(&tokens, &positions, &mut cache)?;
         let mut flat = Vec::new();
         let mut targets = Vec::new();
