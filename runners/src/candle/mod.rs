@@ -444,6 +444,11 @@ impl CandleBackend {
         self.specials.prefix_id()
     }
 
+    /// Whether the tokenizer puts BOS in front of every text (Gemma).
+    pub fn add_bos(&self) -> bool {
+        self.specials.add_bos
+    }
+
     fn answer_choices(&self, batch: &[&Case]) -> Result<Vec<Answer>, BackendError> {
         on_pool(|| score::answer(self, batch))
     }
