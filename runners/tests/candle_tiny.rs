@@ -172,3 +172,70 @@ fn unknown_rope_scaling_is_a_load_error() {
     assert!(err.contains("config.json"), "{err}");
     assert!(!err.contains('\n'), "{err}");
 }
+
+/// Options sharing a long context (prefix run once, left-padded, its cache copied per option)
+/// score as each option run whole, also across Gemma 3's sliding window of 8 tokens.
+#[test]
+fn shared_prefixes_score_as_whole_sequences() {
+    use audit_core::{Case, Query};
+    let reference = fixture("candle_reference_tiny.json");
+    for name in ["qwen2", "gemma3"] {
+        let model = &reference["models"][name];
+        let dir = tempfile::tempdir().unwrap();
+        write_folder(
+            dir.path(),
+            model,
+            reference["seed"].as_u64().unwrap(),
+            &model["config"],
+        );
+        let mut backend = CandleBackend::load(dir.path(), &CandleOptions::default()).unwrap();
+        let words = |ids: std::ops::Range<u32>| -> String {
+            ids.map(|i| format!("t{}", 3 + i * 7 % 250))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let choice = |id: String, context: String, options: Vec<String>| Case {
+            id,
+            probe: "test".into(),
+            attributes: Default::default(),
+            query: Query::Choice { context, options },
+        };
+        let cases: Vec<Case> = (0..4u32)
+            .map(|c| {
+                choice(
+                    format!("c{c}"),
+                    words(c..c + 12 + 5 * c),
+                    vec![
+                        format!(" {}", words(40..41 + c)),
+                        format!(" {}", words(50..53)),
+                        format!(" {}", words(60..62 + 2 * c)),
+                    ],
+                )
+            })
+            .collect();
+        let refs: Vec<&Case> = cases.iter().collect();
+        let shared = backend.answer(&refs, &Generation::default()).unwrap();
+        for (case, answer) in cases.iter().zip(&shared) {
+            let Query::Choice { context, options } = &case.query else {
+                unreachable!()
+            };
+            let Answer::Logprobs(lp) = answer else {
+                panic!("{answer:?}")
+            };
+            for (o, option) in options.iter().enumerate() {
+                let single = choice("one".into(), context.clone(), vec![option.clone()]);
+                let alone = backend.answer(&[&single], &Generation::default()).unwrap();
+                let Answer::Logprobs(one) = &alone[0] else {
+                    panic!("{alone:?}")
+                };
+                assert!(
+                    (lp[o] - one[0]).abs() <= 1e-4,
+                    "{name} {} option {o}: shared {} whole {}",
+                    case.id,
+                    lp[o],
+                    one[0]
+                );
+            }
+        }
+    }
+}
