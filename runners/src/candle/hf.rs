@@ -86,11 +86,9 @@ impl HfConfig {
                 .and_then(|p| p.get(key))
                 .and_then(|v| v.as_f64())
                 .filter(|v| v.is_finite() && *v > 0.0)
-                .ok_or_else(|| {
-                    corrupt(
-                        path,
-                        format!("rope scaling `{kind}` needs a positive `{key}`"),
-                    )
+                .ok_or_else(|| LoadError::Unsupported {
+                    path: path.display().to_string(),
+                    what: format!("rope scaling `{kind}` without a positive `{key}`"),
                 })
         };
         match kind.as_str() {
