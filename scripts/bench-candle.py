@@ -10,7 +10,12 @@ ratio of tokens per CPU-second (steadier when other work shares the machine), an
 of the per-sentence log-likelihoods.
 
   ~/.cache/probity/venv-torch/bin/python scripts/bench-candle.py [smollm2|gemma3]
-      [--sentences N] [--threads 2] [--json results.json]
+      [--sentences N] [--threads 2] [--bbq Age] [--bbq-items N] [--json results.json]
+
+`--bbq CATEGORY` also scores BBQ items of that category (the bbq probe's prompt: context, a
+blank line, `Q: question`, `A:`, each answer after a space; transformers scores every option's
+context + answer in batches of 16 sequences sorted by length, as lm-evaluation-harness does).
+Models without a chat template (Gemma 3 270M base) generate from the raw prompt text instead.
 
 Needs the venv of scripts/candle-reference.py and the model from scripts/fetch-models.sh.
 """
@@ -60,6 +65,61 @@ def crows_csv():
     sys.exit("error: crows_pairs_anonymized.csv not found; set CROWS_PAIRS")
 
 
+def bbq_path(category):
+    for root in [os.environ.get("PROBITY_DATASETS", ""), "/work/shared/datasets", str(ROOT.parent / "shared/datasets")]:
+        p = pathlib.Path(root) / "bbq/data" / f"{category}.jsonl"
+        if root and p.exists():
+            return str(p)
+    sys.exit(f"error: bbq/data/{category}.jsonl not found; set PROBITY_DATASETS")
+
+
+def score_sequences(model, torch, seqs, pad):
+    """Summed log-prob of tokens[n_ctx:] of each (tokens, n_ctx); batches of 16 sorted by length."""
+    out = [0.0] * len(seqs)
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i][0]))
+    for b in range(0, len(order), 16):
+        idx = order[b : b + 16]
+        width = max(len(seqs[i][0]) for i in idx)
+        ids = torch.full((len(idx), width), pad)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for r, i in enumerate(idx):
+            ids[r, : len(seqs[i][0])] = torch.tensor(seqs[i][0])
+            mask[r, : len(seqs[i][0])] = 1
+        lp = torch.log_softmax(model(ids, attention_mask=mask).logits, dim=-1)
+        for r, i in enumerate(idx):
+            toks, n_ctx = seqs[i]
+            t = torch.tensor(toks[n_ctx:])
+            out[i] = lp[r, n_ctx - 1 : len(toks) - 1].gather(1, t.unsqueeze(1)).sum().item()
+    return out
+
+
+def run_bbq_transformers(model, tok, torch, args):
+    items = []
+    with open(bbq_path(args.bbq)) as f:
+        for line in f:
+            if line.strip() and len(items) < args.bbq_items:
+                items.append(json.loads(line))
+    seqs = []
+    for it in items:
+        context = f"{it['context']}\n\nQ: {it['question']}\nA:"
+        n_ctx = len(tok(context)["input_ids"])
+        for k in ("ans0", "ans1", "ans2"):
+            seqs.append((tok(context + " " + it[k])["input_ids"], n_ctx))
+    n_tokens = sum(len(s[0]) for s in seqs)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    cpu = time.process_time()
+    start = time.perf_counter()
+    with torch.no_grad():
+        logprobs = score_sequences(model, torch, seqs, pad)
+    return {
+        "items": len(items),
+        "tokens": n_tokens,
+        "score_s": time.perf_counter() - start,
+        "score_cpu_s": time.process_time() - cpu,
+        "logprobs": [logprobs[3 * i : 3 * i + 3] for i in range(len(items))],
+    }
+
+
 def run_candle(model_path, csv_path, args):
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads), CANDLE_NUM_THREADS=str(args.threads))
     env.setdefault("CARGO_TARGET_DIR", str(pathlib.Path.home() / ".cache/probity/target-candle"))
@@ -68,6 +128,8 @@ def run_candle(model_path, csv_path, args):
         "cargo", "run", "-q", "-p", "runners", "--example", "bench_candle", "--"]
     cmd = prefix + [str(model_path), csv_path, "--sentences", str(args.sentences), "--batch", "64",
            "--gen-prompts", "16", "--gen-tokens", "64"]
+    if args.bbq:
+        cmd += ["--bbq", bbq_path(args.bbq), "--bbq-items", str(args.bbq_items)]
     out = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -110,28 +172,32 @@ def run_transformers(model_path, csv_path, args):
     score_cpu_s = time.process_time() - cpu
 
     gen_tokens, gen_s, gen_cpu_s = 0, 0.0, 0.0
+    tok.padding_side = "left"
     if tok.chat_template:
-        tok.padding_side = "left"
         texts = [
             tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
             for p in PROMPTS
         ]
         batch = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        stop = [tok.eos_token_id] + [
-            tok.convert_tokens_to_ids(t) for t in ["<|im_end|>", "<end_of_turn>"] if t in tok.get_vocab()
-        ]
-        cpu = time.process_time()
-        start = time.perf_counter()
-        with torch.no_grad():
-            out = model.generate(**batch, do_sample=False, max_new_tokens=64, eos_token_id=stop, pad_token_id=pad)
-        gen_s = time.perf_counter() - start
-        gen_cpu_s = time.process_time() - cpu
-        new = out[:, batch["input_ids"].shape[1] :]
-        for row in new.tolist():
-            for t in row:
-                if t in stop:
-                    break
-                gen_tokens += 1
+    else:
+        # No chat template: the raw prompt text, with the tokenizer's own special tokens (BOS).
+        batch = tok(PROMPTS, return_tensors="pt", padding=True)
+    stop = [tok.eos_token_id] + [
+        tok.convert_tokens_to_ids(t) for t in ["<|im_end|>", "<end_of_turn>"] if t in tok.get_vocab()
+    ]
+    cpu = time.process_time()
+    start = time.perf_counter()
+    with torch.no_grad():
+        out = model.generate(**batch, do_sample=False, max_new_tokens=64, eos_token_id=stop, pad_token_id=pad)
+    gen_s = time.perf_counter() - start
+    gen_cpu_s = time.process_time() - cpu
+    new = out[:, batch["input_ids"].shape[1] :]
+    for row in new.tolist():
+        for t in row:
+            if t in stop:
+                break
+            gen_tokens += 1
+    bbq = run_bbq_transformers(model, tok, torch, args) if args.bbq else None
     return {
         "sentences": len(sentences),
         "score_tokens": n_tokens,
@@ -143,6 +209,7 @@ def run_transformers(model_path, csv_path, args):
         "gen_tokens_per_s": gen_tokens / gen_s if gen_s else 0.0,
         "gen_cpu_s": gen_cpu_s,
         "logprobs": logprobs,
+        "bbq": bbq,
     }
 
 
@@ -151,6 +218,8 @@ def main():
     parser.add_argument("model", nargs="?", default="smollm2", choices=sorted(MODELS))
     parser.add_argument("--sentences", type=int, default=3016)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--bbq", help="also score BBQ items of this category, e.g. Age")
+    parser.add_argument("--bbq-items", type=int, default=1 << 30)
     parser.add_argument("--json")
     args = parser.parse_args()
     models = pathlib.Path(os.environ.get("PROBITY_MODELS", pathlib.Path.home() / ".cache/probity/models"))
@@ -158,6 +227,7 @@ def main():
     if not model_path.exists():
         sys.exit(f"error: {model_path} is missing; run scripts/fetch-models.sh")
     csv_path = crows_csv()
+    load_start = os.getloadavg()
 
     candle = run_candle(model_path, csv_path, args)
     hf = run_transformers(model_path, csv_path, args)
@@ -187,6 +257,27 @@ def main():
         "logprob_mean_abs_diff": sum(diffs) / len(diffs),
         "load_s": round(candle["load_s"], 2),
     }
+    if args.bbq:
+        cb, hb = candle["bbq"], hf["bbq"]
+        d = [abs(a - b) for x, y in zip(cb["logprobs"], hb["logprobs"]) for a, b in zip(x, y)]
+        same = sum(x.index(max(x)) == y.index(max(y)) for x, y in zip(cb["logprobs"], hb["logprobs"]))
+        summary["bbq"] = {
+            "category": args.bbq,
+            "items": cb["items"],
+            "tokens": cb["tokens"],
+            "transformers_tokens": hb["tokens"],
+            "candle_tokens_per_s": round(cb["tokens"] / cb["score_s"], 1),
+            "transformers_tokens_per_s": round(hb["tokens"] / hb["score_s"], 1),
+            "ratio": round((cb["tokens"] / cb["score_s"]) / (hb["tokens"] / hb["score_s"]), 2),
+            "ratio_cpu": round((cb["tokens"] / cb["score_cpu_s"]) / (hb["tokens"] / hb["score_cpu_s"]), 2),
+            "candle_wall_s": round(cb["score_s"], 1),
+            "transformers_wall_s": round(hb["score_s"], 1),
+            "logprob_max_abs_diff": max(d),
+            "logprob_mean_abs_diff": sum(d) / len(d),
+            "same_argmax": f"{same}/{cb['items']}",
+        }
+    summary["load_average_start"] = load_start
+    summary["load_average_end"] = os.getloadavg()
     print(json.dumps(summary, indent=1))
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(summary, indent=1) + "\n")

@@ -5,8 +5,12 @@
 //!
 //! ```text
 //! cargo run -p runners --example bench_candle -- MODEL.gguf CROWS.csv [--sentences N]
-//!     [--batch N] [--gen-prompts N] [--gen-tokens N]
+//!     [--batch N] [--gen-prompts N] [--gen-tokens N] [--bbq CATEGORY.jsonl --bbq-items N]
 //! ```
+//!
+//! Models without a chat template (Gemma 3 270M base) generate from the raw prompt text, BOS
+//! first where the tokenizer adds it. `--bbq` also scores BBQ items as the bbq probe asks them
+//! (lm-eval's prompt, three options), 32 cases per call as the runner batches them.
 
 use std::time::Instant;
 
@@ -170,38 +174,72 @@ fn main() -> Result<(), String> {
     let score_s = started.elapsed().as_secs_f64();
     let score_cpu_s = cpu_seconds() - cpu;
 
-    let chats: Vec<Case> = PROMPTS[..gen_prompts]
-        .iter()
-        .enumerate()
-        .map(|(i, p)| Case {
-            id: format!("chat/{i}"),
-            probe: "bench".into(),
-            attributes: Default::default(),
-            query: Query::Chat {
-                system: None,
-                history: Vec::new(),
-                prompt: (*p).to_string(),
-            },
-        })
-        .collect();
     let generation = Generation {
         max_new_tokens: gen_tokens,
         ..Generation::default()
     };
-    let cpu = cpu_seconds();
-    let started = Instant::now();
-    let refs: Vec<&Case> = chats.iter().collect();
-    let answers = backend
-        .answer(&refs, &generation)
-        .map_err(|e| e.to_string())?;
-    let gen_s = started.elapsed().as_secs_f64();
-    let gen_cpu_s = cpu_seconds() - cpu;
-    let mut generated = 0usize;
-    for answer in &answers {
-        if let Answer::Response(text) = answer {
-            generated += backend.encode(text)?.len();
+    let chat_template = backend.render_chat(None, &[], "x").is_ok();
+    let (generated, gen_s, gen_cpu_s) = if chat_template {
+        let chats: Vec<Case> = PROMPTS[..gen_prompts]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Case {
+                id: format!("chat/{i}"),
+                probe: "bench".into(),
+                attributes: Default::default(),
+                query: Query::Chat {
+                    system: None,
+                    history: Vec::new(),
+                    prompt: (*p).to_string(),
+                },
+            })
+            .collect();
+        let cpu = cpu_seconds();
+        let started = Instant::now();
+        let refs: Vec<&Case> = chats.iter().collect();
+        let answers = backend
+            .answer(&refs, &generation)
+            .map_err(|e| e.to_string())?;
+        let gen_s = started.elapsed().as_secs_f64();
+        let gen_cpu_s = cpu_seconds() - cpu;
+        let mut generated = 0usize;
+        for answer in &answers {
+            if let Answer::Response(text) = answer {
+                generated += backend.encode(text)?.len();
+            }
         }
-    }
+        (generated, gen_s, gen_cpu_s)
+    } else {
+        // Raw prompts: BOS (where the tokenizer adds it) and the prompt's tokens.
+        let bos = backend.sentence_prefix().filter(|_| backend.add_bos());
+        let prompts: Vec<Vec<u32>> = PROMPTS[..gen_prompts]
+            .iter()
+            .map(|p| {
+                let mut ids: Vec<u32> = bos.into_iter().collect();
+                ids.extend(backend.encode(p)?);
+                Ok(ids)
+            })
+            .collect::<Result<_, String>>()?;
+        let seeds = vec![0; prompts.len()];
+        let cpu = cpu_seconds();
+        let started = Instant::now();
+        let out = backend.complete(&prompts, &generation, &seeds)?;
+        let gen_s = started.elapsed().as_secs_f64();
+        let gen_cpu_s = cpu_seconds() - cpu;
+        (out.iter().map(Vec::len).sum(), gen_s, gen_cpu_s)
+    };
+
+    let bbq = match args.iter().position(|a| a == "--bbq") {
+        Some(i) => {
+            let path = args.get(i + 1).ok_or("--bbq needs a file")?;
+            Some(bench_bbq(
+                &mut backend,
+                path,
+                flag("--bbq-items", usize::MAX)?,
+            )?)
+        }
+        None => None,
+    };
 
     let report = serde_json::json!({
         "model": model,
@@ -217,7 +255,75 @@ fn main() -> Result<(), String> {
         "gen_tokens_per_s": generated as f64 / gen_s,
         "gen_cpu_s": gen_cpu_s,
         "logprobs": logprobs,
+        "bbq": bbq,
     });
     println!("{report}");
     Ok(())
+}
+
+/// Scores BBQ items (the bbq probe's prompt: context, a blank line, `Q: question`, `A:`; each
+/// answer after a space), 32 cases per call, and reports tokens/s over every option's context +
+/// option tokens (what a scorer without shared prefixes processes) and each option's log-prob.
+fn bench_bbq(
+    backend: &mut CandleBackend,
+    path: &str,
+    items: usize,
+) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut cases = Vec::new();
+    let mut n_tokens = 0usize;
+    for (i, line) in text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(items)
+        .enumerate()
+    {
+        let item: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("{path}: line {}: {e}", i + 1))?;
+        let field = |k: &str| item[k].as_str().unwrap_or_default().to_string();
+        let context = format!("{}\n\nQ: {}\nA:", field("context"), field("question"));
+        let options: Vec<String> = ["ans0", "ans1", "ans2"]
+            .iter()
+            .map(|k| format!(" {}", field(k)))
+            .collect();
+        for o in &options {
+            let mut whole: Vec<u32> = Vec::new();
+            if backend.add_bos() {
+                whole.extend(backend.sentence_prefix());
+            }
+            whole.extend(backend.encode(&format!("{context}{o}"))?);
+            n_tokens += whole.len();
+        }
+        cases.push(Case {
+            id: format!("bbq/{i}"),
+            probe: "bench".into(),
+            attributes: Default::default(),
+            query: Query::Choice { context, options },
+        });
+    }
+    let mut logprobs = Vec::with_capacity(cases.len());
+    let cpu = cpu_seconds();
+    let started = Instant::now();
+    for chunk in cases.chunks(32) {
+        let refs: Vec<&Case> = chunk.iter().collect();
+        for answer in backend
+            .answer(&refs, &Generation::default())
+            .map_err(|e| e.to_string())?
+        {
+            match answer {
+                Answer::Logprobs(lp) => logprobs.push(lp),
+                other => return Err(format!("bbq: {other:?}")),
+            }
+        }
+    }
+    let score_s = started.elapsed().as_secs_f64();
+    let score_cpu_s = cpu_seconds() - cpu;
+    Ok(serde_json::json!({
+        "items": cases.len(),
+        "tokens": n_tokens,
+        "score_s": score_s,
+        "score_cpu_s": score_cpu_s,
+        "tokens_per_s": n_tokens as f64 / score_s,
+        "logprobs": logprobs,
+    }))
 }

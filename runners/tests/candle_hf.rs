@@ -237,28 +237,37 @@ fn folder_without_tokenizer_or_weights() {
 
 #[test]
 fn rope_scaling_is_refused_not_ignored() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = serde_json::json!({
-        "model_type": "llama",
-        "hidden_size": 8,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
-        "rope_scaling": {"rope_type": "llama3", "factor": 8.0},
-    });
-    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
-    std::fs::write(dir.path().join("model.safetensors"), "x").unwrap();
-    std::fs::copy(
-        minilm_path().join("tokenizer.json"),
-        dir.path().join("tokenizer.json"),
-    )
-    .unwrap();
-    let message = CandleBackend::load(dir.path(), &CandleOptions::default())
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        message.contains("rope_scaling `llama3` is not supported"),
-        "{message}"
-    );
-    assert!(message.contains("config.json"), "{message}");
+    // Types we do not implement, and a llama3 scaling without its parameters.
+    for (scaling, expected) in [
+        (
+            serde_json::json!({"rope_type": "yarn", "factor": 8.0}),
+            "rope scaling `yarn` (supported: default, linear, llama3) is not supported",
+        ),
+        (
+            serde_json::json!({"rope_type": "llama3", "factor": 8.0}),
+            "rope scaling `llama3` without a positive `low_freq_factor` is not supported",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = serde_json::json!({
+            "model_type": "llama",
+            "hidden_size": 8,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "rope_scaling": scaling,
+        });
+        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        std::fs::write(dir.path().join("model.safetensors"), "x").unwrap();
+        std::fs::copy(
+            minilm_path().join("tokenizer.json"),
+            dir.path().join("tokenizer.json"),
+        )
+        .unwrap();
+        let message = CandleBackend::load(dir.path(), &CandleOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(message.contains(expected), "{message}");
+        assert!(message.contains("config.json"), "{message}");
+    }
 }

@@ -95,6 +95,64 @@ fn choice_prefers_the_true_continuation() {
     assert!(lp[0] > -1.0, "{lp:?}");
 }
 
+/// Options sharing a context run the context once (its keys and values copied to each option);
+/// each option scored as a case of its own runs whole. Both must agree: on BBQ items (a long
+/// shared context) and on CrowS-Pairs pairs (a shared start, options that differ later).
+#[test]
+fn shared_prefixes_score_as_whole_sequences() {
+    let mut cases = candle_common::bbq_cases("Age", 12);
+    let sentences = candle_common::crows_sentences(24);
+    for (i, pair) in sentences.chunks(2).enumerate() {
+        cases.push(Case {
+            id: format!("pair{i}"),
+            probe: "test".into(),
+            attributes: Default::default(),
+            query: Query::Choice {
+                context: String::new(),
+                options: pair.to_vec(),
+            },
+        });
+    }
+    let mut backend = smollm2()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let refs: Vec<&Case> = cases.iter().collect();
+    let shared = backend.answer(&refs, &Generation::default()).unwrap();
+    let mut alone_cases = Vec::new();
+    for case in &cases {
+        let Query::Choice { context, options } = &case.query else {
+            unreachable!()
+        };
+        for (o, option) in options.iter().enumerate() {
+            alone_cases.push(Case {
+                id: format!("{}/{o}", case.id),
+                probe: "test".into(),
+                attributes: Default::default(),
+                query: Query::Choice {
+                    context: context.clone(),
+                    options: vec![option.clone()],
+                },
+            });
+        }
+    }
+    let refs: Vec<&Case> = alone_cases.iter().collect();
+    let alone = backend.answer(&refs, &Generation::default()).unwrap();
+    let mut alone = alone.iter();
+    let mut largest = 0.0f64;
+    for (case, answer) in cases.iter().zip(&shared) {
+        let Answer::Logprobs(lp) = answer else {
+            panic!("{}: {answer:?}", case.id)
+        };
+        for value in lp {
+            let Some(Answer::Logprobs(single)) = alone.next() else {
+                panic!("missing single-option answer")
+            };
+            largest = largest.max((value - single[0]).abs());
+        }
+    }
+    assert!(largest <= 1e-4, "largest difference {largest}");
+}
+
 #[test]
 fn batch_invariance_of_sentence_scores() {
     let sentences = candle_common::crows_sentences(32);

@@ -155,18 +155,29 @@ fn decode(
                 .collect()
         })
         .collect();
-    let mut cache = Cache::new(model.cfg.n_layers, rows.len());
+    let most_new = rows.iter().map(|r| r.budget).max().unwrap_or(0);
+    let mut cache = Cache::new(model.cfg.n_layers, rows.len(), longest + most_new);
     let hidden = model.forward(&tokens, &positions, &mut cache)?;
     let last: Vec<u32> = (0..rows.len())
         .map(|r| (r * longest + longest - 1) as u32)
         .collect();
     let mut logits = model.logits(&model.gather_rows(&hidden, &last)?)?;
     loop {
-        let table = logits.to_vec2::<f32>()?;
+        // Greedy picks are taken on the device (argmax keeps the lowest id on ties, as
+        // `sample` does) instead of copying every row's logits out.
+        let picks: Vec<u32> = if is_greedy(generation) {
+            logits.argmax(candle_core::D::Minus1)?.to_vec1::<u32>()?
+        } else {
+            logits
+                .to_vec2::<f32>()?
+                .iter()
+                .zip(rows.iter_mut())
+                .map(|(scores, row)| sample(scores, generation, &mut row.rng))
+                .collect()
+        };
         let mut keep = Vec::with_capacity(rows.len());
         let mut still = Vec::with_capacity(rows.len());
-        for (index, (mut row, scores)) in rows.into_iter().zip(table).enumerate() {
-            let next = sample(&scores, generation, &mut row.rng);
+        for (index, (mut row, next)) in rows.into_iter().zip(picks).enumerate() {
             let stop_token = backend.specials.stop_ids.contains(&next);
             if !stop_token {
                 row.generated.push(next);
@@ -215,6 +226,11 @@ fn decode(
     Ok(done)
 }
 
+/// Whether `sample` is an argmax for these settings.
+fn is_greedy(generation: &Generation) -> bool {
+    generation.temperature <= 0.0 || !generation.temperature.is_finite()
+}
+
 /// Picks the next token: argmax when `temperature` is 0, else a draw from the temperature-scaled
 /// distribution restricted to the top-k tokens and the top-p nucleus (transformers' order:
 /// temperature, top-k, top-p).
@@ -222,7 +238,7 @@ pub(crate) fn sample(logits: &[f32], generation: &Generation, rng: &mut ChaCha8R
     if logits.is_empty() {
         return 0;
     }
-    if generation.temperature <= 0.0 || !generation.temperature.is_finite() {
+    if is_greedy(generation) {
         let mut best = 0;
         for (i, &v) in logits.iter().enumerate() {
             if v > logits[best] {

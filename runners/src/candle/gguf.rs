@@ -12,7 +12,7 @@ use std::sync::Arc;
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Tensor};
 
-use super::model::{Config, Family, Layer, Linear, Model};
+use super::model::{Biases, Config, Family, Layer, Linear, Model};
 use super::LoadError;
 
 /// Whether to keep quantized blocks (QMatMul over blocks) for the formats with fast kernels.
@@ -313,6 +313,7 @@ impl GgufFile {
                 } else {
                     None
                 },
+                bias: Biases::default(),
             });
         }
         let norm = self.dense("output_norm.weight", DType::F32, device)?;

@@ -12,11 +12,13 @@ use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 
 use super::gguf::one_line;
-use super::model::{Config, Family, Layer, Linear, Model};
+use super::model::{Biases, Config, Family, Layer, Linear, Model};
 use super::tokenizer::Specials;
 use super::LoadError;
 
-/// The fields of `config.json` we read (Llama and BERT share a few).
+/// The fields of `config.json` we read for decoders. Both layouts of RoPE settings are read:
+/// `rope_theta` + `rope_scaling` (transformers 4 and the hub's folders) and `rope_parameters`
+/// (transformers 5, flat or keyed by layer type).
 #[derive(Debug, Deserialize)]
 struct HfConfig {
     hidden_size: usize,
@@ -29,6 +31,135 @@ struct HfConfig {
     max_position_embeddings: Option<usize>,
     tie_word_embeddings: Option<bool>,
     rope_scaling: Option<serde_json::Value>,
+    rope_parameters: Option<serde_json::Value>,
+    mlp_bias: Option<bool>,
+    hidden_act: Option<String>,
+    hidden_activation: Option<String>,
+    /// Mistral: every layer; Gemma 3: the sliding layers; Qwen 2: only with `use_sliding_window`.
+    sliding_window: Option<usize>,
+    use_sliding_window: Option<bool>,
+    /// Gemma 3.
+    layer_types: Option<Vec<String>>,
+    query_pre_attn_scalar: Option<f64>,
+    rope_local_base_freq: Option<f64>,
+    final_logit_softcapping: Option<f64>,
+    attn_logit_softcapping: Option<f64>,
+}
+
+/// RoPE of one kind of layer: base, linear scale, per-frequency divisors (Llama 3 scaling).
+struct Rope {
+    theta: f64,
+    scale: f64,
+    freq_factors: Option<Vec<f32>>,
+}
+
+impl HfConfig {
+    /// The RoPE settings of `layer_type` (`full_attention` or `sliding_attention`).
+    fn rope(&self, layer_type: &str, path: &Path) -> Result<Rope, LoadError> {
+        let sliding = layer_type == "sliding_attention";
+        let (theta, params) = match &self.rope_parameters {
+            Some(all) if !all.is_null() => {
+                let p = all.get(layer_type).unwrap_or(all);
+                (
+                    p.get("rope_theta").and_then(|v| v.as_f64()),
+                    Some(p.clone()),
+                )
+            }
+            _ if sliding => (self.rope_local_base_freq, None),
+            _ => (self.rope_theta, self.rope_scaling.clone()),
+        };
+        let theta = theta.unwrap_or(if sliding {
+            10_000.0
+        } else {
+            self.default_theta()
+        });
+        let params = params.filter(|p| !p.is_null());
+        let kind = params
+            .as_ref()
+            .and_then(|p| p.get("rope_type").or_else(|| p.get("type")))
+            .and_then(|v| v.as_str())
+            .unwrap_or("default")
+            .to_string();
+        let number = |key: &str| -> Result<f64, LoadError> {
+            params
+                .as_ref()
+                .and_then(|p| p.get(key))
+                .and_then(|v| v.as_f64())
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| LoadError::Unsupported {
+                    path: path.display().to_string(),
+                    what: format!("rope scaling `{kind}` without a positive `{key}`"),
+                })
+        };
+        match kind.as_str() {
+            "default" => Ok(Rope {
+                theta,
+                scale: 1.0,
+                freq_factors: None,
+            }),
+            "linear" => Ok(Rope {
+                theta,
+                scale: number("factor")?,
+                freq_factors: None,
+            }),
+            "llama3" => {
+                let head_dim = self
+                    .head_dim
+                    .unwrap_or(self.hidden_size / self.num_attention_heads.max(1));
+                Ok(Rope {
+                    theta,
+                    scale: 1.0,
+                    freq_factors: Some(llama3_factors(
+                        theta,
+                        head_dim,
+                        number("factor")?,
+                        number("low_freq_factor")?,
+                        number("high_freq_factor")?,
+                        number("original_max_position_embeddings")?,
+                    )),
+                })
+            }
+            other => Err(LoadError::Unsupported {
+                path: path.display().to_string(),
+                what: format!("rope scaling `{other}` (supported: default, linear, llama3)"),
+            }),
+        }
+    }
+
+    fn default_theta(&self) -> f64 {
+        10_000.0
+    }
+}
+
+/// Llama 3.1's RoPE scaling as divisors of each inverse frequency (transformers'
+/// `_compute_llama3_parameters`): wavelengths above `original / low` are divided by `factor`,
+/// those below `original / high` kept, and those between interpolated.
+fn llama3_factors(
+    theta: f64,
+    head_dim: usize,
+    factor: f64,
+    low: f64,
+    high: f64,
+    original: f64,
+) -> Vec<f32> {
+    let low_wavelen = original / low;
+    let high_wavelen = original / high;
+    (0..head_dim)
+        .step_by(2)
+        .map(|i| {
+            let inv = 1.0 / theta.powf(i as f64 / head_dim as f64);
+            let wavelen = 2.0 * std::f64::consts::PI / inv;
+            let scaled = if wavelen > low_wavelen {
+                inv / factor
+            } else if wavelen < high_wavelen {
+                inv
+            } else {
+                let smooth = (original / wavelen - low) / (high - low);
+                (1.0 - smooth) * inv / factor + smooth * inv
+            };
+            (inv / scaled) as f32
+        })
+        .collect()
 }
 
 /// What a folder holds, read and checked.
@@ -201,23 +332,35 @@ impl Folder {
         ))
     }
 
-    /// A Llama-family decoder from the folder's weights.
+    /// A decoder from the folder's weights: the Llama family (`llama`, `mistral`, `qwen2`:
+    /// attention biases where the weights have them) or Gemma 3 (`gemma3_text`).
     pub fn decoder(&self, dtype: DType, device: &Device) -> Result<Model, LoadError> {
         let config_path = self.dir.join("config.json");
         let c: HfConfig = serde_json::from_str(&self.config_text)
             .map_err(|e| corrupt(&config_path, format!("config.json: {}", one_line(e))))?;
-        if let Some(scaling) = c.rope_scaling.as_ref().filter(|v| !v.is_null()) {
-            let kind = scaling
-                .get("rope_type")
-                .or_else(|| scaling.get("type"))
-                .and_then(|v| v.as_str())
-                .unwrap_or("unknown");
-            if kind != "default" {
-                return Err(LoadError::Unsupported {
-                    path: config_path.display().to_string(),
-                    what: format!("rope_scaling `{kind}`"),
-                });
-            }
+        let unsupported = |what: String| LoadError::Unsupported {
+            path: config_path.display().to_string(),
+            what,
+        };
+        let family = match self.model_type.as_str() {
+            "gemma3_text" => Family::Gemma3,
+            _ => Family::Llama,
+        };
+        let gemma = family == Family::Gemma3;
+        if c.mlp_bias == Some(true) {
+            return Err(unsupported("`mlp_bias`".into()));
+        }
+        let activation = c
+            .hidden_activation
+            .clone()
+            .or_else(|| c.hidden_act.clone())
+            .unwrap_or_else(|| if gemma { "gelu_pytorch_tanh" } else { "silu" }.into());
+        let expected = if gemma { "gelu_pytorch_tanh" } else { "silu" };
+        if activation != expected {
+            return Err(unsupported(format!("activation `{activation}`")));
+        }
+        if c.final_logit_softcapping.is_some() || c.attn_logit_softcapping.is_some() {
+            return Err(unsupported("logit soft-capping".into()));
         }
         let n_kv_heads = c.num_key_value_heads.unwrap_or(c.num_attention_heads);
         if c.num_attention_heads == 0 || n_kv_heads == 0 || c.num_attention_heads % n_kv_heads != 0
@@ -228,23 +371,84 @@ impl Folder {
             ));
         }
         let head_dim = c.head_dim.unwrap_or(c.hidden_size / c.num_attention_heads);
+        let global = c.rope("full_attention", &config_path)?;
+        // Which layers use a sliding window: Gemma 3 lists them (every n-th layer global);
+        // Mistral slides every layer; Qwen 2 only with `use_sliding_window`, not supported.
+        let (sliding_window, sliding_pattern, local_theta) = if gemma {
+            let types = c.layer_types.clone().unwrap_or_else(|| {
+                (0..c.num_hidden_layers)
+                    .map(|i| {
+                        if (i + 1) % 6 == 0 {
+                            "full_attention"
+                        } else {
+                            "sliding_attention"
+                        }
+                        .to_string()
+                    })
+                    .collect()
+            });
+            let pattern = types
+                .iter()
+                .position(|t| t == "full_attention")
+                .map_or(0, |p| p + 1);
+            let regular = types.len() == c.num_hidden_layers
+                && types.iter().enumerate().all(|(i, t)| {
+                    let full = pattern > 0 && (i + 1) % pattern == 0;
+                    t == if full {
+                        "full_attention"
+                    } else {
+                        "sliding_attention"
+                    }
+                });
+            if !regular {
+                return Err(unsupported(
+                    "`layer_types` other than every n-th layer global".into(),
+                ));
+            }
+            let local = c.rope("sliding_attention", &config_path)?;
+            if local.scale != 1.0 || local.freq_factors.is_some() {
+                return Err(unsupported("rope scaling on sliding layers".into()));
+            }
+            let pattern = if pattern == 0 { usize::MAX } else { pattern };
+            (c.sliding_window, pattern, local.theta)
+        } else if self.model_type == "qwen2" {
+            if c.use_sliding_window == Some(true) {
+                return Err(unsupported("Qwen 2 `use_sliding_window`".into()));
+            }
+            (None, 0, global.theta)
+        } else {
+            // Mistral: every layer slides (pattern larger than any layer count).
+            (c.sliding_window, usize::MAX, global.theta)
+        };
         let mut tensors = self.tensors(device)?;
         let dir = self.dir.clone();
-        let mut take = |name: &str, dtype: DType| -> Result<Tensor, LoadError> {
+        let take = |tensors: &mut HashMap<String, Tensor>,
+                    name: &str,
+                    dtype: DType|
+         -> Result<Tensor, LoadError> {
             tensors
                 .remove(name)
                 .ok_or_else(|| corrupt(&dir, format!("tensor `{name}` is missing")))?
                 .to_dtype(dtype)
                 .map_err(|e| corrupt(&dir, format!("tensor `{name}`: {}", one_line(e))))
         };
-        let embed = take("model.embed_tokens.weight", dtype)?;
+        // Gemma's RMS norms scale by (1 + w); the others by w. Norm weights stay in f32.
+        let norm = |tensors: &mut HashMap<String, Tensor>, name: &str| {
+            let t = take(tensors, name, DType::F32)?;
+            if gemma {
+                (t + 1.0).map_err(|e| corrupt(&self.dir, one_line(e)))
+            } else {
+                Ok(t)
+            }
+        };
+        let embed = take(&mut tensors, "model.embed_tokens.weight", dtype)?;
         let vocab = embed.dims().first().copied().unwrap_or(0);
         let mut layers = Vec::with_capacity(c.num_hidden_layers);
         for i in 0..c.num_hidden_layers {
             let p = |s: &str| format!("model.layers.{i}.{s}.weight");
             let mut linear = |s: &str| -> Result<Linear, LoadError> {
-                let w = take(&p(s), dtype)?;
-                Linear::dense(&w).map_err(|e| corrupt(&dir, one_line(e)))
+                let w = take(&mut tensors, &p(s), dtype)?;
+                Linear::dense(&w).map_err(|e| corrupt(&self.dir, one_line(e)))
             };
             let q = linear("self_attn.q_proj")?;
             let k = linear("self_attn.k_proj")?;
@@ -253,6 +457,38 @@ impl Folder {
             let gate = linear("mlp.gate_proj")?;
             let up = linear("mlp.up_proj")?;
             let down = linear("mlp.down_proj")?;
+            let mut bias = |s: &str| -> Result<Option<Tensor>, LoadError> {
+                let name = format!("model.layers.{i}.self_attn.{s}.bias");
+                if tensors.contains_key(&name) {
+                    take(&mut tensors, &name, dtype).map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
+            let bias = Biases {
+                q: bias("q_proj")?,
+                k: bias("k_proj")?,
+                v: bias("v_proj")?,
+                o: bias("o_proj")?,
+            };
+            let attn_norm = norm(&mut tensors, &p("input_layernorm"))?;
+            let (ffn_norm, q_norm, k_norm, post_attn_norm, post_ffn_norm) = if gemma {
+                (
+                    norm(&mut tensors, &p("pre_feedforward_layernorm"))?,
+                    Some(norm(&mut tensors, &p("self_attn.q_norm"))?),
+                    Some(norm(&mut tensors, &p("self_attn.k_norm"))?),
+                    Some(norm(&mut tensors, &p("post_attention_layernorm"))?),
+                    Some(norm(&mut tensors, &p("post_feedforward_layernorm"))?),
+                )
+            } else {
+                (
+                    norm(&mut tensors, &p("post_attention_layernorm"))?,
+                    None,
+                    None,
+                    None,
+                    None,
+                )
+            };
             layers.push(Layer {
                 q,
                 k,
@@ -261,22 +497,24 @@ impl Folder {
                 gate,
                 up,
                 down,
-                attn_norm: take(&p("input_layernorm"), DType::F32)?,
-                ffn_norm: take(&p("post_attention_layernorm"), DType::F32)?,
-                q_norm: None,
-                k_norm: None,
-                post_attn_norm: None,
-                post_ffn_norm: None,
+                attn_norm,
+                ffn_norm,
+                q_norm,
+                k_norm,
+                post_attn_norm,
+                post_ffn_norm,
+                bias,
             });
         }
-        let norm = take("model.norm.weight", DType::F32)?;
-        let lm_head = if c.tie_word_embeddings.unwrap_or(false) {
+        let final_norm = norm(&mut tensors, "model.norm.weight")?;
+        // A folder without `lm_head.weight` ties the head to the embeddings.
+        let lm_head = if c.tie_word_embeddings.unwrap_or(gemma) {
             None
         } else {
-            take("lm_head.weight", dtype).ok()
+            take(&mut tensors, "lm_head.weight", dtype).ok()
         };
         let cfg = Config {
-            family: Family::Llama,
+            family,
             n_layers: c.num_hidden_layers,
             d_model: c.hidden_size,
             n_heads: c.num_attention_heads,
@@ -284,18 +522,26 @@ impl Folder {
             head_dim,
             vocab,
             rms_eps: c.rms_norm_eps.unwrap_or(1e-6),
-            rope_theta: c.rope_theta.unwrap_or(10_000.0),
-            rope_local_theta: c.rope_theta.unwrap_or(10_000.0),
-            rope_scale: 1.0,
+            rope_theta: global.theta,
+            rope_local_theta: local_theta,
+            rope_scale: global.scale,
             rope_interleaved: false,
             context_len: c.max_position_embeddings.unwrap_or(2048),
-            sliding_window: None,
-            sliding_pattern: 0,
-            attn_scale: 1.0 / (head_dim as f64).sqrt(),
-            rope_freq_factors: None,
+            sliding_window,
+            sliding_pattern,
+            attn_scale: 1.0 / c.query_pre_attn_scalar.unwrap_or(head_dim as f64).sqrt(),
+            rope_freq_factors: global.freq_factors,
         };
-        Model::new(cfg, embed, layers, norm, lm_head, dtype, device.clone())
-            .map_err(|e| corrupt(&self.dir, one_line(e)))
+        Model::new(
+            cfg,
+            embed,
+            layers,
+            final_norm,
+            lm_head,
+            dtype,
+            device.clone(),
+        )
+        .map_err(|e| corrupt(&self.dir, one_line(e)))
     }
 
     /// A BERT encoder (sentence-transformers) from the folder's weights.

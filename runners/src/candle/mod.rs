@@ -56,7 +56,7 @@ pub enum LoadError {
     Io { path: String, reason: String },
     #[error("{path} is corrupt or truncated: {reason}")]
     Corrupt { path: String, reason: String },
-    #[error("{path}: unsupported architecture `{architecture}` (supported: llama, mistral, gemma3, bert)")]
+    #[error("{path}: unsupported architecture `{architecture}` (supported: llama, mistral, qwen2, gemma3, gemma3_text, bert)")]
     UnsupportedArchitecture { path: String, architecture: String },
     #[error("{path}: {what} is not supported by the candle backend")]
     Unsupported { path: String, what: String },
@@ -261,7 +261,9 @@ impl CandleBackend {
         let folder = hf::Folder::open(dir)?;
         let (mut tokenizer, specials, template_source) = folder.tokenizer()?;
         let engine = match folder.model_type.as_str() {
-            "llama" | "mistral" => Engine::Decoder(folder.decoder(dtype, device)?),
+            "llama" | "mistral" | "qwen2" | "gemma3_text" => {
+                Engine::Decoder(folder.decoder(dtype, device)?)
+            }
             "bert" => {
                 let encoder = folder.encoder(dtype, device)?;
                 // sentence-transformers truncates every text at its maximum sequence length.
@@ -434,7 +436,7 @@ impl CandleBackend {
         if seeds.len() != prompts.len() {
             return Err("complete: one seed per prompt".into());
         }
-        generate::complete(self, prompts, generation, seeds)
+        on_pool(|| generate::complete(self, prompts, generation, seeds))
     }
 
     /// The ids a sentence is scored after when a choice has an empty context (BOS, else EOS).
@@ -442,8 +444,13 @@ impl CandleBackend {
         self.specials.prefix_id()
     }
 
+    /// Whether the tokenizer puts BOS in front of every text (Gemma).
+    pub fn add_bos(&self) -> bool {
+        self.specials.add_bos
+    }
+
     fn answer_choices(&self, batch: &[&Case]) -> Result<Vec<Answer>, BackendError> {
-        score::answer(self, batch)
+        on_pool(|| score::answer(self, batch))
     }
 
     fn answer_chats(
@@ -451,8 +458,20 @@ impl CandleBackend {
         batch: &[&Case],
         generation: &Generation,
     ) -> Result<Vec<Answer>, BackendError> {
-        generate::answer(self, batch, generation)
+        on_pool(|| generate::answer(self, batch, generation))
     }
+}
+
+/// Runs `f` on a thread of rayon's global pool, whose threads candle's CPU matmul splits work
+/// over. Called from outside the pool, every matmul would wake the pool and put the caller to
+/// sleep on a latch, and the ops between matmuls would run on a third thread competing with the
+/// pool's idle-spinning workers (on a 2-core machine: 3 busy threads for 2 cores). From inside,
+/// the caller is one of the pool's threads and takes its share of every matmul.
+fn on_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if rayon::current_thread_index().is_some() {
+        return f();
+    }
+    rayon::scope(|_| f())
 }
 
 impl Backend for CandleBackend {

@@ -110,6 +110,26 @@ pub(crate) struct Layer {
     pub k_norm: Option<Tensor>,
     pub post_attn_norm: Option<Tensor>,
     pub post_ffn_norm: Option<Tensor>,
+    /// Attention projection biases (Qwen 2: q, k, v; Llama with `attention_bias`: all four).
+    pub bias: Biases,
+}
+
+/// Biases added after the attention projections, where a model has them.
+#[derive(Default)]
+pub(crate) struct Biases {
+    pub q: Option<Tensor>,
+    pub k: Option<Tensor>,
+    pub v: Option<Tensor>,
+    pub o: Option<Tensor>,
+}
+
+/// `linear(x) + bias`.
+fn project(linear: &Linear, bias: Option<&Tensor>, x: &Tensor) -> candle_core::Result<Tensor> {
+    let y = linear.forward(x)?;
+    match bias {
+        Some(b) => y.broadcast_add(b),
+        None => Ok(y),
+    }
 }
 
 /// The whole decoder.
@@ -129,23 +149,39 @@ pub(crate) struct Model {
     inv_freq_local: Tensor,
 }
 
-/// Keys and values of every layer for a batch of rows, with each key's position and validity.
+/// Keys and values of every layer for a batch of rows.
+///
+/// Each layer's keys and values live in buffers `(B, kv_heads, capacity, head_dim)` allocated
+/// once (the capacity is the longest sequence the batch will reach; it doubles if passed) and
+/// written in place, so a decode step copies only its new keys instead of the whole cache.
+/// Slot `s` of every row holds the `s`-th token fed for that row; padding slots are masked by a
+/// key mask built once per batch.
 pub(crate) struct Cache {
     kv: Vec<Option<(Tensor, Tensor)>>,
-    /// Per row: position of each cached key, `None` for padding.
-    keys: Vec<Vec<Option<u32>>>,
+    capacity: usize,
+    /// Slots filled.
+    len: usize,
+    /// Per row and filled slot: whether the key is padding.
+    padding: Vec<Vec<bool>>,
+    /// Additive mask `(B, 1, 1, capacity)` in f32 over padding keys; `None` while no slot is
+    /// padding.
+    key_mask: Option<Tensor>,
 }
 
 impl Cache {
-    pub fn new(n_layers: usize, n_rows: usize) -> Cache {
+    /// An empty cache for `n_rows` rows that will hold `capacity` tokens per row.
+    pub fn new(n_layers: usize, n_rows: usize, capacity: usize) -> Cache {
         Cache {
             kv: (0..n_layers).map(|_| None).collect(),
-            keys: vec![Vec::new(); n_rows],
+            capacity: capacity.max(1),
+            len: 0,
+            padding: vec![Vec::new(); n_rows],
+            key_mask: None,
         }
     }
 
     pub fn n_rows(&self) -> usize {
-        self.keys.len()
+        self.padding.len()
     }
 
     /// Keeps only the given rows, in that order.
@@ -162,9 +198,56 @@ impl Cache {
                 *kv = Some((k.index_select(&idx, 0)?, v.index_select(&idx, 0)?));
             }
         }
-        self.keys = rows.iter().map(|&r| self.keys[r].clone()).collect();
+        if let Some(mask) = self.key_mask.take() {
+            self.key_mask = Some(mask.index_select(&idx, 0)?);
+        }
+        self.padding = rows.iter().map(|&r| self.padding[r].clone()).collect();
         Ok(())
     }
+
+    /// Records the padding flags of `t` new slots per row, growing the capacity when needed,
+    /// and rebuilds the key mask when it changed.
+    fn push(
+        &mut self,
+        positions: &[Vec<Option<u32>>],
+        t: usize,
+        device: &Device,
+    ) -> candle_core::Result<()> {
+        let needed = self.len + t;
+        let grown = needed > self.capacity;
+        if grown {
+            self.capacity = needed.max(2 * self.capacity);
+        }
+        let mut new_padding = false;
+        for (flags, row) in self.padding.iter_mut().zip(positions) {
+            for p in row {
+                new_padding |= p.is_none();
+                flags.push(p.is_none());
+            }
+        }
+        self.len = needed;
+        if new_padding || (grown && self.key_mask.is_some()) {
+            let b = self.padding.len();
+            let mut data = vec![0f32; b * self.capacity];
+            for (row, flags) in self.padding.iter().enumerate() {
+                for (slot, &pad) in flags.iter().enumerate() {
+                    if pad {
+                        data[row * self.capacity + slot] = MASKED;
+                    }
+                }
+            }
+            self.key_mask = Some(Tensor::from_vec(data, (b, 1, 1, self.capacity), device)?);
+        }
+        Ok(())
+    }
+}
+
+/// Which keys a chunk of queries attends to: slots `start..end` of the cache, with an additive
+/// mask `(B or 1, 1, T, end - start)` when some of them must be hidden.
+struct KeyRange {
+    start: usize,
+    end: usize,
+    mask: Option<Tensor>,
 }
 
 fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
@@ -250,32 +333,46 @@ impl Model {
         }
     }
 
-    /// The additive mask `(B, 1, T, K)` in f32: query i of row b sees key j when the key is not
-    /// padding, is not in its future, and (sliding layers) is less than the window behind it.
-    fn mask(
+    /// The keys seen by queries in slots `first..first + t` (the chunk just pushed to the
+    /// cache): query slot `q` sees key slot `k` when `k <= q`, the key is not padding, and
+    /// (sliding layers) `q - k < window`. Slots stand for positions: within a row, real tokens
+    /// occupy consecutive slots at consecutive positions, so the causal and window conditions
+    /// on slots are those on positions. Keys that no query of the chunk may see are left out of
+    /// the range instead of masked; a single query (a decode step) then needs no causal mask.
+    fn key_range(
         &self,
-        queries: &[Vec<u32>],
-        keys: &[Vec<Option<u32>>],
+        cache: &Cache,
+        first: usize,
+        t: usize,
         window: Option<usize>,
-    ) -> candle_core::Result<Tensor> {
-        let b = queries.len();
-        let t = queries.first().map_or(0, Vec::len);
-        let k = keys.first().map_or(0, Vec::len);
-        let mut data = vec![MASKED; b * t * k];
-        for (row, (qs, ks)) in queries.iter().zip(keys).enumerate() {
-            for (i, &qp) in qs.iter().enumerate() {
-                let base = (row * t + i) * k;
-                for (j, kp) in ks.iter().enumerate() {
-                    if let Some(kp) = *kp {
-                        let visible = kp <= qp && window.is_none_or(|w| ((qp - kp) as usize) < w);
-                        if visible {
-                            data[base + j] = 0.0;
-                        }
+    ) -> candle_core::Result<KeyRange> {
+        let end = first + t;
+        let start = window.map_or(0, |w| (first + 1).saturating_sub(w));
+        let k = end - start;
+        let structural = if t > 1 {
+            let mut data = vec![MASKED; t * k];
+            for i in 0..t {
+                let q = first + i;
+                for j in 0..k {
+                    let key = start + j;
+                    if key <= q && window.is_none_or(|w| q - key < w) {
+                        data[i * k + j] = 0.0;
                     }
                 }
             }
-        }
-        Tensor::from_vec(data, (b, 1, t, k), &self.device)
+            Some(Tensor::from_vec(data, (1, 1, t, k), &self.device)?)
+        } else {
+            None
+        };
+        let padding = match &cache.key_mask {
+            Some(m) => Some(m.narrow(3, start, k)?),
+            None => None,
+        };
+        let mask = match (structural, padding) {
+            (Some(s), Some(p)) => Some(s.broadcast_add(&p)?),
+            (s, p) => s.or(p),
+        };
+        Ok(KeyRange { start, end, mask })
     }
 
     /// Runs the decoder over `tokens` (`B × T` ids) at `positions` (per row; `None` marks
@@ -289,7 +386,7 @@ impl Model {
     ) -> candle_core::Result<Tensor> {
         let b = tokens.len();
         let t = tokens.first().map_or(0, Vec::len);
-        let keys = cache.keys.first().map_or(0, Vec::len) + t;
+        let keys = cache.len + t;
         // Attention scores take B × heads × T × K floats; long inputs go through in chunks of
         // queries against the growing cache, so memory stays near ATTENTION_BUDGET.
         let per_query = (b * self.cfg.n_heads * keys).max(1);
@@ -330,13 +427,12 @@ impl Model {
             (b, t),
             &self.device,
         )?;
-        for (row, ps) in positions.iter().enumerate() {
-            cache.keys[row].extend_from_slice(ps);
-        }
-        // Padding queries see nothing; they get a position so that the arithmetic is defined.
-        let global_mask = self.mask(&query_pos, &cache.keys, None)?;
-        let local_mask = match cfg.sliding_window {
-            Some(w) => Some(self.mask(&query_pos, &cache.keys, Some(w))?),
+        let first = cache.len;
+        cache.push(positions, t, &self.device)?;
+        // Padding queries see no real key; they get a position so that the arithmetic is defined.
+        let global_keys = self.key_range(cache, first, t, None)?;
+        let local_keys = match cfg.sliding_window {
+            Some(w) => Some(self.key_range(cache, first, t, Some(w))?),
             None => None,
         };
         let (cos, sin) = self.rope_tables(&pos_tensor, &self.inv_freq)?;
@@ -359,17 +455,17 @@ impl Model {
         }
         for (index, layer) in self.layers.iter().enumerate() {
             let sliding = cfg.is_sliding(index);
-            let mask = if sliding {
-                local_mask.as_ref().unwrap_or(&global_mask)
+            let keys = if sliding {
+                local_keys.as_ref().unwrap_or(&global_keys)
             } else {
-                &global_mask
+                &global_keys
             };
             let (c, s) = match (&local_rope, sliding) {
                 (Some((c, s)), true) => (c, s),
                 _ => (&cos, &sin),
             };
             let h = rms_norm(&x, &layer.attn_norm, cfg.rms_eps)?;
-            let mut h = self.attention(layer, &h, c, s, mask, &mut cache.kv[index])?;
+            let mut h = self.attention(layer, &h, c, s, keys, first, cache, index)?;
             if let Some(w) = &layer.post_attn_norm {
                 h = rms_norm(&h, w, cfg.rms_eps)?;
             }
@@ -389,31 +485,30 @@ impl Model {
         rms_norm(&x, &self.norm, cfg.rms_eps)
     }
 
+    /// Self-attention of one layer: writes the chunk's keys and values into the cache at slot
+    /// `first` and attends to the cache slots of `keys`.
+    #[allow(clippy::too_many_arguments)]
     fn attention(
         &self,
         layer: &Layer,
         x: &Tensor,
         cos: &Tensor,
         sin: &Tensor,
-        mask: &Tensor,
-        kv: &mut Option<(Tensor, Tensor)>,
+        keys: &KeyRange,
+        first: usize,
+        cache: &mut Cache,
+        index: usize,
     ) -> candle_core::Result<Tensor> {
         let cfg = &self.cfg;
         let (b, t, _) = x.dims3()?;
         let hd = cfg.head_dim;
-        let q = layer
-            .q
-            .forward(x)?
+        let q = project(&layer.q, layer.bias.q.as_ref(), x)?
             .reshape((b, t, cfg.n_heads, hd))?
             .transpose(1, 2)?;
-        let k = layer
-            .k
-            .forward(x)?
+        let k = project(&layer.k, layer.bias.k.as_ref(), x)?
             .reshape((b, t, cfg.n_kv_heads, hd))?
             .transpose(1, 2)?;
-        let v = layer
-            .v
-            .forward(x)?
+        let v = project(&layer.v, layer.bias.v.as_ref(), x)?
             .reshape((b, t, cfg.n_kv_heads, hd))?
             .transpose(1, 2)?
             .contiguous()?;
@@ -426,20 +521,39 @@ impl Model {
         };
         let q = self.rope(&q, cos, sin)?;
         let k = self.rope(&k, cos, sin)?;
-        let (k, v) = match kv.take() {
-            Some((k0, v0)) => (Tensor::cat(&[&k0, &k], 2)?, Tensor::cat(&[&v0, &v], 2)?),
-            None => (k, v),
+        let capacity = cache.capacity;
+        let slot = &mut cache.kv[index];
+        let (kc, vc) = match slot.take() {
+            Some((kc, vc)) if kc.dim(2)? >= capacity => (kc, vc),
+            old => {
+                // First use, or the batch outgrew the capacity: a larger buffer.
+                let shape = (b, cfg.n_kv_heads, capacity, hd);
+                let kc = Tensor::zeros(shape, k.dtype(), &self.device)?;
+                let vc = Tensor::zeros(shape, v.dtype(), &self.device)?;
+                if let Some((k0, v0)) = old {
+                    kc.slice_set(&k0, 2, 0)?;
+                    vc.slice_set(&v0, 2, 0)?;
+                }
+                (kc, vc)
+            }
         };
-        *kv = Some((k.clone(), v.clone()));
-        let n_keys = k.dim(2)?;
+        kc.slice_set(&k, 2, first)?;
+        vc.slice_set(&v, 2, first)?;
+        let n_keys = keys.end - keys.start;
+        let k = kc.narrow(2, keys.start, n_keys)?;
+        let v = vc.narrow(2, keys.start, n_keys)?;
+        *slot = Some((kc, vc));
         // Grouped-query attention without copying K/V: the query heads sharing one KV head are
         // stacked along the time axis.
         let rep = cfg.n_heads / cfg.n_kv_heads;
         let q = q.reshape((b, cfg.n_kv_heads, rep * t, hd))?;
         let scores = (q.matmul(&k.t()?)? * cfg.attn_scale)?
             .to_dtype(DType::F32)?
-            .reshape((b, cfg.n_heads, t, n_keys))?
-            .broadcast_add(mask)?;
+            .reshape((b, cfg.n_heads, t, n_keys))?;
+        let scores = match &keys.mask {
+            Some(mask) => scores.broadcast_add(mask)?,
+            None => scores,
+        };
         let probs = candle_nn::ops::softmax_last_dim(&scores)?
             .to_dtype(self.dtype)?
             .reshape((b, cfg.n_kv_heads, rep * t, n_keys))?;
@@ -448,7 +562,7 @@ impl Model {
             .reshape((b, cfg.n_heads, t, hd))?
             .transpose(1, 2)?
             .reshape((b, t, cfg.n_heads * hd))?;
-        layer.o.forward(&out)
+        project(&layer.o, layer.bias.o.as_ref(), &out)
     }
 
     /// Log-softmax rows for hidden states `(N, d)`: returns `(N, V)` logits in f32.

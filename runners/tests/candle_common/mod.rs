@@ -79,3 +79,32 @@ pub fn crows_sentences(n: usize) -> Vec<String> {
         .map(|s| s["sentence"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// The first `n` BBQ items of a category as the bbq probe asks them: lm-eval's prompt (context,
+/// a blank line, `Q: question`, `A:`) and the three answers, each after a space.
+pub fn bbq_cases(category: &str, n: usize) -> Vec<Case> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/datasets/bbq/data")
+        .join(format!("{category}.jsonl"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (the shared datasets folder)", path.display()));
+    text.lines()
+        .take(n)
+        .map(|line| {
+            let item: serde_json::Value = serde_json::from_str(line).unwrap();
+            let field = |k: &str| item[k].as_str().unwrap().to_string();
+            Case {
+                id: format!("bbq/{}", item["example_id"]),
+                probe: "test".into(),
+                attributes: Default::default(),
+                query: Query::Choice {
+                    context: format!("{}\n\nQ: {}\nA:", field("context"), field("question")),
+                    options: ["ans0", "ans1", "ans2"]
+                        .iter()
+                        .map(|k| format!(" {}", field(k)))
+                        .collect(),
+                },
+            }
+        })
+        .collect()
+}
