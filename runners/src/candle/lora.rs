@@ -390,11 +390,7 @@ fn parse_key(key: &str) -> Option<(usize, Module, bool)> {
     Some((layer, module, is_a))
 }
 
-fn read_weights(
-    path: &Path,
-    n_layers: usize,
-    r: usize,
-) -> Result<Weights, LoadError> {
+fn read_weights(path: &Path, n_layers: usize, r: usize) -> Result<Weights, LoadError> {
     let bytes = std::fs::read(path).map_err(|e| LoadError::Io {
         path: path.display().to_string(),
         reason: one_line(e),
