@@ -26,7 +26,7 @@ import subprocess
 import sys
 
 BASE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-ADAPTERS = ["lora-smollm2-test", "lora-smollm2-rslora", "lora-smollm2-demo"]
+ADAPTERS = ["lora-smollm2-test", "lora-smollm2-rslora"]
 SENTENCES = 20
 
 
