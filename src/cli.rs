@@ -93,6 +93,9 @@ struct RunArgs {
     /// Another backend: `openai` (a served model, see --base-url) or `scripted:PROFILE.toml`
     #[arg(long)]
     backend: Option<String>,
+    /// A PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) applied to --model
+    #[arg(long, requires = "model")]
+    adapter: Option<PathBuf>,
     #[command(flatten)]
     served: ServedArgs,
     /// The run directory to write
@@ -321,6 +324,8 @@ fn open_backend(args: &RunArgs) -> Result<Box<dyn Backend>> {
                 device: args.device.clone(),
                 dtype: args.dtype.clone(),
                 batch_size,
+                adapter: args.adapter.clone(),
+                ..Default::default()
             };
             Ok(Box::new(runners::candle::CandleBackend::load(model, &options)?))
         }
@@ -417,7 +422,7 @@ fn open_judges(args: &RunArgs) -> Result<run::JudgeBackends> {
             let options = runners::candle::CandleOptions {
                 device: args.device.clone(),
                 dtype: args.dtype.clone(),
-                batch_size: None,
+                ..Default::default()
             };
             Box::new(runners::candle::CandleBackend::load(path, &options)?)
         };

@@ -111,6 +111,41 @@ fn index(attempts: &[Attempt]) -> BTreeMap<Key<'_>, &Attempt> {
         .collect()
 }
 
+/// Derived outcome of a choice answer: 1 when the first option is strictly the most likely
+/// (CrowS-Pairs: the more stereotyping sentence, pct_stereotype's per-pair outcome).
+pub const PREFERS_FIRST: &str = "choice:prefers-first";
+/// Derived outcome of a choice answer: 1 when the most likely option is the case's gold `label`.
+pub const PREFERS_LABEL: &str = "choice:prefers-label";
+
+/// The scores compared for one attempt: its detector scores; a choice answer that no detector
+/// scored (its probe's metrics read the log-probabilities) gets the derived outcomes
+/// `choice:prefers-first` and, when the case has a gold `label`, `choice:prefers-label`.
+fn scores_of(attempt: &Attempt) -> BTreeMap<String, f64> {
+    let mut scores = attempt.scores.clone();
+    let audit_core::Answer::Logprobs(lp) = &attempt.answer else {
+        return scores;
+    };
+    if !scores.is_empty() || lp.len() < 2 || lp.iter().any(|v| !v.is_finite()) {
+        return scores;
+    }
+    let best = lp[1..].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    scores.insert(PREFERS_FIRST.to_string(), f64::from(u8::from(lp[0] > best)));
+    let label = attempt
+        .attributes
+        .get("label")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|&l| l < lp.len());
+    if let Some(label) = label {
+        let top = lp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let unique = lp.iter().filter(|&&v| v == top).count() == 1;
+        scores.insert(
+            PREFERS_LABEL.to_string(),
+            f64::from(u8::from(unique && lp[label] == top)),
+        );
+    }
+    scores
+}
+
 /// Compares two runs case by case. `base_dir` and `new_dir` only name the sides.
 pub fn compare(base_dir: &str, base: &RunFiles, new_dir: &str, new: &RunFiles) -> Comparison {
     let confidence = new.summary.confidence;
@@ -160,8 +195,9 @@ pub fn compare(base_dir: &str, base: &RunFiles, new_dir: &str, new: &RunFiles) -
         if b.probe != n.probe {
             continue;
         }
-        for (detector, base_score) in &b.scores {
-            if let Some(new_score) = n.scores.get(detector) {
+        let (base_scores, new_scores) = (scores_of(b), scores_of(n));
+        for (detector, base_score) in &base_scores {
+            if let Some(new_score) = new_scores.get(detector) {
                 if base_score.is_finite() && new_score.is_finite() {
                     pairs
                         .entry((b.suite.clone(), b.probe.clone(), detector.clone()))
@@ -296,6 +332,148 @@ fn paired_test(
     test
 }
 
+/// Significance threshold of "What the fine-tune changed" (on q_BH).
+const CHANGED_Q: f64 = 0.05;
+
+/// One probe whose scores moved significantly between the runs.
+#[derive(Clone, Debug, Serialize)]
+struct Change {
+    probe: String,
+    detector: String,
+    n: u64,
+    base: String,
+    new: String,
+    /// "up" or "down".
+    direction: &'static str,
+    effect: String,
+    interval: String,
+    method: String,
+    q_bh: String,
+    q_holm: String,
+}
+
+/// "What the fine-tune changed": the significant tests (q_BH < 0.05), most significant first,
+/// and the files the new side adds to the base's (an adapter on the same base weights).
+#[derive(Clone, Debug, Serialize)]
+struct Changes {
+    rows: Vec<Change>,
+    n_tests: usize,
+    /// Files of the new model absent from the base's, when every base file (by sha256) is also
+    /// the new model's: the new model is the base plus these (e.g. a LoRA adapter).
+    added_files: Option<Vec<(String, String)>>,
+}
+
+fn changes(comparison: &Comparison) -> Changes {
+    let mut significant: Vec<&PairedTest> = comparison
+        .tests
+        .iter()
+        .filter(|t| t.q_bh < CHANGED_Q)
+        .collect();
+    significant.sort_by(|a, b| {
+        a.q_bh
+            .total_cmp(&b.q_bh)
+            .then(b.effect.abs().total_cmp(&a.effect.abs()))
+            .then((&a.probe, &a.detector).cmp(&(&b.probe, &b.detector)))
+    });
+    let rows = significant
+        .into_iter()
+        .map(|t| Change {
+            probe: t.probe.clone(),
+            detector: t.detector.clone(),
+            n: t.n,
+            base: number(t.base_mean, 3),
+            new: number(t.new_mean, 3),
+            direction: if t.effect > 0.0 { "up" } else { "down" },
+            effect: format!("{:+.3}", t.effect),
+            interval: format!(
+                "[{}, {}]",
+                number(t.effect_ci_low, 3),
+                number(t.effect_ci_high, 3)
+            ),
+            method: t.method.clone(),
+            q_bh: p_value(t.q_bh),
+            q_holm: p_value(t.q_holm),
+        })
+        .collect();
+    let base_hashes: BTreeSet<&str> = comparison
+        .base
+        .files
+        .iter()
+        .map(|(_, h)| h.as_str())
+        .collect();
+    let new_hashes: BTreeSet<&str> = comparison
+        .new
+        .files
+        .iter()
+        .map(|(_, h)| h.as_str())
+        .collect();
+    let added: Vec<(String, String)> = comparison
+        .new
+        .files
+        .iter()
+        .filter(|(_, h)| !base_hashes.contains(h.as_str()))
+        .cloned()
+        .collect();
+    let added_files =
+        (!base_hashes.is_empty() && base_hashes.is_subset(&new_hashes) && !added.is_empty())
+            .then_some(added);
+    Changes {
+        rows,
+        n_tests: comparison.tests.len(),
+        added_files,
+    }
+}
+
+/// The "What the fine-tune changed" section of compare.md.
+pub fn render_changes_markdown(comparison: &Comparison) -> String {
+    let c = changes(comparison);
+    let mut out = String::from("## What the fine-tune changed\n\n");
+    if let Some(added) = &c.added_files {
+        let _ = writeln!(
+            out,
+            "`{}` is `{}` (same weight files, same sha256) plus:\n",
+            comparison.new.model, comparison.base.model
+        );
+        for (path, sha) in added {
+            let _ = writeln!(out, "- `{path}` sha256 `{sha}`");
+        }
+        out.push('\n');
+    }
+    if c.rows.is_empty() {
+        let _ = writeln!(
+            out,
+            "No probe changed significantly: none of the {} paired tests has q_BH < 0.05. On these cases the runs do not tell the two models apart; that is not evidence that they behave the same (see the intervals below).",
+            c.n_tests
+        );
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{} of {} paired tests changed significantly (q_BH < 0.05, Benjamini–Hochberg over all of them):\n",
+        c.rows.len(),
+        c.n_tests
+    );
+    let _ = writeln!(out, "| probe | detector | pairs | base | new | change (new − base) | interval | test | q_bh | q_holm |\n|---|---|---:|---:|---:|---:|---|---|---:|---:|");
+    for r in &c.rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} {} | {} | {} | {} | {} |",
+            r.probe,
+            r.detector,
+            r.n,
+            r.base,
+            r.new,
+            r.effect,
+            if r.direction == "up" { "▲" } else { "▼" },
+            r.interval,
+            r.method,
+            r.q_bh,
+            r.q_holm
+        );
+    }
+    out
+}
+
 /// compare.md: for a pull-request comment.
 pub fn render_compare_markdown(comparison: &Comparison) -> String {
     let mut out = String::new();
@@ -315,6 +493,8 @@ pub fn render_compare_markdown(comparison: &Comparison) -> String {
         significant,
         number(comparison.confidence * 100.0, 0)
     );
+    out.push_str(&render_changes_markdown(comparison));
+    let _ = writeln!(out, "\n## All paired tests\n");
     let _ = writeln!(out, "| probe | detector | n | base | new | new − base | interval | test | p | q_holm | q_bh |\n|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|");
     for t in &comparison.tests {
         let mark = if t.q_bh < 0.05 { " ⚠️" } else { "" };
@@ -414,6 +594,7 @@ pub fn render_compare_html(comparison: &Comparison) -> Result<String, ReportErro
             n_significant => rows.iter().filter(|r| r.significant).count(),
             confidence_pct => number(comparison.confidence * 100.0, 0),
             forest_svg => Value::from_safe_string(forest),
+            changes => Value::from(Serde(changes(comparison))),
         })
         .map_err(|e| render_error(e.to_string()))
 }

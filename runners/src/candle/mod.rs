@@ -9,6 +9,7 @@
 mod generate;
 mod gguf;
 mod hf;
+mod lora;
 mod model;
 mod score;
 mod template;
@@ -37,6 +38,10 @@ pub struct CandleOptions {
     pub dtype: Option<String>,
     /// Cases per call; `None` picks one from the device and the query kind.
     pub batch_size: Option<usize>,
+    /// A PEFT LoRA adapter folder applied to the model at load (see `lora`).
+    pub adapter: Option<PathBuf>,
+    /// Apply the adapter unmerged even on dense weights (slower; checks the merge).
+    pub adapter_unmerged: bool,
 }
 
 impl Default for CandleOptions {
@@ -45,6 +50,8 @@ impl Default for CandleOptions {
             device: "cpu".to_string(),
             dtype: None,
             batch_size: None,
+            adapter: None,
+            adapter_unmerged: false,
         }
     }
 }
@@ -70,6 +77,8 @@ pub enum LoadError {
     Device { device: String, reason: String },
     #[error("dtype `{dtype}` is not one of f32, bf16, f16")]
     Dtype { dtype: String },
+    #[error("{path}: {reason}")]
+    Adapter { path: String, reason: String },
 }
 
 /// What runs the model: our decoder forward, or a sentence encoder.
@@ -180,7 +189,43 @@ impl CandleBackend {
         };
         backend.batch_size = options.batch_size;
         backend.info.device = options.device.clone();
+        if let Some(dir) = &options.adapter {
+            backend.apply_adapter(dir, options.adapter_unmerged)?;
+        }
         Ok(backend)
+    }
+
+    /// Applies a PEFT LoRA adapter to the decoder; its files join the model's in the manifest
+    /// and the model is named `BASE+ADAPTER`.
+    fn apply_adapter(&mut self, dir: &Path, unmerged: bool) -> Result<(), LoadError> {
+        let Engine::Decoder(model) = &mut self.engine else {
+            return Err(LoadError::Unsupported {
+                path: dir.display().to_string(),
+                what: format!(
+                    "a LoRA adapter on {} (a sentence encoder; adapters apply to decoders)",
+                    self.info.model
+                ),
+            });
+        };
+        let adapter = lora::Adapter::open(dir, model.cfg.n_layers)?;
+        let applied = lora::apply(model, &adapter, unmerged)?;
+        let how = match (applied.merged, applied.unmerged) {
+            (m, 0) => format!("merged into {m} {} weights", self.info.dtype),
+            (0, u) => format!("applied unmerged on {u} weights"),
+            (m, u) => format!("merged into {m} weights, unmerged on {u} quantized ones"),
+        };
+        self.info
+            .details
+            .insert("adapter".to_string(), adapter.describe(&how));
+        for file in adapter.files() {
+            self.info.files.push(digest(&file)?);
+        }
+        let name = dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        self.info.model = format!("{}+{name}", self.info.model);
+        Ok(())
     }
 
     fn load_gguf(path: &Path, device: &Device, dtype: DType) -> Result<CandleBackend, LoadError> {
@@ -437,6 +482,26 @@ impl CandleBackend {
             return Err("complete: one seed per prompt".into());
         }
         on_pool(|| generate::complete(self, prompts, generation, seeds))
+    }
+
+    /// For each token of `ids` after the first: its raw logit and its log-probability given the
+    /// tokens before it (one row, no padding). For checks against transformers' logits.
+    pub fn token_scores(&self, ids: &[u32]) -> Result<Vec<(f32, f64)>, String> {
+        let model = self.decoder()?;
+        let run = || -> candle_core::Result<Vec<(f32, f64)>> {
+            let n = ids.len().saturating_sub(1);
+            let positions = vec![(0..n as u32).map(Some).collect::<Vec<_>>()];
+            let mut cache = model::Cache::new(model.cfg.n_layers, 1);
+            let hidden = model.forward(&[ids[..n].to_vec()], &positions, &mut cache)?;
+            let rows: Vec<u32> = (0..n as u32).collect();
+            let logits = model.logits(&model.gather_rows(&hidden, &rows)?)?;
+            let targets = &ids[1..];
+            let lp = model::target_logprobs(&logits, targets)?;
+            let idx = candle_core::Tensor::new(targets, logits.device())?.unsqueeze(1)?;
+            let picked = logits.gather(&idx, candle_core::D::Minus1)?.squeeze(1)?;
+            Ok(picked.to_vec1::<f32>()?.into_iter().zip(lp).collect())
+        };
+        run().map_err(gguf::one_line)
     }
 
     /// The ids a sentence is scored after when a choice has an empty context (BOS, else EOS).

@@ -71,6 +71,13 @@ impl Config {
 pub(crate) enum Linear {
     Dense(Tensor),
     Quantized(QMatMul),
+    /// A map plus a LoRA update applied unmerged (see `lora`): `base(x) + (x A^T)(scale B)^T`,
+    /// with `a_t` `(in, r)` and `b_t` `(r, out)` holding the scale.
+    LowRank {
+        base: Box<Linear>,
+        a_t: Tensor,
+        b_t: Tensor,
+    },
 }
 
 impl Linear {
@@ -79,18 +86,25 @@ impl Linear {
         Ok(Linear::Dense(weight.t()?.contiguous()?))
     }
 
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let dims = x.dims().to_vec();
         let last = dims.len() - 1;
         let rows: usize = dims[..last].iter().product();
         let x2 = x.reshape((rows, dims[last]))?;
-        let y = match self {
-            Linear::Dense(wt) => x2.matmul(wt)?,
-            Linear::Quantized(q) => q.forward(&x2)?,
-        };
+        let y = self.forward_2d(&x2)?;
         let mut out = dims;
         out[last] = y.dim(1)?;
         y.reshape(out)
+    }
+
+    fn forward_2d(&self, x2: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Linear::Dense(wt) => x2.matmul(wt),
+            Linear::Quantized(q) => q.forward(x2),
+            Linear::LowRank { base, a_t, b_t } => {
+                base.forward_2d(x2)? + x2.matmul(a_t)?.matmul(b_t)?
+            }
+        }
     }
 }
 
