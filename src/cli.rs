@@ -87,7 +87,8 @@ struct RunArgs {
     /// Suites to run: built-in ids or suite-file paths, comma-separated
     #[arg(long, value_delimiter = ',', required = true)]
     suite: Vec<String>,
-    /// The model: a GGUF file or a Hugging Face folder (runs on the candle backend)
+    /// The model: a GGUF file or a Hugging Face folder (runs on the candle backend), or a
+    /// word-vector folder (one .npy of vectors and one .parquet of words, for WEAT)
     #[arg(long, conflicts_with = "backend")]
     model: Option<PathBuf>,
     /// Another backend: `openai` (a served model, see --base-url) or `scripted:PROFILE.toml`
@@ -319,6 +320,10 @@ fn open_backend(args: &RunArgs) -> Result<Box<dyn Backend>> {
         ),
     };
     match (&args.model, &args.backend) {
+        // Word vectors (WEAT): a folder with one .npy of vectors and one .parquet of words.
+        (Some(model), None) if runners::word_vectors::WordVectorBackend::recognises(model) => Ok(
+            Box::new(runners::word_vectors::WordVectorBackend::load(model)?),
+        ),
         (Some(model), None) => {
             let options = runners::candle::CandleOptions {
                 device: args.device.clone(),

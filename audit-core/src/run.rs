@@ -49,8 +49,10 @@ pub struct PlannedCase {
 /// Why a run stopped. Every attempt journaled before the error is kept.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("probe {probe}: {source}")]
-    Probe { probe: String, source: ProbeError },
+    /// `reason` is not a `source`: the message already holds it, and error chains print
+    /// sources again (the message would repeat).
+    #[error("probe {probe}: {reason}")]
+    Probe { probe: String, reason: ProbeError },
     #[error("probe {probe}: case id {case_id} appears twice")]
     DuplicateCase { probe: String, case_id: String },
     #[error("backend: {0}")]
@@ -75,9 +77,9 @@ pub fn plan(suites: &[Suite], config: &RunConfig) -> Result<Vec<PlannedCase>, Ru
             let mut cases = plan
                 .probe
                 .cases(config.seed)
-                .map_err(|source| RunError::Probe {
+                .map_err(|reason| RunError::Probe {
                     probe: probe_id.clone(),
-                    source,
+                    reason,
                 })?;
             if let Some(limit) = config.limit {
                 cases.truncate(limit);

@@ -9,3 +9,4 @@ pub mod metrics;
 pub mod registry;
 pub mod safety;
 pub mod transforms;
+pub mod weat;

@@ -152,6 +152,17 @@ pub const FAMILIES: &[Family] = &[
         about: "BOLD (Dhamala et al. 2021): beginnings of Wikipedia sentences about people and groups in five domains, continued by the model",
         build: crate::bias::bold::build,
     },
+    // Embedding association tests (probes/src/weat.rs): the audited model is the embedder.
+    Family {
+        name: crate::weat::WEAT,
+        about: "WEAT (Caliskan et al. 2017): sent-bias' word lists of WEAT 1–10, one embed query per word, for word vectors (--model a GloVe folder)",
+        build: crate::weat::build_weat,
+    },
+    Family {
+        name: crate::weat::SEAT,
+        about: "SEAT (May et al. 2019): sent-bias' template sentences of WEAT 1–10, one embed query per sentence, for sentence encoders",
+        build: crate::weat::build_seat,
+    },
 ];
 
 pub const METRICS: &[MetricKind] = &[
@@ -196,6 +207,11 @@ pub const METRICS: &[MetricKind] = &[
         name: crate::bias::holistic_bias::METRIC,
         about: "HolisticBias Likelihood Bias: share of descriptor pairs whose sentence likelihoods differ (Mann–Whitney, per axis and template), uncorrected and Benjamini–Hochberg",
         build: crate::bias::holistic_bias::build_metric,
+    },
+    MetricKind {
+        name: crate::weat::METRIC,
+        about: "WEAT/SEAT effect size d (bootstrap interval over target items) and sent-bias' one-sided permutation p-value per test, Benjamini–Hochberg q over the probe's tests",
+        build: crate::weat::build_metric,
     },
 ];
 

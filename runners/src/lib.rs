@@ -1,4 +1,5 @@
-//! Backends that answer Probity's queries: candle (real weights on CPU/CUDA/Metal), an
+//! Backends that answer Probity's queries: candle (real weights on CPU/CUDA/Metal), static word
+//! vectors (GloVe, for WEAT), an
 //! OpenAI-compatible HTTP client for served models, and a scripted, seeded model for tests;
 //! plus a content-addressed response cache around any of them. Runners see cases, never probes.
 
@@ -7,3 +8,4 @@ pub mod candle;
 pub mod openai;
 pub mod scripted;
 pub mod toxicity;
+pub mod word_vectors;

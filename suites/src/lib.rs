@@ -28,6 +28,9 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("bold", include_str!("../builtin/bold.toml")),
     ("bias-core", include_str!("../builtin/bias-core.toml")),
     ("bias-full", include_str!("../builtin/bias-full.toml")),
+    // Embedding association tests (probes/src/weat.rs): run with --model an embedding model.
+    ("weat", include_str!("../builtin/weat.toml")),
+    ("seat", include_str!("../builtin/seat.toml")),
     // Safety benchmarks and attacks (probes/src/safety).
     ("safety-core", include_str!("../builtin/safety-core.toml")),
     ("safety-full", include_str!("../builtin/safety-full.toml")),

@@ -18,6 +18,7 @@ pub mod proportion;
 mod ranks;
 mod resampling;
 pub mod two_sample;
+pub mod weat;
 
 pub use bootstrap::{
     bootstrap, bootstrap_binary_mean, bootstrap_grouped_jackknife, cluster_bootstrap,
@@ -40,6 +41,7 @@ pub use two_sample::{
     cohens_d, mann_whitney_u, permutation_two_sample, rank_biserial, welch_t_test,
     MannWhitneyMethod,
 };
+pub use weat::{weat, weat_from_associations, WeatConfig, WeatResult};
 
 /// A two-sided interval `[low, high]`.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]

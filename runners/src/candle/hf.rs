@@ -544,6 +544,52 @@ impl Folder {
         .map_err(|e| corrupt(&self.dir, one_line(e)))
     }
 
+    /// Whether config.json names a masked-LM architecture (`BertForMaskedLM`).
+    pub fn is_masked_lm(&self) -> bool {
+        serde_json::from_str::<serde_json::Value>(&self.config_text)
+            .ok()
+            .and_then(|v| v.get("architectures").cloned())
+            .and_then(|a| a.as_array().cloned())
+            .is_some_and(|a| a.iter().any(|x| x.as_str() == Some("BertForMaskedLM")))
+    }
+
+    /// A BERT masked LM (encoder and `cls.predictions` head) from the folder's weights.
+    pub fn masked_lm(
+        &self,
+        tokenizer: &tokenizers::Tokenizer,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<super::mlm::MaskedLm, LoadError> {
+        let config_path = self.dir.join("config.json");
+        let config: candle_transformers::models::bert::Config =
+            serde_json::from_str(&self.config_text)
+                .map_err(|e| corrupt(&config_path, format!("config.json: {}", one_line(e))))?;
+        let tensors = self.tensors(device)?;
+        let vb = candle_nn::VarBuilder::from_tensors(tensors, dtype, device);
+        let bert = candle_transformers::models::bert::BertModel::load(vb.pp("bert"), &config)
+            .map_err(|e| corrupt(&self.dir, one_line(e)))?;
+        let head = candle_transformers::models::bert::BertOnlyMLMHead::load(vb.pp("cls"), &config)
+            .map_err(|e| corrupt(&self.dir, format!("no masked-LM head: {}", one_line(e))))?;
+        let mask_id =
+            tokenizer
+                .token_to_id("[MASK]")
+                .ok_or_else(|| LoadError::MissingTokenizer {
+                    path: self.dir.join("tokenizer.json").display().to_string(),
+                    reason: "no [MASK] token".into(),
+                })?;
+        let max_len = serde_json::from_str::<serde_json::Value>(&self.config_text)
+            .ok()
+            .and_then(|v| v.get("max_position_embeddings").and_then(|m| m.as_u64()))
+            .unwrap_or(512) as usize;
+        Ok(super::mlm::MaskedLm {
+            bert,
+            head,
+            mask_id,
+            max_len,
+            device: device.clone(),
+        })
+    }
+
     /// A BERT encoder (sentence-transformers) from the folder's weights.
     pub fn encoder(&self, dtype: DType, device: &Device) -> Result<Encoder, LoadError> {
         let config_path = self.dir.join("config.json");

@@ -10,6 +10,7 @@ mod generate;
 mod gguf;
 mod hf;
 mod lora;
+mod mlm;
 mod model;
 mod score;
 mod template;
@@ -81,11 +82,14 @@ pub enum LoadError {
     Adapter { path: String, reason: String },
 }
 
-/// What runs the model: our decoder forward, or a sentence encoder.
+/// What runs the model: our decoder forward, a sentence encoder, or a masked LM.
 enum Engine {
     Decoder(Model),
     Encoder(hf::Encoder),
+    MaskedLm(Box<mlm::MaskedLm>),
 }
+
+pub use mlm::{aligned_positions, matching_blocks};
 
 /// A model loaded for answering queries.
 pub struct CandleBackend {
@@ -309,6 +313,9 @@ impl CandleBackend {
             "llama" | "mistral" | "qwen2" | "gemma3_text" => {
                 Engine::Decoder(folder.decoder(dtype, device)?)
             }
+            "bert" if folder.is_masked_lm() => {
+                Engine::MaskedLm(Box::new(folder.masked_lm(&tokenizer, dtype, device)?))
+            }
             "bert" => {
                 let encoder = folder.encoder(dtype, device)?;
                 // sentence-transformers truncates every text at its maximum sequence length.
@@ -362,6 +369,12 @@ impl CandleBackend {
                 ),
             );
         }
+        if let Engine::MaskedLm(_) = &engine {
+            details.insert(
+                "choice_scoring".to_string(),
+                "masked LM: pseudo-log-likelihood of the tokens the options share (difflib alignment), each masked in turn (Nangia et al. 2020)".to_string(),
+            );
+        }
         let files = folder
             .files
             .iter()
@@ -400,6 +413,10 @@ impl CandleBackend {
                 "{} is a sentence encoder: it answers embed queries only",
                 self.info.model
             )),
+            Engine::MaskedLm(_) => Err(format!(
+                "{} is a masked LM: it answers choice queries only",
+                self.info.model
+            )),
         }
     }
 
@@ -408,6 +425,7 @@ impl CandleBackend {
         match &self.engine {
             Engine::Decoder(m) => m.cfg.context_len,
             Engine::Encoder(e) => e.max_len,
+            Engine::MaskedLm(m) => m.max_len,
         }
     }
 
@@ -415,7 +433,7 @@ impl CandleBackend {
     pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
         let Engine::Encoder(encoder) = &self.engine else {
             return Err(format!(
-                "{} is a decoder: embed queries need a sentence encoder",
+                "{} is not a sentence encoder: embed queries need one",
                 self.info.model
             ));
         };
@@ -551,6 +569,7 @@ impl Backend for CandleBackend {
         let gpu = match &self.engine {
             Engine::Decoder(m) => !m.device.is_cpu(),
             Engine::Encoder(e) => !e.device.is_cpu(),
+            Engine::MaskedLm(m) => !m.device.is_cpu(),
         };
         match (kind, gpu) {
             (QueryKind::Choice, false) => 32,
@@ -575,6 +594,9 @@ impl Backend for CandleBackend {
             return Err(BackendError(
                 "candle: a batch mixes query kinds; the runner sends one kind per call".into(),
             ));
+        }
+        if let (QueryKind::Choice, Engine::MaskedLm(model)) = (kind, &self.engine) {
+            return Ok(mlm::answer(model, &self.tokenizer, &self.info.model, batch));
         }
         if let (QueryKind::Choice | QueryKind::Chat, Err(reason)) = (kind, self.decoder()) {
             return Ok(batch
