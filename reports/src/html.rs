@@ -134,6 +134,12 @@ fn attempt_row(a: &Attempt) -> AttemptRow {
                 .map(|v| number(*v, 3))
                 .collect::<Vec<_>>()
                 .join(", "),
+            Answer::TokenLogprobs { logprobs, tokens } => logprobs
+                .iter()
+                .zip(tokens)
+                .map(|(v, n)| format!("{} ({n} tok)", number(*v, 3)))
+                .collect::<Vec<_>>()
+                .join(", "),
             Answer::Embeddings(vectors) => format!("{} vectors", vectors.len()),
             Answer::Labels(labels) => format!("{labels:?}"),
             Answer::Error(message) => format!("error: {message}"),
