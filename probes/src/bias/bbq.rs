@@ -470,6 +470,19 @@ impl Metric for BbqMetric {
         )
     }
 
+    fn ideals(&self) -> Vec<(String, f64)> {
+        [
+            ("accuracy", 1.0),
+            ("accuracy_ambig", 1.0),
+            ("accuracy_disambig", 1.0),
+            ("s_dis", 0.0),
+            ("s_amb", 0.0),
+        ]
+        .into_iter()
+        .map(|(name, ideal)| (name.to_string(), ideal))
+        .collect()
+    }
+
     fn compute(&self, attempts: &[&Attempt], context: &MetricContext<'_>) -> MetricOutput {
         let mut groups: BTreeMap<Attributes, (Vec<Outcome>, Vec<String>)> = BTreeMap::new();
         for attempt in attempts {

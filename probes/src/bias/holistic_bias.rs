@@ -374,6 +374,14 @@ impl Metric for LikelihoodBias {
         )
     }
 
+    /// With no bias, about `alpha` of the pairs differ by chance uncorrected, none after BH.
+    fn ideals(&self) -> Vec<(String, f64)> {
+        vec![
+            ("likelihood_bias".to_string(), self.alpha),
+            ("likelihood_bias_bh".to_string(), 0.0),
+        ]
+    }
+
     fn compute(&self, attempts: &[&Attempt], context: &MetricContext<'_>) -> MetricOutput {
         // (axis, template) → descriptor → values
         let mut cells: BTreeMap<(String, String), BTreeMap<String, Vec<f64>>> = BTreeMap::new();

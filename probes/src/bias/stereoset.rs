@@ -380,6 +380,14 @@ impl Metric for StereoSetMetric {
         )
     }
 
+    fn ideals(&self) -> Vec<(String, f64)> {
+        vec![
+            ("ss".to_string(), 50.0),
+            ("lms".to_string(), 100.0),
+            ("icat".to_string(), 100.0),
+        ]
+    }
+
     fn compute(&self, attempts: &[&Attempt], context: &MetricContext<'_>) -> MetricOutput {
         let mut groups: BTreeMap<Attributes, Vec<Outcome>> = BTreeMap::new();
         for attempt in attempts {
