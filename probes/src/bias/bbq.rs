@@ -736,6 +736,49 @@ mod tests {
     }
 
     #[test]
+    fn intervals_resample_whole_templates() {
+        // 12 disambiguated items in 3 templates (id % 3): templates 0 and 1 always right,
+        // template 2 always wrong: accuracy 2/3. Items of a template move together, so the
+        // cluster bootstrap's interval is far wider than the iid Wilson interval for 8 of 12
+        // (about [0.39, 0.86]): resampling 3 templates gives accuracies in thirds, 0 to 1.
+        let attempts: Vec<Attempt> = (0..12)
+            .map(|id| {
+                let right = id % 3 != 2;
+                let logprobs = if right {
+                    [-1.0, -2.0, -3.0]
+                } else {
+                    [-2.0, -1.0, -3.0]
+                };
+                attempt(id, "disambig", 0, "0", logprobs)
+            })
+            .collect();
+        let refs: Vec<&Attempt> = attempts.iter().collect();
+        let context = MetricContext {
+            suite: "s",
+            probe: "p",
+            seed: 3,
+            confidence: 0.95,
+        };
+        let metric = BbqMetric {
+            by: String::new(),
+            resamples: 2000,
+        };
+        let output = metric.compute(&refs, &context);
+        let accuracy = output
+            .estimates
+            .iter()
+            .find(|e| e.metric == "accuracy")
+            .unwrap();
+        assert!((accuracy.value - 2.0 / 3.0).abs() < 1e-12);
+        assert!(
+            accuracy.ci_low <= 1.0 / 3.0 + 1e-9 && accuracy.ci_high >= 1.0 - 1e-9,
+            "[{}, {}]",
+            accuracy.ci_low,
+            accuracy.ci_high
+        );
+    }
+
+    #[test]
     fn malformed_lines_are_one_line_errors() {
         let good = r#"{"example_id": 0, "question_index": "1", "question_polarity": "neg", "context_condition": "ambig", "category": "Religion", "answer_info": {"ans0": ["Jewish", "Jewish"], "ans1": ["Can't answer", "unknown"], "ans2": ["Muslim", "Muslim"]}, "additional_metadata": {"subcategory": "None", "stereotyped_groups": ["Muslim"], "version": "None", "source": "x"}, "context": "C.", "question": "Q?", "ans0": "The Jewish one", "ans1": "Can't answer", "ans2": "The Muslim one", "label": 1}"#;
         let items = parse(good).unwrap();
