@@ -12,14 +12,42 @@ use crate::case::{Case, QueryKind};
 pub enum Answer {
     /// Generated text (Chat).
     Response(String),
-    /// Summed log-probability of each option's tokens, one per option (Choice).
+    /// Summed log-probability of each option's tokens, one per option (Choice), from a backend
+    /// that does not say how many tokens each option had.
     Logprobs(Vec<f64>),
+    /// Summed log-probability of each option's tokens and the number of tokens summed, one of
+    /// each per option (Choice): what per-token averages and perplexities need.
+    TokenLogprobs {
+        logprobs: Vec<f64>,
+        tokens: Vec<u32>,
+    },
     /// One vector per text (Embed).
     Embeddings(Vec<Vec<f32>>),
     /// Label probabilities per text, labels in the model's order (Classify).
     Labels(Vec<Vec<(String, f64)>>),
     /// This item could not be answered, and why.
     Error(String),
+}
+
+impl Answer {
+    /// The summed log-probability of each option of a Choice answer, with or without counts.
+    pub fn logprobs(&self) -> Option<&[f64]> {
+        match self {
+            Answer::Logprobs(values)
+            | Answer::TokenLogprobs {
+                logprobs: values, ..
+            } => Some(values),
+            _ => None,
+        }
+    }
+
+    /// The number of tokens scored for each option, where the backend counted them.
+    pub fn option_tokens(&self) -> Option<&[u32]> {
+        match self {
+            Answer::TokenLogprobs { tokens, .. } => Some(tokens),
+            _ => None,
+        }
+    }
 }
 
 /// How to generate text for Chat queries. The per-case seed is derived from `seed` and the case

@@ -79,4 +79,10 @@ pub trait Metric: Send + Sync {
     /// `attempts` are the probe's attempts sorted by case id, errors included (a metric says
     /// how it treats them).
     fn compute(&self, attempts: &[&Attempt], context: &MetricContext<'_>) -> MetricOutput;
+    /// The value an unbiased (or perfect) model would get, for each estimate name this metric
+    /// produces that has one (CrowS-Pairs `pct_stereotype` 50, BBQ `s_dis` 0, …): reports show
+    /// it next to the estimate. None by default.
+    fn ideals(&self) -> Vec<(String, f64)> {
+        Vec::new()
+    }
 }

@@ -75,6 +75,9 @@ pub struct ProbeSummary {
     pub detectors: Vec<String>,
     /// Metric id → its method, for the report's methods section.
     pub methods: Vec<(String, String)>,
+    /// Estimate name → the value an unbiased model would get (`Metric::ideals`), for reports.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub ideals: std::collections::BTreeMap<String, f64>,
 }
 
 /// The contents of summary.json.
@@ -123,6 +126,7 @@ pub fn summarise(suites: &[Suite], attempts: &[Attempt], seed: u64, confidence: 
                     .iter()
                     .map(|m| (m.id().to_string(), m.method()))
                     .collect(),
+                ideals: plan.metrics.iter().flat_map(|m| m.ideals()).collect(),
             });
             let context = MetricContext {
                 suite: &suite.reference.id,

@@ -176,6 +176,11 @@ pub const METRICS: &[MetricKind] = &[
         about: "difference of a binary detector's rate between two groups on matched cases, exact McNemar test, Newcombe paired interval",
         build: metrics::paired_gap::build,
     },
+    MetricKind {
+        name: metrics::group_disparity::KIND,
+        about: "each group's rate of a binary detector against the rest of its stratum (unmatched groups, e.g. BOLD), Fisher exact test, Newcombe interval",
+        build: metrics::group_disparity::build,
+    },
     // Safety (probes/src/metrics/asr.rs).
     MetricKind {
         name: metrics::asr::ASR,
@@ -202,6 +207,16 @@ pub const METRICS: &[MetricKind] = &[
         name: crate::bias::stereoset::METRIC,
         about: "StereoSet SS, LMS and ICAT (macro-averaged over target terms, as evaluation.py) per split and bias type, with bootstrap intervals over terms",
         build: crate::bias::stereoset::build_metric,
+    },
+    MetricKind {
+        name: crate::bias::winobias::METRIC,
+        about: "WinoBias accuracy pro and anti and the pro − anti gap on matched pairs (Newcombe paired interval, exact McNemar test), overall and per type",
+        build: crate::bias::winobias::build_metric,
+    },
+    MetricKind {
+        name: crate::bias::winogender::METRIC,
+        about: "Winogender: Pearson's r between the occupations' BLS % female and the model's gender preference (Fisher z interval, t-test)",
+        build: crate::bias::winogender::build_metric,
     },
     MetricKind {
         name: crate::bias::holistic_bias::METRIC,

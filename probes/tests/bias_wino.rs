@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use audit_core::{Probe, Query};
+use audit_core::{Answer, Attempt, Metric, MetricContext, Probe, Query};
 use probes::bias::winobias::{self, WinoBiasProbe};
 use probes::bias::winogender::{self, WinogenderProbe};
 use probes::bias::Sampling;
@@ -130,4 +130,102 @@ fn winogender_loads_720_sentences_in_matched_sets() {
         panic!("not a choice")
     };
     assert_eq!(options[1], " someone");
+}
+
+/// Attempts for cases, answered by `pick` (the option index the model prefers).
+fn answered(cases: &[audit_core::Case], pick: impl Fn(&audit_core::Case) -> usize) -> Vec<Attempt> {
+    cases
+        .iter()
+        .map(|case| {
+            let mut logprobs = vec![-2.0, -2.0];
+            logprobs[pick(case)] = -1.0;
+            Attempt::new("s", case, Answer::Logprobs(logprobs))
+        })
+        .collect()
+}
+
+fn context() -> MetricContext<'static> {
+    MetricContext {
+        suite: "s",
+        probe: "p",
+        seed: 0,
+        confidence: 0.95,
+    }
+}
+
+#[test]
+fn winobias_score_pairs_every_real_line_but_the_two_upstream_mismatches() {
+    let cases = winobias_probe(Sampling::default()).cases(0).unwrap();
+    assert_eq!(cases.len(), 3168);
+    // A model that always answers the gold on pro sentences and the other option on anti ones.
+    let attempts = answered(&cases, |c| {
+        let label: usize = c.attributes["label"].parse().unwrap();
+        if c.attributes["polarity"] == "pro" {
+            label
+        } else {
+            1 - label
+        }
+    });
+    let refs: Vec<&Attempt> = attempts.iter().collect();
+    let output = winobias::WinoBiasMetric.compute(&refs, &context());
+    let find = |metric: &str, group: &str| {
+        output
+            .estimates
+            .iter()
+            .find(|e| e.metric == metric && probes::bias::describe(&e.group) == group)
+            .unwrap()
+    };
+    // 1,584 line pairs, less test type 2 lines 382 and 384 (different gold occupations).
+    assert_eq!(find("gap", "all").n, 1582);
+    assert_eq!(find("gap", "all").value, 1.0);
+    assert_eq!(find("gap", "type=1").n, 792);
+    assert_eq!(find("gap", "type=2").n, 790);
+    assert_eq!(
+        (find("acc_pro", "all").value, find("acc_pro", "all").n),
+        (1.0, 1584)
+    );
+    assert_eq!(
+        (find("acc_anti", "all").value, find("acc_anti", "all").n),
+        (0.0, 1584)
+    );
+    assert_eq!(output.tests.len(), 3);
+    assert!(output.tests.iter().all(|t| t.p_value < 1e-100));
+}
+
+#[test]
+fn winogender_correlation_covers_the_60_real_occupations() {
+    let probe = WinogenderProbe {
+        id: "wg".into(),
+        goal: "g".into(),
+        source: "s".into(),
+        path: fixtures::datasets().join(winogender::DEFAULT_PATH),
+        sampling: Sampling::default(),
+    };
+    let cases = probe.cases(0).unwrap();
+    // A model that resolves a pronoun to the occupation when its gender is the occupation's BLS
+    // majority: preference +1 for majority-female occupations, −1 otherwise.
+    let attempts = answered(&cases, |c| {
+        let female = c.attributes["bls_pct_female"].parse::<f64>().unwrap() > 50.0;
+        match c.attributes["gender"].as_str() {
+            "female" if female => 0,
+            "male" if !female => 0,
+            _ => 1,
+        }
+    });
+    let refs: Vec<&Attempt> = attempts.iter().collect();
+    let rows = winogender::preferences(&refs);
+    assert_eq!(rows.len(), 60);
+    assert!(rows
+        .iter()
+        .all(|(_, bls, p)| *p == if *bls > 50.0 { 1.0 } else { -1.0 }));
+    let output = winogender::WinogenderMetric.compute(&refs, &context());
+    let r = &output.estimates[0];
+    assert_eq!((r.metric.as_str(), r.n), ("bls_correlation", 60));
+    let bls: Vec<f64> = rows.iter().map(|r| r.1).collect();
+    let preference: Vec<f64> = rows.iter().map(|r| r.2).collect();
+    let expected = audit_core::stats::pearson(&bls, &preference, 0.95);
+    assert_eq!(r.value, expected.r);
+    assert!(r.value > 0.8, "{}", r.value);
+    assert!(r.ci_low > 0.6 && r.ci_high < 1.0);
+    assert!(output.tests[0].p_value < 1e-10);
 }

@@ -25,8 +25,28 @@ struct EstimateRow {
     group: String,
     value: String,
     interval: String,
+    /// The value an unbiased model would get, where the metric declares one; else empty.
+    ideal: String,
     method: String,
     n: u64,
+}
+
+/// One benchmark (a probe whose metrics declare ideal values): the metrics with an ideal, as
+/// columns, and one row per group (the whole probe first) with each metric's value and interval.
+#[derive(Serialize)]
+struct Benchmark {
+    suite: String,
+    probe: String,
+    /// (metric, ideal) per column.
+    columns: Vec<(String, String)>,
+    rows: Vec<BenchmarkRow>,
+}
+
+#[derive(Serialize)]
+struct BenchmarkRow {
+    group: String,
+    /// `value [low, high] (n)` per column, `—` where the group has no such estimate.
+    cells: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -74,16 +94,95 @@ struct Provision {
     evidence: Vec<String>,
 }
 
-fn estimate_row(e: &Estimate) -> EstimateRow {
+fn estimate_row(e: &Estimate, ideal: Option<f64>) -> EstimateRow {
     EstimateRow {
         probe: e.probe.clone(),
         metric: e.metric.clone(),
         group: group_label(&e.group),
         value: number(e.value, 3),
         interval: format!("[{}, {}]", number(e.ci_low, 3), number(e.ci_high, 3)),
+        ideal: ideal.map(|v| number(v, 3)).unwrap_or_default(),
         method: e.ci_method.clone(),
         n: e.n,
     }
+}
+
+/// The ideal of an estimate, as its probe's metrics declared it (summary.json `ideals`).
+fn ideal_of(summary: &Summary, e: &Estimate) -> Option<f64> {
+    summary
+        .probes
+        .iter()
+        .find(|p| p.suite == e.suite && p.probe == e.probe)
+        .and_then(|p| p.ideals.get(&e.metric).copied())
+}
+
+/// The benchmark tables: every probe with ideal values, its metrics that have one as columns
+/// (in the order the estimates come), its groups as rows (the whole probe first).
+fn benchmarks(summary: &Summary) -> Vec<Benchmark> {
+    let mut out = Vec::new();
+    for probe in summary.probes.iter().filter(|p| !p.ideals.is_empty()) {
+        let estimates: Vec<&Estimate> = summary
+            .estimates
+            .iter()
+            .filter(|e| {
+                e.suite == probe.suite
+                    && e.probe == probe.probe
+                    && probe.ideals.contains_key(&e.metric)
+            })
+            .collect();
+        let mut metrics: Vec<&str> = Vec::new();
+        let mut groups: Vec<&audit_core::Attributes> = Vec::new();
+        for e in &estimates {
+            if !metrics.contains(&e.metric.as_str()) {
+                metrics.push(&e.metric);
+            }
+            if !groups.contains(&&e.group) {
+                groups.push(&e.group);
+            }
+        }
+        if metrics.is_empty() {
+            continue;
+        }
+        // The whole probe first, then groups in the order they come.
+        groups.sort_by_key(|g| !g.is_empty());
+        let rows = groups
+            .iter()
+            .map(|group| BenchmarkRow {
+                group: if group.is_empty() {
+                    "all".to_string()
+                } else {
+                    group_label(group)
+                },
+                cells: metrics
+                    .iter()
+                    .map(|metric| {
+                        estimates
+                            .iter()
+                            .find(|e| e.metric == *metric && e.group == **group)
+                            .map_or("—".to_string(), |e| {
+                                format!(
+                                    "{} [{}, {}] (n {})",
+                                    number(e.value, 3),
+                                    number(e.ci_low, 3),
+                                    number(e.ci_high, 3),
+                                    e.n
+                                )
+                            })
+                    })
+                    .collect(),
+            })
+            .collect();
+        out.push(Benchmark {
+            suite: probe.suite.clone(),
+            probe: probe.probe.clone(),
+            columns: metrics
+                .iter()
+                .map(|m| (m.to_string(), number(probe.ideals[*m], 3)))
+                .collect(),
+            rows,
+        });
+    }
+    out
 }
 
 fn test_row(t: &Test) -> TestRow {
@@ -132,6 +231,12 @@ fn attempt_row(a: &Attempt) -> AttemptRow {
             Answer::Logprobs(values) => values
                 .iter()
                 .map(|v| number(*v, 3))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Answer::TokenLogprobs { logprobs, tokens } => logprobs
+                .iter()
+                .zip(tokens)
+                .map(|(v, n)| format!("{} ({n} tok)", number(*v, 3)))
                 .collect::<Vec<_>>()
                 .join(", "),
             Answer::Embeddings(vectors) => format!("{} vectors", vectors.len()),
@@ -499,13 +604,18 @@ pub fn render_html(files: &RunFiles) -> Result<String, ReportError> {
         what: what.to_string(),
         message,
     };
-    let estimates: Vec<EstimateRow> = summary.estimates.iter().map(estimate_row).collect();
+    let estimates: Vec<EstimateRow> = summary
+        .estimates
+        .iter()
+        .map(|e| estimate_row(e, ideal_of(summary, e)))
+        .collect();
     let headline: Vec<EstimateRow> = summary
         .estimates
         .iter()
         .filter(|e| e.group.is_empty())
-        .map(estimate_row)
+        .map(|e| estimate_row(e, ideal_of(summary, e)))
         .collect();
+    let benchmarks = benchmarks(summary);
     let tests: Vec<TestRow> = summary.tests.iter().map(test_row).collect();
     let findings: Vec<TestRow> = summary
         .tests
@@ -559,6 +669,7 @@ pub fn render_html(files: &RunFiles) -> Result<String, ReportError> {
             manifest => Value::from(Serde(&files.manifest)),
             summary => Value::from(Serde(summary)),
             headline => Value::from(Serde(&headline)),
+            benchmarks => Value::from(Serde(&benchmarks)),
             findings => Value::from(Serde(&findings)),
             estimates => Value::from(Serde(&estimates)),
             tests => Value::from(Serde(&tests)),

@@ -59,7 +59,7 @@ pub fn attempts_frame(attempts: &[Attempt]) -> PolarsResult<DataFrame> {
             "response".into(),
             text(&|a| match &a.answer {
                 Answer::Response(r) => Some(r.clone()),
-                Answer::Logprobs(l) => json(l),
+                Answer::Logprobs(l) | Answer::TokenLogprobs { logprobs: l, .. } => json(l),
                 Answer::Embeddings(e) => json(e),
                 Answer::Labels(l) => json(l),
                 Answer::Error(_) => None,

@@ -166,7 +166,7 @@ fn main() -> Result<(), String> {
             .answer(&refs, &Generation::default())
             .map_err(|e| e.to_string())?;
         for (&i, answer) in chunk.iter().zip(answers) {
-            if let Answer::Logprobs(lp) = answer {
+            if let Answer::TokenLogprobs { logprobs: lp, .. } = answer {
                 logprobs[i] = lp[0];
             }
         }

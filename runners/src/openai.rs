@@ -317,6 +317,7 @@ impl OpenAiBackend {
         let seed = case_seed(generation.seed, &case.id);
         let prefix = &self.options.logprob_prefix;
         let mut logprobs = Vec::with_capacity(options.len());
+        let mut tokens = Vec::with_capacity(options.len());
         for option in options {
             let text = format!("{prefix}{context}{option}");
             let body = self.completion_body(&text);
@@ -325,12 +326,15 @@ impl OpenAiBackend {
             // the option's first word), make up the end of the prompt.
             let tail_chars = option.chars().count() + context.chars().count()
                 - context.trim_end().chars().count();
-            match prompt_logprob(&value, tail_chars) {
-                Ok(lp) => logprobs.push(lp),
+            match prompt_logprob_counted(&value, tail_chars) {
+                Ok((lp, n)) => {
+                    logprobs.push(lp);
+                    tokens.push(n);
+                }
                 Err(reason) => return Ok(Answer::Error(reason)),
             }
         }
-        Ok(Answer::Logprobs(logprobs))
+        Ok(Answer::TokenLogprobs { logprobs, tokens })
     }
 }
 
@@ -442,6 +446,11 @@ fn echo_end(logprobs: &Value, n_prompt: usize) -> Option<u64> {
 /// are left out, which is why an empty context scores the sentence without its first token on
 /// servers (the candle backend conditions it on BOS).
 pub fn prompt_logprob(value: &Value, tail_chars: usize) -> Result<f64, String> {
+    prompt_logprob_counted(value, tail_chars).map(|(total, _)| total)
+}
+
+/// `prompt_logprob` and the number of tokens it summed.
+pub fn prompt_logprob_counted(value: &Value, tail_chars: usize) -> Result<(f64, u32), String> {
     let logprobs = &value["choices"][0]["logprobs"];
     let (Some(values), Some(offsets)) = (
         logprobs["token_logprobs"].as_array(),
@@ -477,7 +486,7 @@ pub fn prompt_logprob(value: &Value, tail_chars: usize) -> Result<f64, String> {
     if counted == 0 || tail_chars == 0 {
         return Err("no scored token lies after the context".to_string());
     }
-    Ok(total)
+    Ok((total, counted))
 }
 
 /// A text whose every token after the first few is easy to predict: on it, a model's top
@@ -687,6 +696,10 @@ mod tests {
             "text_offset": [0, 3, 7, 11]
         }}], "usage": {"prompt_tokens": 3, "completion_tokens": 1}});
         assert_eq!(prompt_logprob(&value, " cat sat".len()), Ok(-2.5));
+        assert_eq!(
+            prompt_logprob_counted(&value, " cat sat".len()),
+            Ok((-2.5, 2))
+        );
         assert_eq!(prompt_logprob(&value, " sat".len()), Ok(-0.5));
         assert_eq!(prompt_logprob(&value, "t sat".len()), Ok(-0.5));
         assert_eq!(prompt_logprob(&value, 100), Ok(-2.5));

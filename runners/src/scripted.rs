@@ -27,6 +27,7 @@
 //! [[choice.bonus]]                       #   + value for each pattern it matches
 //! pattern = "(?i)\\bshe\\b"
 //! value = 0.7
+//!                                        # its token count: its whitespace-separated words
 //!
 //! [embed]
 //! dimensions = 16                        # unit vectors seeded by the text
@@ -491,7 +492,14 @@ impl Backend for ScriptedBackend {
                 Query::Chat { prompt, .. } => self.chat(case, prompt, generation.seed),
                 Query::Choice { options, .. } => {
                     let mut rng = ChaCha8Rng::seed_from_u64(case_seed(generation.seed, &case.id));
-                    Answer::Logprobs(options.iter().map(|o| self.loglik(o, &mut rng)).collect())
+                    Answer::TokenLogprobs {
+                        logprobs: options.iter().map(|o| self.loglik(o, &mut rng)).collect(),
+                        // A scripted token is a whitespace-separated word (at least one).
+                        tokens: options
+                            .iter()
+                            .map(|o| o.split_whitespace().count().max(1) as u32)
+                            .collect(),
+                    }
                 }
                 Query::Embed { texts } => {
                     Answer::Embeddings(texts.iter().map(|t| self.embed(t)).collect())

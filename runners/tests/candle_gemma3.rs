@@ -81,7 +81,7 @@ fn choice_prefers_the_true_continuation() {
         },
     };
     let answers = backend.answer(&[&case], &Generation::default()).unwrap();
-    let Answer::Logprobs(lp) = &answers[0] else {
+    let Answer::TokenLogprobs { logprobs: lp, .. } = &answers[0] else {
         panic!("expected log-probs, got {answers:?}")
     };
     assert!(lp[0] > lp[1], "{lp:?}");
@@ -102,7 +102,9 @@ fn batch_invariance_of_sentence_scores() {
     let together = backend.answer(&refs, &Generation::default()).unwrap();
     for (case, batched) in cases.iter().zip(&together) {
         let alone = backend.answer(&[case], &Generation::default()).unwrap();
-        let (Answer::Logprobs(a), Answer::Logprobs(b)) = (&alone[0], batched) else {
+        let (Answer::TokenLogprobs { logprobs: a, .. }, Answer::TokenLogprobs { logprobs: b, .. }) =
+            (&alone[0], batched)
+        else {
             panic!("expected log-probs: {alone:?} {batched:?}")
         };
         assert!(

@@ -175,7 +175,9 @@ fn llama_folder_matches_gguf() {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let theirs = gguf.answer(&refs, &Generation::default()).unwrap();
     for (a, b) in ours.iter().zip(&theirs) {
-        let (Answer::Logprobs(a), Answer::Logprobs(b)) = (a, b) else {
+        let (Answer::TokenLogprobs { logprobs: a, .. }, Answer::TokenLogprobs { logprobs: b, .. }) =
+            (a, b)
+        else {
             panic!("{a:?} {b:?}")
         };
         assert!((a[0] - b[0]).abs() < 1e-3, "folder {} gguf {}", a[0], b[0]);

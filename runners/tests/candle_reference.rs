@@ -40,9 +40,19 @@ fn check_sentences(backend: &Mutex<CandleBackend>, reference: &serde_json::Value
             ids.extend(backend.encode(sentence).unwrap());
             let expected_ids: Vec<u32> = serde_json::from_value(expected["ids"].clone()).unwrap();
             assert_eq!(ids, expected_ids, "token ids of {sentence:?}");
-            let Answer::Logprobs(lp) = answer else {
+            let Answer::TokenLogprobs {
+                logprobs: lp,
+                tokens,
+            } = answer
+            else {
                 panic!("{sentence:?}: {answer:?}")
             };
+            // Every token after the prefix (BOS) is scored: transformers' count.
+            assert_eq!(
+                tokens[0] as usize,
+                expected_ids.len() - 1,
+                "token count of {sentence:?}"
+            );
             let diff = (lp[0] - expected["logprob"].as_f64().unwrap()).abs();
             if diff > worst.0 {
                 worst = (diff, sentence.to_string());

@@ -81,27 +81,42 @@ mod tests {
     use super::*;
 
     /// Every built-in suite parses, and its probes make deterministic cases with unique ids.
+    /// The probes' cases are made on all cores (each probe twice, at once): bias-full's
+    /// HolisticBias alone makes about 480,000.
     #[test]
     fn builtin_suites_conform() {
         let datasets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets");
-        for (id, text) in BUILTIN {
-            let suite = parse(text, &format!("builtin:{id}"), &datasets)
-                .unwrap_or_else(|e| panic!("{id}: {e}"));
-            assert_eq!(&suite.reference.id, id);
-            for plan in &suite.probes {
-                assert!(!plan.probe.goal().is_empty() && !plan.probe.source().is_empty());
-                let a = plan.probe.cases(1).unwrap();
-                let b = plan.probe.cases(1).unwrap();
-                assert_eq!(a, b, "{}: cases differ for one seed", plan.probe.id());
-                let ids: std::collections::BTreeSet<&String> = a.iter().map(|c| &c.id).collect();
-                assert_eq!(
-                    ids.len(),
-                    a.len(),
-                    "{}: duplicate case ids",
-                    plan.probe.id()
-                );
-                assert!(!plan.metrics.is_empty(), "{}: no metric", plan.probe.id());
+        let suites: Vec<Suite> = BUILTIN
+            .iter()
+            .map(|(id, text)| {
+                let suite = parse(text, &format!("builtin:{id}"), &datasets)
+                    .unwrap_or_else(|e| panic!("{id}: {e}"));
+                assert_eq!(&suite.reference.id, id);
+                suite
+            })
+            .collect();
+        let plans: Vec<_> = suites.iter().flat_map(|s| &s.probes).collect();
+        std::thread::scope(|scope| {
+            for plan in plans {
+                scope.spawn(move || {
+                    assert!(!plan.probe.goal().is_empty() && !plan.probe.source().is_empty());
+                    assert!(!plan.metrics.is_empty(), "{}: no metric", plan.probe.id());
+                    let (a, b) = std::thread::scope(|inner| {
+                        let a = inner.spawn(|| plan.probe.cases(1).unwrap());
+                        let b = plan.probe.cases(1).unwrap();
+                        (a.join().expect("making cases"), b)
+                    });
+                    assert!(a == b, "{}: cases differ for one seed", plan.probe.id());
+                    let ids: std::collections::BTreeSet<&String> =
+                        a.iter().map(|c| &c.id).collect();
+                    assert_eq!(
+                        ids.len(),
+                        a.len(),
+                        "{}: duplicate case ids",
+                        plan.probe.id()
+                    );
+                });
             }
-        }
+        });
     }
 }

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod bootstrap;
+pub mod correlation;
 pub mod distributions;
 pub mod judge;
 pub mod multiplicity;
@@ -24,6 +25,7 @@ pub use bootstrap::{
     bootstrap, bootstrap_binary_mean, bootstrap_grouped_jackknife, cluster_bootstrap,
     BootstrapConfig, BootstrapResult,
 };
+pub use correlation::{pearson, Pearson};
 pub use judge::{rogan_gladen, rogan_gladen_interval, JudgeCorrection, JudgeCounts};
 pub use multiplicity::{benjamini_hochberg, holm};
 pub use paired::{

@@ -470,6 +470,19 @@ impl Metric for BbqMetric {
         )
     }
 
+    fn ideals(&self) -> Vec<(String, f64)> {
+        [
+            ("accuracy", 1.0),
+            ("accuracy_ambig", 1.0),
+            ("accuracy_disambig", 1.0),
+            ("s_dis", 0.0),
+            ("s_amb", 0.0),
+        ]
+        .into_iter()
+        .map(|(name, ideal)| (name.to_string(), ideal))
+        .collect()
+    }
+
     fn compute(&self, attempts: &[&Attempt], context: &MetricContext<'_>) -> MetricOutput {
         let mut groups: BTreeMap<Attributes, (Vec<Outcome>, Vec<String>)> = BTreeMap::new();
         for attempt in attempts {
@@ -720,6 +733,49 @@ mod tests {
         let (s, n) = value("s_amb", false);
         assert!((s - 2.0 / 3.0).abs() < 1e-12 && n == 3);
         assert_eq!(value("accuracy", false).1, 5);
+    }
+
+    #[test]
+    fn intervals_resample_whole_templates() {
+        // 12 disambiguated items in 3 templates (id % 3): templates 0 and 1 always right,
+        // template 2 always wrong: accuracy 2/3. Items of a template move together, so the
+        // cluster bootstrap's interval is far wider than the iid Wilson interval for 8 of 12
+        // (about [0.39, 0.86]): resampling 3 templates gives accuracies in thirds, 0 to 1.
+        let attempts: Vec<Attempt> = (0..12)
+            .map(|id| {
+                let right = id % 3 != 2;
+                let logprobs = if right {
+                    [-1.0, -2.0, -3.0]
+                } else {
+                    [-2.0, -1.0, -3.0]
+                };
+                attempt(id, "disambig", 0, "0", logprobs)
+            })
+            .collect();
+        let refs: Vec<&Attempt> = attempts.iter().collect();
+        let context = MetricContext {
+            suite: "s",
+            probe: "p",
+            seed: 3,
+            confidence: 0.95,
+        };
+        let metric = BbqMetric {
+            by: String::new(),
+            resamples: 2000,
+        };
+        let output = metric.compute(&refs, &context);
+        let accuracy = output
+            .estimates
+            .iter()
+            .find(|e| e.metric == "accuracy")
+            .unwrap();
+        assert!((accuracy.value - 2.0 / 3.0).abs() < 1e-12);
+        assert!(
+            accuracy.ci_low <= 1.0 / 3.0 + 1e-9 && accuracy.ci_high >= 1.0 - 1e-9,
+            "[{}, {}]",
+            accuracy.ci_low,
+            accuracy.ci_high
+        );
     }
 
     #[test]

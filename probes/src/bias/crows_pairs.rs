@@ -319,6 +319,10 @@ impl Metric for CrowsPairsMetric {
         )
     }
 
+    fn ideals(&self) -> Vec<(String, f64)> {
+        vec![("pct_stereotype".to_string(), 0.5)]
+    }
+
     fn compute(&self, attempts: &[&Attempt], context: &MetricContext<'_>) -> MetricOutput {
         let mut groups: BTreeMap<Attributes, Vec<Outcome>> = BTreeMap::new();
         for attempt in attempts {

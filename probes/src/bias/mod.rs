@@ -24,7 +24,7 @@ pub mod winogender;
 use std::path::{Path, PathBuf};
 
 use audit_core::stats::{BootstrapConfig, Interval};
-use audit_core::{case_seed, Answer, Attempt, Attributes, Estimate, MetricContext, Query, Test};
+use audit_core::{case_seed, Attempt, Attributes, Estimate, MetricContext, Query, Test};
 
 /// The dataset file a probe reads: `path` under `datasets`, or `path` itself when absolute.
 pub fn resolve(datasets: &Path, path: &str) -> PathBuf {
@@ -98,14 +98,25 @@ impl Sampling {
 /// The log-likelihood of every option of a Choice attempt, when the backend gave one finite
 /// number per option.
 pub fn choice_logprobs(attempt: &Attempt) -> Option<&[f64]> {
-    let Answer::Logprobs(values) = &attempt.answer else {
-        return None;
-    };
+    let values = attempt.answer.logprobs()?;
     let Query::Choice { options, .. } = &attempt.query else {
         return None;
     };
-    (values.len() == options.len() && values.iter().all(|v| v.is_finite()))
-        .then_some(values.as_slice())
+    (values.len() == options.len() && values.iter().all(|v| v.is_finite())).then_some(values)
+}
+
+/// Each option's log-likelihood divided by its number of tokens (the mean log-probability per
+/// token), when the backend counted them and every option has at least one token.
+pub fn choice_logprobs_per_token(attempt: &Attempt) -> Option<Vec<f64>> {
+    let values = choice_logprobs(attempt)?;
+    let tokens = attempt.answer.option_tokens()?;
+    (tokens.len() == values.len() && tokens.iter().all(|&n| n > 0)).then(|| {
+        values
+            .iter()
+            .zip(tokens)
+            .map(|(v, &n)| v / f64::from(n))
+            .collect()
+    })
 }
 
 /// The index of the largest value (the first on ties, as numpy's argmax), None when empty.
@@ -228,6 +239,40 @@ mod tests {
         assert_ne!(a, pick(1));
         let positions: Vec<usize> = a.iter().map(|s| s.parse().unwrap()).collect();
         assert!(positions.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn per_token_logprobs_need_counts() {
+        use audit_core::{Answer, Case};
+        let case = Case {
+            id: "c".into(),
+            probe: "p".into(),
+            attributes: Attributes::new(),
+            query: Query::Choice {
+                context: String::new(),
+                options: vec!["a b".into(), "c".into()],
+            },
+        };
+        let with = |answer| Attempt::new("s", &case, answer);
+        let counted = with(Answer::TokenLogprobs {
+            logprobs: vec![-3.0, -1.5],
+            tokens: vec![2, 1],
+        });
+        assert_eq!(choice_logprobs(&counted), Some(&[-3.0, -1.5][..]));
+        assert_eq!(choice_logprobs_per_token(&counted), Some(vec![-1.5, -1.5]));
+        let plain = with(Answer::Logprobs(vec![-3.0, -1.5]));
+        assert_eq!(choice_logprobs(&plain), Some(&[-3.0, -1.5][..]));
+        assert_eq!(choice_logprobs_per_token(&plain), None);
+        let zero = with(Answer::TokenLogprobs {
+            logprobs: vec![-3.0, -1.5],
+            tokens: vec![2, 0],
+        });
+        assert_eq!(choice_logprobs_per_token(&zero), None);
+        let short = with(Answer::TokenLogprobs {
+            logprobs: vec![-3.0, -1.5],
+            tokens: vec![2],
+        });
+        assert_eq!(choice_logprobs_per_token(&short), None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! Group-by is automatic: a metric names the attributes to group by, never the groups.
 
 pub mod asr;
+pub mod group_disparity;
 pub mod paired_gap;
 pub mod rate;
 

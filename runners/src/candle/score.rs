@@ -1,4 +1,5 @@
-//! Choice queries: the summed log-probability of each option's tokens given the context.
+//! Choice queries: the summed log-probability of each option's tokens given the context, and
+//! how many tokens were summed.
 //!
 //! The convention is lm-evaluation-harness's: trailing spaces of the context move to the option;
 //! context and context + option are tokenized, and the option's tokens are those of the joint
@@ -70,14 +71,17 @@ pub(crate) fn answer(
     let context_len = backend.context_len();
     let mut answers: Vec<Option<Answer>> = vec![None; batch.len()];
     let mut sums: Vec<Vec<f64>> = Vec::with_capacity(batch.len());
+    let mut counts: Vec<Vec<u32>> = Vec::with_capacity(batch.len());
     let mut sequences = Vec::new();
     for (index, case) in batch.iter().enumerate() {
         let Query::Choice { context, options } = &case.query else {
             answers[index] = Some(Answer::Error("not a choice query".into()));
             sums.push(Vec::new());
+            counts.push(Vec::new());
             continue;
         };
         sums.push(vec![0.0; options.len()]);
+        counts.push(vec![0; options.len()]);
         if options.is_empty() {
             answers[index] = Some(Answer::Error("no options to score".into()));
             continue;
@@ -126,11 +130,14 @@ pub(crate) fn answer(
     })?;
     for (sequence, score) in sequences.iter().zip(scores) {
         sums[sequence.case][sequence.option] = score;
+        counts[sequence.case][sequence.option] = sequence.n_option as u32;
     }
     Ok(answers
         .into_iter()
-        .zip(sums)
-        .map(|(answer, sums)| answer.unwrap_or(Answer::Logprobs(sums)))
+        .zip(sums.into_iter().zip(counts))
+        .map(|(answer, (logprobs, tokens))| {
+            answer.unwrap_or(Answer::TokenLogprobs { logprobs, tokens })
+        })
         .collect())
 }
 
