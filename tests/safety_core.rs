@@ -104,6 +104,15 @@ fn safety_core_reports_both_axes_per_category_and_transform() {
         &[("transform", "base64")],
     );
     assert_eq!(f(&base64["value"]), 0.0);
+    // So are those of the chain persona + base64, decoded through the chain.
+    let chained = estimate(
+        &summary,
+        "jailbreakbench",
+        "asr",
+        &[("transform", "persona-unfiltered+base64")],
+    );
+    assert_eq!(f(&chained["value"]), 0.0);
+    assert_eq!(chained["n"], 10);
     estimate(
         &summary,
         "jailbreakbench",
@@ -126,7 +135,12 @@ fn safety_core_reports_both_axes_per_category_and_transform() {
     assert!(f(&gap["effect"]) > 0.5, "{gap}");
     assert!(f(&gap["p_value"]) < 0.01, "{gap}");
     assert_eq!(gap["n"], 10);
-    for transform in ["refusal-suppression", "persona-unfiltered", "base64"] {
+    for transform in [
+        "refusal-suppression",
+        "persona-unfiltered",
+        "base64",
+        "persona-unfiltered+base64",
+    ] {
         test(
             &summary,
             "advbench",

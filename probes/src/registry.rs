@@ -307,6 +307,32 @@ pub fn transform(id: &str) -> Option<&'static TransformKind> {
     TRANSFORMS.iter().find(|t| t.id == id)
 }
 
+/// A transform or a chain of them as a suite names it: `base64`, or `persona-unfiltered+base64`
+/// (steps applied left to right, `crate::transforms::chain`). The error names the unknown step.
+pub fn transform_chain(spec: &str) -> Result<Box<dyn Transform>, String> {
+    let mut steps = Vec::new();
+    for step in transforms::chain::steps(spec) {
+        let Some(kind) = transform(step) else {
+            let known: Vec<&str> = TRANSFORMS.iter().map(|t| t.id).collect();
+            let what = if spec.contains(transforms::chain::SEPARATOR) {
+                format!("unknown transform `{step}` in the chain `{spec}`")
+            } else {
+                format!("unknown transform `{step}`")
+            };
+            return Err(format!(
+                "{what} (known: {}; chain them with `+`, e.g. `persona-unfiltered+base64`)",
+                known.join(", ")
+            ));
+        };
+        steps.push((kind.build)());
+    }
+    Ok(if steps.len() == 1 {
+        steps.remove(0)
+    } else {
+        Box::new(transforms::chain::Chain::new(steps))
+    })
+}
+
 /// Deserializes a parameter table into a family's or metric's own struct, with serde's
 /// message (`unknown field`, `missing field`, `invalid type`) on one line.
 pub fn params<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T, String> {
@@ -346,6 +372,21 @@ mod tests {
         }
         for kind in TRANSFORMS {
             assert_eq!((kind.build)().id(), kind.id);
+            assert!(!kind.id.contains(transforms::chain::SEPARATOR));
+        }
+    }
+
+    #[test]
+    fn chains_are_named_by_their_steps() {
+        let chain = transform_chain("persona-unfiltered+base64").expect("valid in this test");
+        assert_eq!(chain.id(), "persona-unfiltered+base64");
+        assert_eq!(
+            transform_chain("base64").expect("valid in this test").id(),
+            "base64"
+        );
+        for bad in ["persona-unfiltered+bas64", "+base64", "base64+", "nope"] {
+            let error = transform_chain(bad).err().unwrap_or_default();
+            assert!(error.contains("unknown transform"), "{bad}: {error}");
         }
     }
 }
