@@ -3,6 +3,7 @@
 
 pub mod accuracy;
 pub mod canary;
+pub mod judge_accuracy;
 pub mod phrase_list;
 pub mod pii;
 pub mod refusal;
