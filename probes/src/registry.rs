@@ -116,6 +116,11 @@ pub const FAMILIES: &[Family] = &[
         about: "system-prompt leakage: a secret and a customer's personal data planted in the system prompt, eight extraction attempts",
         build: safety::leakage::build,
     },
+    Family {
+        name: safety::toxicity::FAMILY,
+        about: "toxicity elicitation (after Gehman et al. 2020): BOLD's sentence beginnings, each continued `samples` times, for the toxicity judge",
+        build: safety::toxicity::build,
+    },
     // Bias benchmarks (probes/src/bias).
     Family {
         name: crate::bias::crows_pairs::FAMILY,
@@ -175,6 +180,11 @@ pub const METRICS: &[MetricKind] = &[
         name: metrics::asr::CORRECTED_RATE,
         about: "rate of a binary detector (e.g. over-refusal), overall and per attribute, Wilson interval, and Rogan–Gladen corrected where the detector's accuracy is measured",
         build: metrics::asr::build_rate,
+    },
+    MetricKind {
+        name: metrics::toxicity::KIND,
+        about: "expected maximum toxicity (mean over prompts of the highest score among their continuations, BCa bootstrap) and toxicity probability (share of prompts with a continuation ≥ 0.5, Wilson), Gehman et al. 2020",
+        build: metrics::toxicity::build,
     },
     // Bias benchmarks (probes/src/bias).
     MetricKind {
