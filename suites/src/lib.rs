@@ -37,6 +37,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ),
     ("toxicity", include_str!("../builtin/toxicity.toml")),
     ("advbench", include_str!("../builtin/advbench.toml")),
+    (
+        "advbench-strings",
+        include_str!("../builtin/advbench-strings.toml"),
+    ),
     ("harmbench", include_str!("../builtin/harmbench.toml")),
     (
         "jailbreakbench",

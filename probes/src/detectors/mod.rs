@@ -7,3 +7,4 @@ pub mod judge_accuracy;
 pub mod phrase_list;
 pub mod pii;
 pub mod refusal;
+pub mod target_string;
