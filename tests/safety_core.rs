@@ -291,4 +291,12 @@ fn the_harm_judge_is_measured_on_human_labels_and_corrects_the_judged_asr() {
         width(corrected) > width(observed),
         "{corrected} vs {observed}"
     );
+    // The report says which accuracy corrected the judged rates.
+    let markdown = std::fs::read_to_string(out.join("summary.md")).expect("summary.md");
+    assert!(
+        markdown.contains(&format!(
+            "| harm-judge | jailbreakbench-classifier-comparison | {tp}/{p} | {tn}/{n} | 0 |"
+        )),
+        "{markdown}"
+    );
 }
