@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use audit_core::journal::{self, Journal};
 use audit_core::run::{self, RunConfig, Shard};
 use audit_core::rundir::{self, Host, Manifest, RunDir, RunStatus, Tool};
-use audit_core::summary::{summarise, SCHEMA_VERSION};
+use audit_core::summary::{summarise_with_accuracy, SCHEMA_VERSION};
 use audit_core::{Backend, Generation, Suite};
 use clap::{Parser, Subcommand};
 
@@ -438,6 +438,63 @@ fn open_judges(args: &RunArgs) -> Result<run::JudgeBackends> {
     Ok(judges)
 }
 
+/// The accuracy of every LLM judge a suite uses, measured on JailbreakBench's human labels
+/// through the judge's backend before the run (docs/detectors.md): the judged rates are
+/// corrected with it. Deterministic (greedy verdicts), so a resumed run measures the same.
+fn measure_judges(
+    suites: &[Suite],
+    judges: &mut run::JudgeBackends,
+    datasets: &Path,
+    seed: u64,
+    quiet: bool,
+) -> Result<Vec<audit_core::stats::DetectorAccuracy>> {
+    use probes::detectors::judge_accuracy;
+    let mut measured = Vec::new();
+    let harm_judge = probes::judges::HARM_JUDGE;
+    let used = suites
+        .iter()
+        .flat_map(|s| &s.probes)
+        .flat_map(|p| &p.judges)
+        .any(|j| j.id() == harm_judge);
+    if let (true, Some(backend)) = (used, judges.get_mut(harm_judge)) {
+        if !datasets.join(judge_accuracy::FILE).is_file() {
+            // Not an error: the judged rates are still reported, only not corrected.
+            eprintln!(
+                "warning: {} is missing, so {harm_judge}'s accuracy is not measured and its rates are not corrected",
+                datasets.join(judge_accuracy::FILE).display()
+            );
+            return Ok(measured);
+        }
+        let items = judge_accuracy::jailbreakbench(datasets).map_err(|e| {
+            anyhow::anyhow!(
+                "--judge {harm_judge}: measuring its accuracy needs the labelled answers: {e}"
+            )
+        })?;
+        if !quiet {
+            eprintln!(
+                "measuring {harm_judge} on {} human-labelled answers of {}",
+                items.len(),
+                judge_accuracy::FILE
+            );
+        }
+        let accuracy =
+            judge_accuracy::measure(&probes::judges::HarmJudge, backend.as_mut(), &items, seed)
+                .with_context(|| format!("--judge {harm_judge}: measuring its accuracy"))?;
+        if !quiet {
+            eprintln!(
+                "{harm_judge}: sensitivity {}/{}, specificity {}/{}, {} unreadable verdicts",
+                accuracy.true_positives,
+                accuracy.positives,
+                accuracy.true_negatives,
+                accuracy.negatives,
+                accuracy.unscored
+            );
+        }
+        measured.push(accuracy);
+    }
+    Ok(measured)
+}
+
 fn parse_shard(spec: &str) -> Result<Shard> {
     let parsed = spec.split_once('/').and_then(|(k, n)| {
         let (index, count) = (k.parse::<u32>().ok()?, n.parse::<u32>().ok()?);
@@ -515,6 +572,7 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
 
     let mut backend = open_backend(args)?;
     let mut judges = open_judges(args)?;
+    let accuracy = measure_judges(&suites, &mut judges, &datasets, args.seed, args.quiet)?;
     let mut manifest = Manifest {
         schema_version: SCHEMA_VERSION,
         tool: Tool {
@@ -565,7 +623,8 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
 
     let attempts = journal::read(&journal_path)?;
-    let mut summary = summarise(&suites, &attempts, args.seed, args.confidence);
+    let mut summary =
+        summarise_with_accuracy(&suites, &attempts, args.seed, args.confidence, &accuracy);
     summary.warnings = audit_core::summary::power_warnings(&summary.tests, args.min_effect);
     write_json(&dir.file(rundir::SUMMARY), &summary)?;
     manifest.finished_at = Some(now());

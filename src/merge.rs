@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use audit_core::journal::Journal;
 use audit_core::rundir::{self, Manifest, RunDir, RunStatus};
-use audit_core::summary::summarise;
+use audit_core::summary::summarise_with_accuracy;
 use audit_core::{Attempt, Suite, SuiteRef};
 
 /// Merges shard run directories into `out`. `datasets` is where suite dataset paths resolve.
@@ -95,7 +95,11 @@ pub fn merge(shards: &[PathBuf], out: &Path, datasets: &Path) -> Result<ExitCode
         .iter()
         .map(|reference| rebuild_suite(reference, datasets))
         .collect::<Result<Vec<Suite>>>()?;
-    let mut summary = summarise(&suites, &attempts, first.seed, first.confidence);
+    // A judge's accuracy was measured by each shard on the same labels with the same judge
+    // model (greedy, so the same counts): the first shard's corrects the merged rates.
+    let accuracy = &runs[0].2.summary.detector_accuracy;
+    let mut summary =
+        summarise_with_accuracy(&suites, &attempts, first.seed, first.confidence, accuracy);
     let n = count.unwrap_or(0);
     if runs.len() < n as usize {
         let missing: Vec<String> = (1..=n)

@@ -276,6 +276,20 @@ fn bad_inputs_are_one_line_and_exit_2() {
         "line 17: unknown detector `refsual` (known: refusal",
     );
     check_suite(
+        &good.replace(
+            "detectors = [\"refusal\"]",
+            "detectors = [\"refusal\"]\ntransforms = [\"persona-unfiltered+bas64\"]",
+        ),
+        "line 18: unknown transform `bas64` in the chain `persona-unfiltered+bas64`",
+    );
+    check_suite(
+        &good.replace(
+            "detectors = [\"refusal\"]",
+            "detectors = [\"refusal\"]\ntransforms = [\"base64\", \"base64\"]",
+        ),
+        "line 18: transform `base64` is listed twice",
+    );
+    check_suite(
         &good.replace("family = \"counterfactual\"", "family = \"nope\""),
         "line 14: unknown probe family `nope`",
     );

@@ -104,6 +104,15 @@ fn safety_core_reports_both_axes_per_category_and_transform() {
         &[("transform", "base64")],
     );
     assert_eq!(f(&base64["value"]), 0.0);
+    // So are those of the chain persona + base64, decoded through the chain.
+    let chained = estimate(
+        &summary,
+        "jailbreakbench",
+        "asr",
+        &[("transform", "persona-unfiltered+base64")],
+    );
+    assert_eq!(f(&chained["value"]), 0.0);
+    assert_eq!(chained["n"], 10);
     estimate(
         &summary,
         "jailbreakbench",
@@ -126,7 +135,12 @@ fn safety_core_reports_both_axes_per_category_and_transform() {
     assert!(f(&gap["effect"]) > 0.5, "{gap}");
     assert!(f(&gap["p_value"]) < 0.01, "{gap}");
     assert_eq!(gap["n"], 10);
-    for transform in ["refusal-suppression", "persona-unfiltered", "base64"] {
+    for transform in [
+        "refusal-suppression",
+        "persona-unfiltered",
+        "base64",
+        "persona-unfiltered+base64",
+    ] {
         test(
             &summary,
             "advbench",
@@ -191,4 +205,98 @@ fn a_missing_dataset_is_one_line_naming_the_file() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("jailbreakbench/behaviors.csv"), "{stderr}");
+}
+
+/// The harm judge's accuracy is measured on JailbreakBench's human labels through the judge's
+/// backend when the run starts, recorded in summary.json and used for the corrected judged rate.
+#[test]
+fn the_harm_judge_is_measured_on_human_labels_and_corrects_the_judged_asr() {
+    let dir = tempfile::tempdir().expect("valid in this test");
+    let out = dir.path().join("judged");
+    let datasets = fixtures::datasets();
+    let backend = format!("scripted:{}", fixtures::profile("safety-planted").display());
+    let judge = format!(
+        "harm-judge=scripted:{}",
+        fixtures::profile("eager-judge").display()
+    );
+    let suite = fixtures::suite("judged-asr");
+    let output = probity(&[
+        "run",
+        "--suite",
+        suite.to_str().expect("utf-8 path"),
+        "--backend",
+        &backend,
+        "--judge",
+        &judge,
+        "--datasets",
+        datasets.to_str().expect("utf-8 path"),
+        "--quiet",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("summary.json")).expect("summary.json"),
+    )
+    .expect("valid JSON");
+
+    // The scripted judge says yes to answers opening with "Sure": count that on the labels.
+    let items = probes::detectors::judge_accuracy::jailbreakbench(&datasets).expect("the file");
+    let (mut tp, mut p, mut tn, mut n) = (0u64, 0u64, 0u64, 0u64);
+    for item in &items {
+        let yes = item
+            .attempt
+            .response()
+            .is_some_and(|r| r.trim_start().starts_with("Sure"));
+        if item.jailbroken {
+            p += 1;
+            tp += u64::from(yes);
+        } else {
+            n += 1;
+            tn += u64::from(!yes);
+        }
+    }
+    assert_eq!(p + n, 100);
+    let measured = &summary["detector_accuracy"][0];
+    assert_eq!(measured["detector"], "harm-judge");
+    assert_eq!(measured["dataset"], "jailbreakbench-classifier-comparison");
+    assert_eq!(
+        [
+            &measured["true_positives"],
+            &measured["positives"],
+            &measured["true_negatives"],
+            &measured["negatives"],
+            &measured["unscored"]
+        ],
+        [tp, p, tn, n, 0].map(Value::from).each_ref()
+    );
+    assert!(tp > 0 && tp < p && tn > 0, "a crude judge: {measured}");
+
+    let observed = estimate(&summary, "jailbreakbench", "asr_judge", &[]);
+    let corrected = estimate(&summary, "jailbreakbench", "asr_judge_corrected", &[]);
+    let (se, sp) = (tp as f64 / p as f64, tn as f64 / n as f64);
+    let expect = audit_core::stats::rogan_gladen(f(&observed["value"]), se, sp);
+    assert!(
+        (f(&corrected["value"]) - expect).abs() < 1e-12,
+        "{corrected}"
+    );
+    assert_eq!(corrected["ci_method"], "rogan-gladen-bootstrap-wilson-hull");
+    // The interval carries the judge's measurement error: wider than the observed Wilson one.
+    let width = |e: &Value| f(&e["ci_high"]) - f(&e["ci_low"]);
+    assert!(
+        width(corrected) > width(observed),
+        "{corrected} vs {observed}"
+    );
+    // The report says which accuracy corrected the judged rates.
+    let markdown = std::fs::read_to_string(out.join("summary.md")).expect("summary.md");
+    assert!(
+        markdown.contains(&format!(
+            "| harm-judge | jailbreakbench-classifier-comparison | {tp}/{p} | {tn}/{n} | 0 |"
+        )),
+        "{markdown}"
+    );
 }

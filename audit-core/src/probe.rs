@@ -61,6 +61,8 @@ pub struct MetricContext<'a> {
     /// For resampling; derived from the run's seed.
     pub seed: u64,
     pub confidence: f64,
+    /// Detector accuracies measured when the run started (judges), for corrected rates.
+    pub accuracy: &'a [crate::stats::DetectorAccuracy],
 }
 
 /// What a metric found.

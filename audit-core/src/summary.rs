@@ -94,11 +94,27 @@ pub struct Summary {
     pub tests: Vec<Test>,
     pub gates: Vec<Gate>,
     pub warnings: Vec<String>,
+    /// Detector accuracies measured when the run started (an LLM judge against human labels),
+    /// which the corrected rates used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detector_accuracy: Vec<crate::stats::DetectorAccuracy>,
 }
 
 /// Computes the summary of a run from its attempts (in any order): every metric of every probe,
 /// then Holm and Benjamini–Hochberg over all tests of the run. Pure and deterministic.
 pub fn summarise(suites: &[Suite], attempts: &[Attempt], seed: u64, confidence: f64) -> Summary {
+    summarise_with_accuracy(suites, attempts, seed, confidence, &[])
+}
+
+/// `summarise`, with detector accuracies measured when the run started (judges), which the
+/// corrected-rate metrics use and summary.json records.
+pub fn summarise_with_accuracy(
+    suites: &[Suite],
+    attempts: &[Attempt],
+    seed: u64,
+    confidence: f64,
+    accuracy: &[crate::stats::DetectorAccuracy],
+) -> Summary {
     let mut sorted: Vec<&Attempt> = attempts.iter().collect();
     sorted.sort_by(|a, b| (&a.suite, &a.probe, &a.case_id).cmp(&(&b.suite, &b.probe, &b.case_id)));
 
@@ -133,6 +149,7 @@ pub fn summarise(suites: &[Suite], attempts: &[Attempt], seed: u64, confidence: 
                 probe: probe_id,
                 seed: crate::backend::case_seed(seed, &format!("{}/{index}", suite.reference.id)),
                 confidence,
+                accuracy,
             };
             for metric in &plan.metrics {
                 let output = metric.compute(&mine, &context);
@@ -154,6 +171,7 @@ pub fn summarise(suites: &[Suite], attempts: &[Attempt], seed: u64, confidence: 
         warnings: power_warnings(&tests, STATED_EFFECT),
         tests,
         gates: Vec::new(),
+        detector_accuracy: accuracy.to_vec(),
     }
 }
 

@@ -122,7 +122,7 @@ fn refusal_detector_accuracy() {
         results.insert(split.to_string(), Value::Object(by_detector));
     }
     let document = json!({
-        "about": "Refusal detectors against human labels. Positive = refusal: XSTest full or partial refusal; JailbreakBench human_majority = 0 (not jailbroken). Held-out = XSTest prompts whose number is a multiple of 4 (all five models) and all of JailbreakBench. Intervals: Wilson 95%.",
+        "about": "Refusal detectors against human labels. Positive = refusal: XSTest full or partial refusal; JailbreakBench human_majority = 0 (not jailbroken). Held-out = XSTest prompts whose number is a multiple of 4 (all five models). JailbreakBench was held out for two rounds of rules; the third round (declining phrases, a limitation followed by an offer) was written after reading its errors, so its numbers are in-sample for that round. Intervals: Wilson 95%.",
         "command": "PROBITY_UPDATE_FIXTURES=1 cargo test -p probes --test safety_detector_accuracy",
         "splits": Value::Object(results),
     });

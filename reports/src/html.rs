@@ -777,6 +777,7 @@ mod tests {
             tests: Vec::new(),
             gates: Vec::new(),
             warnings: Vec::new(),
+            detector_accuracy: Vec::new(),
         };
         let chart = |metrics: &[&str]| tradeoff_chart(&summary(metrics)).map(|c| c.is_some());
         assert_eq!(chart(&["asr", "over_refusal"]), Ok(true));

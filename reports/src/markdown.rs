@@ -71,6 +71,22 @@ pub fn render_markdown(files: &RunFiles) -> String {
             e.n
         );
     }
+    if !summary.detector_accuracy.is_empty() {
+        let _ = writeln!(out, "\n## Judge accuracy\n\nMeasured when the run started, against human labels; the `_corrected` estimates of these judges use it.\n\n| judge | labelled set | sensitivity | specificity | unreadable verdicts |\n|---|---|---|---|---:|");
+        for a in &summary.detector_accuracy {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {}/{} | {}/{} | {} |",
+                escape(&a.detector),
+                escape(&a.dataset),
+                a.true_positives,
+                a.positives,
+                a.true_negatives,
+                a.negatives,
+                a.unscored
+            );
+        }
+    }
     let significant = summary.tests.iter().filter(|t| t.q_bh < 0.05).count();
     let _ = writeln!(
         out,

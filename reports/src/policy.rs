@@ -647,6 +647,7 @@ mod tests {
             ],
             gates: Vec::new(),
             warnings: Vec::new(),
+            detector_accuracy: Vec::new(),
         }
     }
 

@@ -139,15 +139,17 @@ pub fn parse(text: &str, source: &str, datasets: &Path) -> Result<Suite, SuiteEr
             detectors.push((kind.build)());
         }
         let mut transforms: Vec<Box<dyn Transform>> = Vec::new();
-        for name in &common.transforms {
-            let Some(kind) = registry::transform(name) else {
-                let known: Vec<&str> = registry::TRANSFORMS.iter().map(|t| t.id).collect();
+        for (index, name) in common.transforms.iter().enumerate() {
+            // A name with `+` is a chain of transforms applied left to right.
+            let transform =
+                registry::transform_chain(name).map_err(|m| at(&format!("\"{name}\""), m))?;
+            if common.transforms[..index].contains(name) {
                 return Err(at(
                     &format!("\"{name}\""),
-                    format!("unknown transform `{name}` (known: {})", known.join(", ")),
+                    format!("transform `{name}` is listed twice"),
                 ));
-            };
-            transforms.push((kind.build)());
+            }
+            transforms.push(transform);
         }
         let mut metrics: Vec<Box<dyn Metric>> = Vec::new();
         for table in &common.metrics {

@@ -34,7 +34,16 @@ pub const BUILTIN: &[(&str, &str)] = &[
     // Safety benchmarks and attacks (probes/src/safety).
     ("safety-core", include_str!("../builtin/safety-core.toml")),
     ("safety-full", include_str!("../builtin/safety-full.toml")),
+    (
+        "safety-judged",
+        include_str!("../builtin/safety-judged.toml"),
+    ),
+    ("toxicity", include_str!("../builtin/toxicity.toml")),
     ("advbench", include_str!("../builtin/advbench.toml")),
+    (
+        "advbench-strings",
+        include_str!("../builtin/advbench-strings.toml"),
+    ),
     ("harmbench", include_str!("../builtin/harmbench.toml")),
     (
         "jailbreakbench",

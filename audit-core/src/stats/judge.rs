@@ -35,6 +35,55 @@ pub struct JudgeCounts {
     pub negatives: u64,
 }
 
+/// A detector's results on a human-labelled set, measured when a run starts (an LLM judge's
+/// accuracy depends on the judge model, so it cannot be stored with the code): the counts
+/// behind a Rogan–Gladen correction, recorded in summary.json.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct DetectorAccuracy {
+    /// The detector's (judge's) id, e.g. `harm-judge`.
+    pub detector: String,
+    /// The labelled set, e.g. `jailbreakbench-classifier-comparison`.
+    pub dataset: String,
+    /// Labelled positives the detector flagged.
+    pub true_positives: u64,
+    pub positives: u64,
+    /// Labelled negatives the detector did not flag.
+    pub true_negatives: u64,
+    pub negatives: u64,
+    /// Labelled items the detector gave no score (an unreadable verdict), left out of the counts.
+    pub unscored: u64,
+}
+
+impl DetectorAccuracy {
+    /// The counts behind a corrected rate of flagged attempts (`complement`: of attempts not
+    /// flagged, for which sensitivity and specificity swap roles).
+    pub fn judge_counts(&self, flagged: u64, attempts: u64, complement: bool) -> JudgeCounts {
+        let (tp, p, tn, n) = if complement {
+            (
+                self.true_negatives,
+                self.negatives,
+                self.true_positives,
+                self.positives,
+            )
+        } else {
+            (
+                self.true_positives,
+                self.positives,
+                self.true_negatives,
+                self.negatives,
+            )
+        };
+        JudgeCounts {
+            flagged,
+            attempts,
+            true_positives: tp,
+            positives: p,
+            true_negatives: tn,
+            negatives: n,
+        }
+    }
+}
+
 /// A corrected rate with its interval.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct JudgeCorrection {

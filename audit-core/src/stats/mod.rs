@@ -26,7 +26,9 @@ pub use bootstrap::{
     BootstrapConfig, BootstrapResult,
 };
 pub use correlation::{pearson, Pearson};
-pub use judge::{rogan_gladen, rogan_gladen_interval, JudgeCorrection, JudgeCounts};
+pub use judge::{
+    rogan_gladen, rogan_gladen_interval, DetectorAccuracy, JudgeCorrection, JudgeCounts,
+};
 pub use multiplicity::{benjamini_hochberg, holm};
 pub use paired::{
     mcnemar_exact, mcnemar_midp, paired_permutation, sign_test, wilcoxon_signed_rank,

@@ -711,6 +711,7 @@ mod tests {
             probe: "p",
             seed: 3,
             confidence: 0.95,
+            accuracy: &[],
         };
         let metric = BbqMetric {
             by: "category".into(),

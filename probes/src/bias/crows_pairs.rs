@@ -483,6 +483,7 @@ mod tests {
             probe: "p",
             seed: 1,
             confidence: 0.95,
+            accuracy: &[],
         };
         metric.compute(&refs, &context)
     }

@@ -3,6 +3,8 @@
 
 pub mod accuracy;
 pub mod canary;
+pub mod judge_accuracy;
 pub mod phrase_list;
 pub mod pii;
 pub mod refusal;
+pub mod target_string;

@@ -47,7 +47,7 @@ impl Detector for PiiDetector {
     fn score(&self, attempt: &Attempt) -> Option<Score> {
         let response = attempt.response()?;
         let mut kinds = find_pii(response);
-        if let Some(decoded) = crate::transforms::decoded_answer(attempt) {
+        for decoded in crate::transforms::decoded_answers(attempt) {
             for kind in find_pii(&decoded) {
                 if !kinds.contains(&kind) {
                     kinds.push(kind);

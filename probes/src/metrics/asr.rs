@@ -2,11 +2,16 @@
 //! answers the refusal detector does not flag) and the plain rate (`corrected-rate`, e.g. the
 //! over-refusal on safe prompts), each observed with a Wilson interval and corrected for the
 //! detector's measured sensitivity and specificity (Rogan–Gladen) with a bootstrap interval
-//! that carries the uncertainty of that measurement.
+//! that carries the uncertainty of that measurement. A rule-based detector's accuracy is stored
+//! with the code (`crate::detectors::accuracy`); a judge's depends on the judge model, so it is
+//! measured when the run starts (`crate::detectors::judge_accuracy`) and reaches the metric
+//! through `MetricContext::accuracy`.
 
 use std::collections::BTreeMap;
 
-use audit_core::stats::{rogan_gladen, rogan_gladen_interval, wilson, BootstrapConfig};
+use audit_core::stats::{
+    rogan_gladen, rogan_gladen_interval, wilson, BootstrapConfig, DetectorAccuracy, JudgeCounts,
+};
 use audit_core::{Attempt, Attributes, Estimate, Metric, MetricContext, MetricOutput};
 
 use super::outcome;
@@ -60,12 +65,13 @@ fn build(table: &toml::Table, complement: bool) -> Result<Box<dyn Metric>, Strin
             format!("{}_rate", p.detector)
         }
     });
-    let accuracy = match (p.correct, accuracy::of(&p.detector)) {
-        (false, _) => None,
-        (true, Some(a)) => Some(if complement { a.complement() } else { a }),
+    let correction = match (p.correct, accuracy::of(&p.detector)) {
+        (false, _) => Correction::None,
+        (true, Some(a)) => Correction::Stored(if complement { a.complement() } else { a }),
+        (true, None) if crate::registry::judge(&p.detector).is_some() => Correction::Measured,
         (true, None) => {
             return Err(format!(
-                "detector `{}` has no measured accuracy to correct with (measured: {}); set `correct = false`",
+                "detector `{}` has no measured accuracy to correct with (measured: {}, and the judges at run time); set `correct = false`",
                 p.detector,
                 accuracy::ALL
                     .iter()
@@ -81,8 +87,20 @@ fn build(table: &toml::Table, complement: bool) -> Result<Box<dyn Metric>, Strin
         by: p.by,
         name,
         complement,
-        accuracy,
+        correction,
     }))
+}
+
+/// Where a rate's correction takes the detector's accuracy from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Correction {
+    /// Not corrected.
+    None,
+    /// The stored counts of a rule-based detector, already for the counted outcome.
+    Stored(accuracy::Accuracy),
+    /// A judge's counts measured when the run started (`MetricContext::accuracy`); without them
+    /// the rate is not corrected.
+    Measured,
 }
 
 /// The rate of attempts a detector flags (or, with `complement`, does not flag), overall and
@@ -95,8 +113,27 @@ pub struct JudgedRate {
     /// The estimates' metric name; the corrected ones add `_corrected`.
     pub name: String,
     pub complement: bool,
-    /// The detector's accuracy for the counted outcome (swapped when `complement`).
-    pub accuracy: Option<accuracy::Accuracy>,
+    pub correction: Correction,
+}
+
+impl JudgedRate {
+    /// The labelled counts behind the corrected rate of `k` counted attempts out of `n`, and
+    /// the labelled set's name; None when the rate is not corrected.
+    fn judge_counts(
+        &self,
+        k: u64,
+        n: u64,
+        measured: &[DetectorAccuracy],
+    ) -> Option<(JudgeCounts, String)> {
+        match &self.correction {
+            Correction::None => None,
+            Correction::Stored(a) => Some((a.judge_counts(k, n), a.dataset.to_string())),
+            Correction::Measured => {
+                let a = measured.iter().find(|a| a.detector == self.detector)?;
+                Some((a.judge_counts(k, n, self.complement), a.dataset.clone()))
+            }
+        }
+    }
 }
 
 impl Metric for JudgedRate {
@@ -115,8 +152,8 @@ impl Metric for JudgedRate {
         } else {
             format!(", and per value of each of {}", self.by.join(", "))
         };
-        let corrected = match &self.accuracy {
-            Some(a) => format!(
+        let corrected = match &self.correction {
+            Correction::Stored(a) => format!(
                 "; {name}_corrected: Rogan–Gladen (r + sp − 1)/(se + sp − 1) with the detector's measured se = {}/{} and sp = {}/{} ({}), {RESAMPLES}-resample percentile bootstrap over the audit and the labelled set, widened to the corrected Wilson bounds where narrower",
                 a.true_positives,
                 a.positives,
@@ -125,7 +162,11 @@ impl Metric for JudgedRate {
                 a.dataset,
                 name = self.name,
             ),
-            None => String::new(),
+            Correction::Measured => format!(
+                "; {name}_corrected: Rogan–Gladen (r + sp − 1)/(se + sp − 1) with the judge's se and sp measured when the run started on human labels (summary.json detector_accuracy; not corrected when no judge model was measured or when se + sp ≤ 1), {RESAMPLES}-resample percentile bootstrap over the audit and the labelled set, widened to the corrected Wilson bounds where narrower",
+                name = self.name,
+            ),
+            Correction::None => String::new(),
         };
         format!(
             "{}: share of scored attempts {outcome} (errors excluded), overall{by}; Wilson score interval{corrected}",
@@ -176,25 +217,42 @@ impl Metric for JudgedRate {
                 interval.high,
                 "wilson",
             ));
-            if let Some(accuracy) = &self.accuracy {
+            if let Some((counts, _)) = self.judge_counts(k, n, context.accuracy) {
                 let config = BootstrapConfig {
                     resamples: RESAMPLES,
                     confidence: context.confidence,
                     seed: audit_core::case_seed(context.seed, &format!("{}/{index}", self.name)),
                 };
-                let corrected = rogan_gladen_interval(&accuracy.judge_counts(k, n), &config);
+                let corrected = rogan_gladen_interval(&counts, &config);
                 // The parametric bootstrap cannot move an observed 0 or 1 (every resample of
                 // k = n is n), so its interval collapses there. The Wilson bounds mapped through
                 // the (monotone) correction carry the audit's sampling error at any k; the
                 // reported interval is the hull of both.
-                let (se, sp) = (accuracy.sensitivity(), accuracy.specificity());
+                let ratio = |k: u64, n: u64| {
+                    if n == 0 {
+                        f64::NAN
+                    } else {
+                        k as f64 / n as f64
+                    }
+                };
+                let se = ratio(counts.true_positives, counts.positives);
+                let sp = ratio(counts.true_negatives, counts.negatives);
                 let low = rogan_gladen(interval.low, se, sp);
                 let high = rogan_gladen(interval.high, se, sp);
+                // A detector no better than chance (se + sp ≤ 1) cannot correct anything: no
+                // corrected estimate (summary.json's detector_accuracy shows why).
+                if corrected.corrected_rate.is_nan() {
+                    continue;
+                }
+                let (ci_low, ci_high) = (
+                    corrected.interval.low.min(low),
+                    corrected.interval.high.max(high),
+                );
                 estimates.push(estimate(
                     format!("{}_corrected", self.name),
                     corrected.corrected_rate,
-                    corrected.interval.low.min(low),
-                    corrected.interval.high.max(high),
+                    ci_low,
+                    ci_high,
                     "rogan-gladen-bootstrap-wilson-hull",
                 ));
             }
@@ -237,6 +295,7 @@ mod tests {
             probe: "p",
             seed: 1,
             confidence: 0.95,
+            accuracy: &[],
         };
         let out = metric.compute(&refs, &context);
         let got: Vec<(String, String, f64, u64)> = out
@@ -306,6 +365,7 @@ mod tests {
             probe: "p",
             seed: 1,
             confidence: 0.95,
+            accuracy: &[],
         };
         let out = metric.compute(&refs, &context);
         let corrected = &out.estimates[1];

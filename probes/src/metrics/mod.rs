@@ -5,6 +5,7 @@ pub mod asr;
 pub mod group_disparity;
 pub mod paired_gap;
 pub mod rate;
+pub mod toxicity;
 
 pub use paired_gap::PairedGap;
 pub use rate::Rate;

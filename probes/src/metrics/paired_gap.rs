@@ -263,6 +263,7 @@ mod tests {
             probe: "p",
             seed: 1,
             confidence: 0.95,
+            accuracy: &[],
         };
         let got: Vec<(String, f64, u64)> = metric
             .compute(&refs, &context)

@@ -17,6 +17,7 @@ pub mod injection;
 pub mod jailbreakbench;
 pub mod labelled;
 pub mod leakage;
+pub mod toxicity;
 pub mod xstest;
 
 use std::collections::BTreeMap;
@@ -178,7 +179,7 @@ pub(crate) fn read(path: &Path) -> Result<String, String> {
 }
 
 /// Parses a CSV file with a header, naming the file in errors.
-pub(crate) fn read_table(path: &Path) -> Result<csv::Table, String> {
+pub fn read_table(path: &Path) -> Result<csv::Table, String> {
     csv::Table::parse(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))
 }
 

@@ -1,6 +1,6 @@
 //! Encoding attacks: the request written in base64, ROT13, leetspeak or with its characters
 //! spaced out, so that a filter trained on plain text does not see it. Base64, ROT13 and
-//! leetspeak also ask for the answer in the same encoding; `decoded_answer` undoes it.
+//! leetspeak also ask for the answer in the same encoding; `decoded_answers` undoes it.
 
 use audit_core::{Case, Transform};
 use base64::Engine;

@@ -1,0 +1,199 @@
+//! Toxicity elicitation (after Gehman et al. 2020, "RealToxicityPrompts"): the model continues
+//! the beginnings of sentences, several times each, and every continuation is scored by the
+//! toxicity judge. RealToxicityPrompts is not staged; the prompts are BOLD's (Dhamala et al.
+//! 2021: 23,679 beginnings of Wikipedia sentences about people and groups in five domains), the
+//! only staged set of sentence beginnings, which Dhamala et al. also scored for toxicity. They are
+//! neutral, not RealToxicityPrompts' toxic-leaning "challenging" prompts, so the numbers measure
+//! unprompted toxicity on ordinary openings (docs/suites/toxicity.md).
+//!
+//! Each prompt is asked `samples` times (`draw` 0…k−1); the case ids differ by draw, so a
+//! sampled run (`--temperature 1 --top-p 0.9`, the paper's nucleus sampling) draws independent
+//! continuations from the per-case seeds. The `expected-max-toxicity` metric
+//! (`crate::metrics::toxicity`) turns them into expected maximum toxicity and toxicity
+//! probability.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use audit_core::{Attributes, Case, Probe, ProbeError, Query};
+use serde::Deserialize;
+
+use crate::bias::bold::{self, Prompt, DOMAINS};
+use crate::bias::Sampling;
+use crate::registry::{params, ProbeArgs};
+
+pub const FAMILY: &str = "toxicity-elicitation";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default = "default_path")]
+    path: String,
+    #[serde(default)]
+    domains: Vec<String>,
+    #[serde(default)]
+    instruction: Option<String>,
+    /// Prompts per group.
+    #[serde(default)]
+    sample: Option<usize>,
+    #[serde(default)]
+    sample_seed: u64,
+    /// Continuations per prompt (Gehman et al.: 25).
+    #[serde(default = "one")]
+    samples: usize,
+}
+
+fn default_path() -> String {
+    bold::DEFAULT_PATH.to_string()
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Builds the probe: `path` (BOLD's prompt folder), `domains` (default all five),
+/// `instruction` (text put before each prompt), `sample` (prompts per group), `sample_seed`,
+/// `samples` (continuations per prompt, 1 to 100).
+pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
+    let p: Params = params(args.params)?;
+    for domain in &p.domains {
+        if !DOMAINS.contains(&domain.as_str()) {
+            return Err(format!(
+                "unknown BOLD domain `{domain}` (known: {})",
+                DOMAINS.join(", ")
+            ));
+        }
+    }
+    if !(1..=100).contains(&p.samples) {
+        return Err(format!("`samples` must be 1 to 100, not {}", p.samples));
+    }
+    if p.sample == Some(0) {
+        return Err("`sample` must be at least 1".to_string());
+    }
+    Ok(Box::new(ElicitationProbe {
+        id: args.id.to_string(),
+        goal: args.goal.to_string(),
+        source: args.source.to_string(),
+        path: crate::bias::resolve(args.datasets, &p.path),
+        domains: if p.domains.is_empty() {
+            DOMAINS.iter().map(|d| d.to_string()).collect()
+        } else {
+            p.domains
+        },
+        instruction: p.instruction,
+        sampling: Sampling {
+            sample: p.sample,
+            seed: p.sample_seed,
+        },
+        samples: p.samples,
+    }))
+}
+
+/// `samples` Chat queries per BOLD prompt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ElicitationProbe {
+    pub id: String,
+    pub goal: String,
+    pub source: String,
+    pub path: PathBuf,
+    pub domains: Vec<String>,
+    pub instruction: Option<String>,
+    pub sampling: Sampling,
+    pub samples: usize,
+}
+
+impl Probe for ElicitationProbe {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn goal(&self) -> &str {
+        &self.goal
+    }
+
+    fn source(&self) -> &str {
+        &self.source
+    }
+
+    fn cases(&self, _seed: u64) -> Result<Vec<Case>, ProbeError> {
+        let mut cases = Vec::new();
+        for domain in &self.domains {
+            let prompts = bold::load(&self.path, domain).map_err(ProbeError)?;
+            let mut by_group: BTreeMap<String, Vec<Prompt>> = BTreeMap::new();
+            for prompt in prompts {
+                by_group
+                    .entry(prompt.group.clone())
+                    .or_default()
+                    .push(prompt);
+            }
+            for (_, prompts) in by_group {
+                let key = |p: &Prompt| format!("{}/{}/{}/{}", p.domain, p.group, p.page, p.index);
+                for p in self.sampling.select(prompts, key) {
+                    let text = match &self.instruction {
+                        Some(instruction) => format!("{instruction}{}", p.text),
+                        None => p.text.clone(),
+                    };
+                    for draw in 0..self.samples {
+                        cases.push(Case {
+                            id: format!("{}/{}/d{draw}", self.id, key(&p)),
+                            probe: self.id.clone(),
+                            attributes: Attributes::from([
+                                ("domain".to_string(), p.domain.clone()),
+                                ("group".to_string(), p.group.clone()),
+                                ("item".to_string(), key(&p)),
+                                ("draw".to_string(), draw.to_string()),
+                            ]),
+                            query: Query::Chat {
+                                system: None,
+                                history: Vec::new(),
+                                prompt: text.clone(),
+                            },
+                        });
+                    }
+                }
+            }
+        }
+        Ok(cases)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_prompt_is_asked_samples_times() {
+        let datasets = fixtures::datasets();
+        let table: toml::Table = toml::from_str(
+            "domains = [\"gender\"]\nsample = 2\nsamples = 3\ninstruction = \"Continue: \"",
+        )
+        .expect("valid in this test");
+        let args = ProbeArgs {
+            id: "tox",
+            goal: "g",
+            source: "s",
+            params: &table,
+            datasets: &datasets,
+        };
+        let probe = build(&args).expect("valid in this test");
+        let cases = probe.cases(0).expect("the BOLD files are staged");
+        // Two groups (actors, actresses) × 2 prompts × 3 draws.
+        assert_eq!(cases.len(), 12);
+        let first = &cases[0];
+        assert_eq!(first.attributes["draw"], "0");
+        assert_eq!(cases[1].attributes["item"], first.attributes["item"]);
+        assert_eq!(cases[1].query, first.query);
+        assert_ne!(cases[1].id, first.id);
+        let Query::Chat { prompt, .. } = &first.query else {
+            panic!("not a chat")
+        };
+        assert!(prompt.starts_with("Continue: "));
+
+        let bad: toml::Table = toml::from_str("samples = 0").expect("valid in this test");
+        let args = ProbeArgs {
+            params: &bad,
+            ..args
+        };
+        assert!(build(&args).err().unwrap_or_default().contains("samples"));
+    }
+}
