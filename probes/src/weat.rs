@@ -447,6 +447,7 @@ mod tests {
             probe: "weat",
             seed: 1,
             confidence: 0.95,
+            accuracy: &[],
         };
         let metric = WeatMetric {
             samples: 100_000,

@@ -56,6 +56,7 @@ fn every_real_group_is_tested_against_its_domain() {
             probe: "bold",
             seed: 0,
             confidence: 0.95,
+            accuracy: &[],
         },
     );
     let tests = tests.tests;

@@ -150,6 +150,7 @@ fn context() -> MetricContext<'static> {
         probe: "p",
         seed: 0,
         confidence: 0.95,
+        accuracy: &[],
     }
 }
 

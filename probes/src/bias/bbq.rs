@@ -759,6 +759,7 @@ mod tests {
             probe: "p",
             seed: 3,
             confidence: 0.95,
+            accuracy: &[],
         };
         let metric = BbqMetric {
             by: String::new(),

@@ -586,6 +586,7 @@ mod tests {
             probe: "p",
             seed: 0,
             confidence: 0.95,
+            accuracy: &[],
         };
         let output = LikelihoodBias { alpha: 0.05 }.compute(&refs, &context);
         let value = |name: &str, group: &str| {

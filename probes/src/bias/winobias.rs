@@ -619,6 +619,7 @@ mod tests {
             probe: "p",
             seed: 0,
             confidence: 0.95,
+            accuracy: &[],
         };
         let output = WinoBiasMetric.compute(&refs, &context);
         let value = |metric: &str, group: &str| {

@@ -447,6 +447,7 @@ mod tests {
             probe: "p",
             seed: 0,
             confidence: 0.95,
+            accuracy: &[],
         };
         let output = WinogenderMetric.compute(&refs, &context);
         let r = output.estimates[0].value;

@@ -189,6 +189,7 @@ mod tests {
             probe: "p",
             seed: 0,
             confidence: 0.95,
+            accuracy: &[],
         };
         let tests = metric.compute(&refs, &context).tests;
         let got: Vec<(&str, f64, f64)> = tests

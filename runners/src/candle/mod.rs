@@ -509,7 +509,7 @@ impl CandleBackend {
         let run = || -> candle_core::Result<Vec<(f32, f64)>> {
             let n = ids.len().saturating_sub(1);
             let positions = vec![(0..n as u32).map(Some).collect::<Vec<_>>()];
-            let mut cache = model::Cache::new(model.cfg.n_layers, 1);
+            let mut cache = model::Cache::new(model.cfg.n_layers, 1, n);
             let hidden = model.forward(&[ids[..n].to_vec()], &positions, &mut cache)?;
             let rows: Vec<u32> = (0..n as u32).collect();
             let logits = model.logits(&model.gather_rows(&hidden, &rows)?)?;
