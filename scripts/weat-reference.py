@@ -26,8 +26,6 @@ import platform
 import sys
 
 import numpy as np
-import pyarrow
-import pyarrow.parquet as pq
 import scipy
 import scipy.special
 
@@ -48,7 +46,7 @@ def assoc(w, A, B):
     return np.mean([cos(w, a) for a in A]) - np.mean([cos(w, b) for b in B])
 
 
-def weat(X, Y, A, B, rng):
+def weat(X, Y, A, B, rng, n_samples=N_SAMPLES):
     sx = np.array([assoc(x, A, B) for x in X])
     sy = np.array([assoc(y, A, B) for y in Y])
     allv = np.concatenate([sx, sy])
@@ -56,16 +54,16 @@ def weat(X, Y, A, B, rng):
     observed = sx.sum()
     k, n = len(sx), len(allv)
     partitions = scipy.special.comb(n, k, exact=True)
-    if partitions <= N_SAMPLES:
+    if partitions <= n_samples:
         hits = sum(1 for c in itertools.combinations(range(n), k) if allv[list(c)].sum() >= observed - 1e-12)
         p, exact = hits / partitions, True
     else:
         hits = 1
-        for _ in range(N_SAMPLES - 1):
+        for _ in range(n_samples - 1):
             perm = rng.permutation(n)[:k]
             if allv[perm].sum() >= observed - 1e-12:
                 hits += 1
-        p, exact = hits / N_SAMPLES, False
+        p, exact = hits / n_samples, False
     return {
         "effect_size": float(d),
         "statistic": float(sx.sum() - sy.sum()),
@@ -99,6 +97,8 @@ def toy_cases(rng):
 
 
 def glove_cases(rng):
+    import pyarrow.parquet as pq
+
     folder = os.path.join(MODELS, "glove-6b-50d")
     words = pq.read_table(os.path.join(folder, "glove_6B_index.parquet")).column("index").to_pylist()
     vectors = np.load(os.path.join(folder, "glove_6B_50d_emb.npy"))
@@ -125,6 +125,8 @@ def glove_cases(rng):
 
 
 def main():
+    import pyarrow
+
     rng = np.random.default_rng(20261129)
     fixture = {
         "versions": {

@@ -1,7 +1,8 @@
 //! End-to-end WEAT and SEAT through the binary on real embedding models (scripts/fetch-models.sh
 //! glove minilm): `probity run --suite weat --model <GloVe folder>` reproduces the independent
 //! numpy/scipy computation of scripts/weat-reference.py (fixtures/data/weat_reference.json), and
-//! SEAT runs on all-MiniLM-L6-v2 through the candle encoder.
+//! SEAT on all-MiniLM-L6-v2 through the candle encoder reproduces transformers' embeddings with
+//! the same statistics (scripts/seat-reference.py).
 
 #![allow(clippy::unwrap_used)]
 
@@ -155,6 +156,31 @@ samples = 10000
     let summary = run(&dir.path().join("seat"), suite.to_str().unwrap(), &minilm);
     assert_eq!(summary["n_attempts"], 128 + 213 + 36 + 44);
     assert_eq!(summary["n_errors"], 0);
+    // Against transformers' embeddings of the same sentences and the numpy statistics
+    // (scripts/seat-reference.py): d to 1e-4 (f32 encoders), p within Monte-Carlo error.
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures::data("seat_reference_minilm.json")).unwrap(),
+    )
+    .unwrap();
+    let samples = reference["n_samples"].as_f64().unwrap();
+    for want in reference["seat"].as_array().unwrap() {
+        let name = want["test"].as_str().unwrap();
+        let got = test_of(&summary, &format!("{name}:"));
+        let (d, want_d) = (
+            got["effect"].as_f64().unwrap(),
+            want["effect_size"].as_f64().unwrap(),
+        );
+        assert!((d - want_d).abs() < 1e-4, "{name}: d {d} vs {want_d}");
+        let (p, want_p) = (
+            got["p_value"].as_f64().unwrap(),
+            want["p_value"].as_f64().unwrap(),
+        );
+        let se = (want_p.max(1.0 / samples) * 2.0 / samples).sqrt();
+        assert!(
+            (p - want_p).abs() <= 5.0 * se + 2.0 / samples,
+            "{name}: p {p} vs {want_p}"
+        );
+    }
     let seat6 = test_of(&summary, "sent-weat6:");
     // Male names with career, female names with family: a large, significant effect.
     assert!(seat6["effect"].as_f64().unwrap() > 0.8, "{seat6}");

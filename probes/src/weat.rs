@@ -8,8 +8,8 @@
 //! The audited model is the embedding model itself (`--model` a word-vector folder or a
 //! sentence-transformers folder): docs/suites/weat.md. Items the model cannot embed (a word
 //! outside the vocabulary) are answered with an error and left out of their set, and the metric
-//! says how many (`left_out`); sent-bias has no such case (it fails). Duplicate items within a
-//! set are kept once, as sent-bias' dictionaries keep them.
+//! says how many (`left_out`, for tests that lost items); sent-bias has no such case (it
+//! fails). Duplicate items within a set are kept once, as sent-bias' dictionaries keep them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -316,19 +316,21 @@ impl Metric for WeatMetric {
                 "bootstrap-percentile",
                 n_targets,
             ));
-            let count = collected.left_out as f64;
-            output.estimates.push(estimate(
-                context,
-                "left_out",
-                group.clone(),
-                count,
-                Interval {
-                    low: count,
-                    high: count,
-                },
-                "count",
-                collected.sets.iter().map(Vec::len).sum::<usize>() + collected.left_out,
-            ));
+            if collected.left_out > 0 {
+                let count = collected.left_out as f64;
+                output.estimates.push(estimate(
+                    context,
+                    "left_out",
+                    group.clone(),
+                    count,
+                    Interval {
+                        low: count,
+                        high: count,
+                    },
+                    "count",
+                    collected.sets.iter().map(Vec::len).sum::<usize>() + collected.left_out,
+                ));
+            }
             let [x, y, a, b] = &collected.categories;
             let side = |slot: usize| {
                 Attributes::from([
