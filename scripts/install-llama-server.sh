@@ -9,7 +9,7 @@
 # of the pinned version is left alone. The first install compiles llama.cpp (6-15 minutes on 2
 # cores); pip caches the built wheel, so a later install on the same machine takes seconds.
 #
-# It then derives SmolLM2-135M-Instruct.F32.gguf (540 MB) in ${PROBITY_MODELS:-$cache/models} from
+# It then derives SmolLM2-135M-Instruct.F32.gguf (540 MB) in ${PROBITY_MODELS:-~/.cache/probity/models} from
 # the Q4_1 file (fetched by scripts/fetch-models.sh smollm2 if absent) with llama.cpp's quantizer
 # (scripts/dequantize-gguf.py): the unquantized file of the server/candle cross-check. Its sha256
 # is checked; a file already there with the right hash is kept.
@@ -33,7 +33,7 @@ EOF
 }
 
 derive_f32() {
-  local models="${PROBITY_MODELS:-$cache/models}"
+  local models="${PROBITY_MODELS:-$HOME/.cache/probity/models}"  # as fetch-models.sh and the tests
   local file="$models/SmolLM2-135M-Instruct.F32.gguf"
   local sha=6532799f494167f79cf75f7de685ad44fe6a1fe1a9cd41d7a2cd9603e64d4b9b
   if [ -f "$file" ] && [ "$(sha256sum "$file" | cut -d' ' -f1)" = "$sha" ]; then

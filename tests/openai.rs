@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // Tests may panic on what they did not expect.
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/llama.rs"]
 mod llama;
 #[path = "support/proxy.rs"]
@@ -449,13 +451,7 @@ fn option_scores(out: &Path) -> BTreeMap<String, Vec<f64>> {
         .into_iter()
         .map(|(id, a)| {
             assert!(a.get("error").is_none(), "{a}");
-            let values = a["logprobs"]
-                .as_array()
-                .expect("logprobs")
-                .iter()
-                .map(|v| v.as_f64().expect("a number"))
-                .collect();
-            (id, values)
+            (id, cli::option_logprobs(&a))
         })
         .collect()
 }

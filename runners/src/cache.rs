@@ -1,15 +1,14 @@
-//! A content-addressed response cache around any backend: the sha256 of (who answers, the
+//! A content-addressed response cache for served models: the sha256 of (who answers, the
 //! query, the generation settings, the case's seed) names a file holding the answer. A re-run
 //! or a resumed run sends nothing it already has. Errors are never cached, so they are retried.
 
 use std::path::{Path, PathBuf};
 
-use audit_core::{
-    case_seed, Answer, Backend, BackendError, Case, Generation, ModelInfo, QueryKind,
-};
+use audit_core::{case_seed, Answer, BackendError, Case, Generation, ModelInfo};
 use sha2::{Digest, Sha256};
 
-/// Answers on disk, by the content hash of what was asked and who answered.
+/// Answers on disk, by the content hash of what was asked and who answered. The openai backend
+/// consults it per request; local backends (candle) are not cached and recompute on a re-run.
 #[derive(Clone, Debug)]
 pub struct ResponseCache {
     dir: PathBuf,
@@ -92,117 +91,74 @@ impl ResponseCache {
     }
 }
 
-/// A backend whose answers are remembered on disk (for backends that answer a batch at once;
-/// the openai backend uses a `ResponseCache` per request instead).
-pub struct Cached {
-    inner: Box<dyn Backend>,
-    cache: ResponseCache,
-    /// Answers served from the cache and sent to the backend, for the run's log and tests.
-    pub hits: usize,
-    pub misses: usize,
-}
-
-impl Cached {
-    /// Wraps `inner`, storing answers under `dir` (created when missing).
-    pub fn new(inner: Box<dyn Backend>, dir: &Path) -> Result<Cached, BackendError> {
-        let cache = ResponseCache::new(dir, &inner.model())?;
-        Ok(Cached {
-            inner,
-            cache,
-            hits: 0,
-            misses: 0,
-        })
-    }
-}
-
-impl Backend for Cached {
-    fn model(&self) -> ModelInfo {
-        self.inner.model()
-    }
-
-    fn batch_size(&self, kind: QueryKind) -> usize {
-        self.inner.batch_size(kind)
-    }
-
-    fn answer(
-        &mut self,
-        batch: &[&Case],
-        generation: &Generation,
-    ) -> Result<Vec<Answer>, BackendError> {
-        let keys: Vec<String> = batch
-            .iter()
-            .map(|c| self.cache.key(c, generation))
-            .collect();
-        let mut answers: Vec<Option<Answer>> = keys.iter().map(|k| self.cache.get(k)).collect();
-        let missing: Vec<usize> = (0..batch.len()).filter(|&i| answers[i].is_none()).collect();
-        self.hits += batch.len() - missing.len();
-        self.misses += missing.len();
-        if !missing.is_empty() {
-            let cases: Vec<&Case> = missing.iter().map(|&i| batch[i]).collect();
-            let fresh = self.inner.answer(&cases, generation)?;
-            if fresh.len() != cases.len() {
-                return Err(BackendError(format!(
-                    "backend returned {} answers for {} cases",
-                    fresh.len(),
-                    cases.len()
-                )));
-            }
-            for (&i, answer) in missing.iter().zip(fresh) {
-                self.cache.put(&keys[i], &answer)?;
-                answers[i] = Some(answer);
-            }
-        }
-        Ok(answers
-            .into_iter()
-            .map(|a| a.unwrap_or_else(|| Answer::Error("no answer".to_string())))
-            .collect())
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // Tests may panic on what they did not expect.
 mod tests {
     use super::*;
-    use crate::scripted::ScriptedBackend;
     use audit_core::{Attributes, FileDigest, Query};
 
+    fn case(prompt: &str) -> Case {
+        Case {
+            id: prompt.to_string(),
+            probe: "p".into(),
+            attributes: Attributes::new(),
+            query: Query::Chat {
+                system: None,
+                history: vec![],
+                prompt: prompt.to_string(),
+            },
+        }
+    }
+
+    fn model(name: &str) -> ModelInfo {
+        ModelInfo {
+            backend: "openai".into(),
+            model: name.into(),
+            device: String::new(),
+            dtype: String::new(),
+            files: vec![FileDigest::of_bytes("m", name.as_bytes())],
+            details: Default::default(),
+        }
+    }
+
     #[test]
-    fn a_second_pass_is_served_from_the_cache() {
-        let profile = "[chat]\nrefuse_probability = 0.5\n[[chat.rule]]\nprompt_matches = \"fail\"\nerror = \"boom\"";
-        let inner =
-            ScriptedBackend::parse(profile, "t", FileDigest::of_bytes("t", profile.as_bytes()))
-                .unwrap();
+    fn answers_come_back_and_errors_are_not_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let mut cached = Cached::new(Box::new(inner), dir.path()).unwrap();
-        let cases: Vec<Case> = ["a", "b", "fail"]
-            .iter()
-            .map(|p| Case {
-                id: p.to_string(),
-                probe: "p".into(),
-                attributes: Attributes::new(),
-                query: Query::Chat {
-                    system: None,
-                    history: vec![],
-                    prompt: p.to_string(),
-                },
-            })
-            .collect();
-        let refs: Vec<&Case> = cases.iter().collect();
+        let cache = ResponseCache::new(dir.path(), &model("m")).unwrap();
         let generation = Generation::default();
-        let first = cached.answer(&refs, &generation).unwrap();
-        assert_eq!((cached.hits, cached.misses), (0, 3));
-        let second = cached.answer(&refs, &generation).unwrap();
-        assert_eq!(first, second);
-        assert_eq!(
-            (cached.hits, cached.misses),
-            (2, 4),
-            "the error is asked again"
-        );
-        let other = Generation {
+        let (a, b) = (case("a"), case("b"));
+        let (key_a, key_b) = (cache.key(&a, &generation), cache.key(&b, &generation));
+        assert_ne!(key_a, key_b);
+        assert_eq!(cache.get(&key_a), None);
+        let answer = Answer::Response("hello".into());
+        cache.put(&key_a, &answer).unwrap();
+        assert_eq!(cache.get(&key_a), Some(answer));
+        cache.put(&key_b, &Answer::Error("boom".into())).unwrap();
+        assert_eq!(cache.get(&key_b), None, "an error is asked again");
+        // A second cache over the same folder (a re-run) finds the answer.
+        let again = ResponseCache::new(dir.path(), &model("m")).unwrap();
+        assert!(again.get(&key_a).is_some());
+    }
+
+    #[test]
+    fn another_seed_settings_or_model_is_another_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ResponseCache::new(dir.path(), &model("m")).unwrap();
+        let a = case("a");
+        let generation = Generation::default();
+        let key = cache.key(&a, &generation);
+        assert_eq!(key, cache.key(&a, &generation), "the key is a function");
+        let seeded = Generation {
             seed: 9,
             ..Generation::default()
         };
-        cached.answer(&refs[..1], &other).unwrap();
-        assert_eq!(cached.misses, 5, "another seed is another request");
+        assert_ne!(key, cache.key(&a, &seeded));
+        let longer = Generation {
+            max_new_tokens: generation.max_new_tokens + 1,
+            ..Generation::default()
+        };
+        assert_ne!(key, cache.key(&a, &longer));
+        let other = ResponseCache::new(dir.path(), &model("n")).unwrap();
+        assert_ne!(key, other.key(&a, &generation));
     }
 }

@@ -33,3 +33,16 @@ pub fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("valid JSON")
 }
+
+/// The option log-likelihoods of one journaled Choice attempt: `token_logprobs.logprobs` where
+/// the backend counted tokens, `logprobs` where it did not (docs/run-directory.md).
+pub fn option_logprobs(attempt: &Value) -> Vec<f64> {
+    let values = attempt["token_logprobs"]["logprobs"]
+        .as_array()
+        .or_else(|| attempt["logprobs"].as_array())
+        .unwrap_or_else(|| panic!("no option log-probabilities in {attempt}"));
+    values
+        .iter()
+        .map(|v| v.as_f64().expect("a number"))
+        .collect()
+}
