@@ -140,11 +140,11 @@ fn shared_prefixes_score_as_whole_sequences() {
     let mut alone = alone.iter();
     let mut largest = 0.0f64;
     for (case, answer) in cases.iter().zip(&shared) {
-        let Answer::Logprobs(lp) = answer else {
+        let Some(lp) = answer.logprobs() else {
             panic!("{}: {answer:?}", case.id)
         };
         for value in lp {
-            let Some(Answer::Logprobs(single)) = alone.next() else {
+            let Some(single) = alone.next().and_then(Answer::logprobs) else {
                 panic!("missing single-option answer")
             };
             largest = largest.max((value - single[0]).abs());

@@ -96,7 +96,7 @@ fn check(name: &str, config: Option<serde_json::Value>) {
     let refs: Vec<_> = cases.iter().collect();
     let answers = backend.answer(&refs, &Generation::default()).unwrap();
     for (i, answer) in answers.iter().enumerate() {
-        let Answer::Logprobs(lp) = answer else {
+        let Some(lp) = answer.logprobs() else {
             panic!("{name} prompt {i}: {answer:?}")
         };
         let expected = model["logprobs"][i].as_f64().unwrap();
@@ -219,13 +219,13 @@ fn shared_prefixes_score_as_whole_sequences() {
             let Query::Choice { context, options } = &case.query else {
                 unreachable!()
             };
-            let Answer::Logprobs(lp) = answer else {
+            let Some(lp) = answer.logprobs() else {
                 panic!("{answer:?}")
             };
             for (o, option) in options.iter().enumerate() {
                 let single = choice("one".into(), context.clone(), vec![option.clone()]);
                 let alone = backend.answer(&[&single], &Generation::default()).unwrap();
-                let Answer::Logprobs(one) = &alone[0] else {
+                let Some(one) = alone[0].logprobs() else {
                     panic!("{alone:?}")
                 };
                 assert!(
