@@ -395,12 +395,17 @@ fn read_weights(path: &Path, n_layers: usize, r: usize) -> Result<Weights, LoadE
         path: path.display().to_string(),
         reason: one_line(e),
     })?;
-    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| {
-        err(
-            path,
-            format!("not a readable safetensors file ({})", one_line(e)),
-        )
-    })?;
+    // Sorted by name, so that the first problem reported is the same on every run.
+    let tensors: BTreeMap<String, Tensor> =
+        candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+            .map_err(|e| {
+                err(
+                    path,
+                    format!("not a readable safetensors file ({})", one_line(e)),
+                )
+            })?
+            .into_iter()
+            .collect();
     let mut a = BTreeMap::new();
     let mut b = BTreeMap::new();
     for (key, tensor) in tensors {
