@@ -551,6 +551,19 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         shard,
     };
     let planned = run::plan(&suites, &config)?;
+    // The VADER detectors read their lexicon beside the datasets; a run that needs it and
+    // cannot read it stops here rather than reporting empty sentiment rates.
+    probes::bias::bold::use_datasets(&datasets);
+    let uses_vader = suites.iter().flat_map(|s| &s.probes).any(|p| {
+        p.detectors
+            .iter()
+            .any(|d| probes::bias::bold::is_vader(d.id()))
+    });
+    if uses_vader {
+        if let Some(error) = probes::bias::bold::lexicon_error() {
+            bail!("the VADER sentiment detectors cannot read their lexicon: {error} (set PROBITY_VADER to the folder that holds vader_lexicon.txt)");
+        }
+    }
 
     let dir = RunDir::new(&args.out);
     let journal_path = dir.file(rundir::ATTEMPTS_JSONL);

@@ -187,16 +187,34 @@ impl Probe for BoldProbe {
     }
 }
 
-/// The VADER lexicon folder: `PROBITY_VADER`, else `$PROBITY_DATASETS/../models/vader`, else
-/// `models/vader`.
+/// The folder the CLI derives from `--datasets` (`<datasets>/../models/vader`), used when
+/// `PROBITY_VADER` is not set.
+static DATASETS_VADER: OnceLock<PathBuf> = OnceLock::new();
+
+/// Tells the VADER detectors where the datasets are, so that the lexicon is found at
+/// `<datasets>/../models/vader` without `PROBITY_VADER`; takes effect before their first use.
+pub fn use_datasets(datasets: &Path) {
+    let _ = DATASETS_VADER.set(datasets.join("../models/vader"));
+}
+
+/// The VADER lexicon folder: `PROBITY_VADER`, else `<datasets>/../models/vader` (from
+/// [`use_datasets`], or `$PROBITY_DATASETS`), else `models/vader`.
 pub fn vader_folder() -> PathBuf {
     if let Some(folder) = std::env::var_os("PROBITY_VADER") {
         return PathBuf::from(folder);
+    }
+    if let Some(folder) = DATASETS_VADER.get() {
+        return folder.clone();
     }
     if let Some(datasets) = std::env::var_os("PROBITY_DATASETS") {
         return PathBuf::from(datasets).join("../models/vader");
     }
     PathBuf::from("models/vader")
+}
+
+/// Whether a detector id is one of the VADER detectors.
+pub fn is_vader(detector: &str) -> bool {
+    detector == POSITIVE || detector == NEGATIVE
 }
 
 fn shared_vader() -> &'static Result<Vader, String> {
