@@ -10,7 +10,7 @@ ratio of tokens per CPU-second (steadier when other work shares the machine), an
 of the per-sentence log-likelihoods.
 
   ~/.cache/probity/venv-torch/bin/python scripts/bench-candle.py [smollm2|gemma3]
-      [--sentences N] [--threads 2] [--bbq Age] [--bbq-items N] [--json results.json]
+      [--sentences N] [--threads 2] [--gen-tokens 64] [--bbq Age] [--bbq-items N] [--json results.json]
 
 `--bbq CATEGORY` also scores BBQ items of that category (the bbq probe's prompt: context, a
 blank line, `Q: question`, `A:`, each answer after a space; transformers scores every option's
@@ -127,7 +127,7 @@ def run_candle(model_path, csv_path, args):
     prefix = [os.environ["CANDLE_BENCH_BIN"]] if os.environ.get("CANDLE_BENCH_BIN") else [
         "cargo", "run", "-q", "-p", "runners", "--example", "bench_candle", "--"]
     cmd = prefix + [str(model_path), csv_path, "--sentences", str(args.sentences), "--batch", "64",
-           "--gen-prompts", "16", "--gen-tokens", "64"]
+           "--gen-prompts", "16", "--gen-tokens", str(args.gen_tokens)]
     if args.bbq:
         cmd += ["--bbq", bbq_path(args.bbq), "--bbq-items", str(args.bbq_items)]
     out = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
@@ -188,7 +188,7 @@ def run_transformers(model_path, csv_path, args):
     cpu = time.process_time()
     start = time.perf_counter()
     with torch.no_grad():
-        out = model.generate(**batch, do_sample=False, max_new_tokens=64, eos_token_id=stop, pad_token_id=pad)
+        out = model.generate(**batch, do_sample=False, max_new_tokens=args.gen_tokens, eos_token_id=stop, pad_token_id=pad)
     gen_s = time.perf_counter() - start
     gen_cpu_s = time.process_time() - cpu
     new = out[:, batch["input_ids"].shape[1] :]
@@ -218,6 +218,7 @@ def main():
     parser.add_argument("model", nargs="?", default="smollm2", choices=sorted(MODELS))
     parser.add_argument("--sentences", type=int, default=3016)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--gen-tokens", type=int, default=64, help="new tokens per prompt (16 prompts)")
     parser.add_argument("--bbq", help="also score BBQ items of this category, e.g. Age")
     parser.add_argument("--bbq-items", type=int, default=1 << 30)
     parser.add_argument("--json")
