@@ -12,7 +12,7 @@
 
 mod candle_common;
 
-use audit_core::{Answer, Backend, Case, Generation};
+use audit_core::{Backend, Case, Generation};
 use candle_common::{fixture, sentence_case};
 use runners::candle::{models_dir, CandleBackend, CandleOptions};
 

@@ -11,7 +11,7 @@ mod candle_common;
 use std::collections::HashMap;
 use std::path::Path;
 
-use audit_core::{Answer, Backend, Generation};
+use audit_core::{Backend, Generation};
 use candle_common::{fixture, sentence_case};
 use candle_core::{Device, Tensor};
 use runners::candle::{CandleBackend, CandleOptions};
