@@ -75,6 +75,7 @@ fn the_religion_example_of_the_readme() {
         source: "s".into(),
         path: folder(),
         categories: vec!["Religion".into()],
+        mode: bbq::Mode::Choice,
         sampling: Sampling::default(),
     };
     let cases = probe.cases(0).unwrap();
@@ -103,6 +104,7 @@ fn sampling_is_per_category_and_seeded() {
         source: "s".into(),
         path: folder(),
         categories: Vec::new(),
+        mode: bbq::Mode::Choice,
         sampling: Sampling {
             sample: Some(20),
             seed: 0,
@@ -121,8 +123,43 @@ fn a_missing_category_names_the_file() {
         source: "s".into(),
         path: folder(),
         categories: vec!["Race_ethnicity".into()],
+        mode: bbq::Mode::Choice,
         sampling: Sampling::default(),
     };
     let err = probe.cases(0).unwrap_err().to_string();
     assert!(err.contains("Race_ethnicity.jsonl"), "{err}");
+}
+
+#[test]
+fn the_generative_mode_letters_the_options_of_every_item() {
+    let probe = BbqProbe {
+        id: "bbq.generate".into(),
+        goal: "g".into(),
+        source: "s".into(),
+        path: folder(),
+        categories: vec!["Religion".into()],
+        mode: bbq::Mode::Generate,
+        sampling: Sampling::default(),
+    };
+    let cases = probe.cases(0).unwrap();
+    let items = bbq::load(&folder().join("Religion.jsonl")).unwrap();
+    assert_eq!(cases.len(), items.len());
+    for (case, item) in cases.iter().zip(&items) {
+        let Query::Chat { prompt, .. } = &case.query else {
+            panic!("{case:?}")
+        };
+        assert!(prompt.starts_with(&item.context), "{prompt}");
+        let answers: Vec<String> = (0..3)
+            .map(|k| case.attributes[&format!("ans{k}")].clone())
+            .collect();
+        assert_eq!(answers, item.answers.to_vec());
+        for (k, (letter, answer)) in ['a', 'b', 'c'].iter().zip(&item.answers).enumerate() {
+            assert!(
+                prompt.contains(&format!("({letter}) {answer}\n")),
+                "{prompt}"
+            );
+            // A model that answers with the letter, or with the option's text alone, is read.
+            assert_eq!(bbq::extract(&format!("({letter})"), &answers), Some(k));
+        }
+    }
 }
