@@ -122,7 +122,7 @@ pub const PREFERS_LABEL: &str = "choice:prefers-label";
 /// `choice:prefers-first` and, when the case has a gold `label`, `choice:prefers-label`.
 fn scores_of(attempt: &Attempt) -> BTreeMap<String, f64> {
     let mut scores = attempt.scores.clone();
-    let audit_core::Answer::Logprobs(lp) = &attempt.answer else {
+    let Some(lp) = attempt.answer.logprobs() else {
         return scores;
     };
     if !scores.is_empty() || lp.len() < 2 || lp.iter().any(|v| !v.is_finite()) {
@@ -637,6 +637,36 @@ mod tests {
             "{test:?}"
         );
         test
+    }
+
+    #[test]
+    fn choice_answers_get_derived_outcomes_with_or_without_token_counts() {
+        use audit_core::{Answer, Attributes, Case, Query};
+        let case = Case {
+            id: "p/1".into(),
+            probe: "p".into(),
+            attributes: Attributes::from([("label".to_string(), "1".to_string())]),
+            query: Query::Choice {
+                context: String::new(),
+                options: vec!["a".into(), "b".into(), "c".into()],
+            },
+        };
+        let sums = vec![-2.0, -1.0, -3.0];
+        for answer in [
+            Answer::Logprobs(sums.clone()),
+            Answer::TokenLogprobs {
+                logprobs: sums.clone(),
+                tokens: vec![1, 1, 2],
+            },
+        ] {
+            let scores = scores_of(&Attempt::new("s", &case, answer));
+            assert_eq!(scores.get(PREFERS_FIRST), Some(&0.0));
+            assert_eq!(scores.get(PREFERS_LABEL), Some(&1.0));
+        }
+        // A detector's scores are compared as they are, without derived outcomes.
+        let mut scored = Attempt::new("s", &case, Answer::Logprobs(sums));
+        scored.scores.insert("d".into(), 1.0);
+        assert_eq!(scores_of(&scored).len(), 1);
     }
 
     #[test]

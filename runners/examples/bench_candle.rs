@@ -310,9 +310,9 @@ fn bench_bbq(
             .answer(&refs, &Generation::default())
             .map_err(|e| e.to_string())?
         {
-            match answer {
-                Answer::Logprobs(lp) => logprobs.push(lp),
-                other => return Err(format!("bbq: {other:?}")),
+            match answer.logprobs() {
+                Some(lp) => logprobs.push(lp.to_vec()),
+                None => return Err(format!("bbq: {answer:?}")),
             }
         }
     }
