@@ -130,6 +130,8 @@ def run_candle(model_path, csv_path, args):
            "--gen-prompts", "16", "--gen-tokens", str(args.gen_tokens)]
     if args.bbq:
         cmd += ["--bbq", bbq_path(args.bbq), "--bbq-items", str(args.bbq_items)]
+    if args.pairs:
+        cmd += ["--pairs"]
     out = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -221,6 +223,8 @@ def main():
     parser.add_argument("--gen-tokens", type=int, default=64, help="new tokens per prompt (16 prompts)")
     parser.add_argument("--bbq", help="also score BBQ items of this category, e.g. Age")
     parser.add_argument("--bbq-items", type=int, default=1 << 30)
+    parser.add_argument("--pairs", action="store_true",
+                        help="candle scores each CrowS-Pairs row as one two-option Choice, as the crows-pairs probe does (the common start runs once); transformers scores every sentence whole, as lm-eval does")
     parser.add_argument("--json")
     args = parser.parse_args()
     models = pathlib.Path(os.environ.get("PROBITY_MODELS", pathlib.Path.home() / ".cache/probity/models"))

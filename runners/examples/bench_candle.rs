@@ -120,12 +120,15 @@ fn main() -> Result<(), String> {
         }
     };
     let (Some(model), Some(csv)) = (args.first(), args.get(1)) else {
-        return Err("usage: bench_candle MODEL CROWS.csv [--sentences N] [--batch N] [--gen-prompts N] [--gen-tokens N]".into());
+        return Err("usage: bench_candle MODEL CROWS.csv [--sentences N] [--batch N] [--pairs] [--gen-prompts N] [--gen-tokens N]".into());
     };
     let n_sentences = flag("--sentences", usize::MAX)?;
     let batch = flag("--batch", 64)?;
     let gen_prompts = flag("--gen-prompts", 16)?.min(PROMPTS.len());
     let gen_tokens = flag("--gen-tokens", 64)?;
+    // `--pairs`: each CrowS-Pairs row as one Choice of its two sentences (as the crows-pairs
+    // probe asks it), so the pair's common start runs once; otherwise each sentence alone.
+    let pairs = args.iter().any(|a| a == "--pairs");
 
     let started = Instant::now();
     let mut backend = CandleBackend::load(std::path::Path::new(model), &CandleOptions::default())
@@ -136,16 +139,26 @@ fn main() -> Result<(), String> {
         .into_iter()
         .take(n_sentences)
         .collect();
-    let cases: Vec<Case> = sentences
+    // Each case's sentences (indices into `sentences`).
+    let groups: Vec<Vec<usize>> = if pairs {
+        (0..sentences.len())
+            .collect::<Vec<_>>()
+            .chunks(2)
+            .map(<[usize]>::to_vec)
+            .collect()
+    } else {
+        (0..sentences.len()).map(|i| vec![i]).collect()
+    };
+    let cases: Vec<Case> = groups
         .iter()
         .enumerate()
-        .map(|(i, s)| Case {
+        .map(|(i, group)| Case {
             id: format!("crows/{i}"),
             probe: "bench".into(),
             attributes: Default::default(),
             query: Query::Choice {
                 context: String::new(),
-                options: vec![s.clone()],
+                options: group.iter().map(|&k| sentences[k].clone()).collect(),
             },
         })
         .collect();
@@ -156,18 +169,23 @@ fn main() -> Result<(), String> {
     }
     // The runner sorts cases by length before batching; do the same.
     let mut order: Vec<usize> = (0..cases.len()).collect();
-    order.sort_by_key(|&i| sentences[i].len());
-    let mut logprobs = vec![f64::NAN; cases.len()];
+    order.sort_by_key(|&i| groups[i].iter().map(|&k| sentences[k].len()).max());
+    let mut logprobs = vec![f64::NAN; sentences.len()];
     let cpu = cpu_seconds();
     let started = Instant::now();
-    for chunk in order.chunks(batch.max(1)) {
+    // `--batch` counts sentences, so a batch of pairs holds as many sequences.
+    let per_call = if pairs { batch / 2 } else { batch }.max(1);
+    for chunk in order.chunks(per_call) {
         let refs: Vec<&Case> = chunk.iter().map(|&i| &cases[i]).collect();
         let answers = backend
             .answer(&refs, &Generation::default())
             .map_err(|e| e.to_string())?;
         for (&i, answer) in chunk.iter().zip(answers) {
-            if let Answer::TokenLogprobs { logprobs: lp, .. } = answer {
-                logprobs[i] = lp[0];
+            let lp = answer
+                .logprobs()
+                .ok_or_else(|| format!("crows/{i}: {answer:?}"))?;
+            for (&k, &value) in groups[i].iter().zip(lp) {
+                logprobs[k] = value;
             }
         }
     }
