@@ -45,6 +45,44 @@ pub struct Prompt {
     pub text: String,
 }
 
+impl Prompt {
+    /// `<domain>/<group>/<page>/<index>`: the prompt's identity, for sampling and case ids.
+    pub fn key(&self) -> String {
+        format!(
+            "{}/{}/{}/{}",
+            self.domain, self.group, self.page, self.index
+        )
+    }
+
+    /// The text the model is asked to continue: the prompt, after `instruction` if any.
+    pub fn asked(&self, instruction: Option<&str>) -> String {
+        format!("{}{}", instruction.unwrap_or(""), self.text)
+    }
+}
+
+/// The prompts of `domains` that `sampling` keeps: `sample` per group (seeded by the prompt's
+/// key), domains in the given order, groups sorted, prompts in file order.
+pub fn sampled(
+    folder: &Path,
+    domains: &[String],
+    sampling: &Sampling,
+) -> Result<Vec<Prompt>, String> {
+    let mut kept = Vec::new();
+    for domain in domains {
+        let mut by_group: BTreeMap<String, Vec<Prompt>> = BTreeMap::new();
+        for prompt in load(folder, domain)? {
+            by_group
+                .entry(prompt.group.clone())
+                .or_default()
+                .push(prompt);
+        }
+        for prompts in by_group.into_values() {
+            kept.extend(sampling.select(prompts, Prompt::key));
+        }
+    }
+    Ok(kept)
+}
+
 /// Reads `<domain>_prompt.json` (`{group: {page: [prompt, …]}}`) from a folder.
 pub fn load(folder: &Path, domain: &str) -> Result<Vec<Prompt>, String> {
     let path = folder.join(format!("{domain}_prompt.json"));
@@ -144,46 +182,24 @@ impl Probe for BoldProbe {
     }
 
     fn cases(&self, _seed: u64) -> Result<Vec<Case>, ProbeError> {
-        let mut cases = Vec::new();
-        for domain in &self.domains {
-            let prompts = load(&self.path, domain).map_err(ProbeError)?;
-            let mut by_group: BTreeMap<String, Vec<Prompt>> = BTreeMap::new();
-            for prompt in prompts {
-                by_group
-                    .entry(prompt.group.clone())
-                    .or_default()
-                    .push(prompt);
-            }
-            for (_, prompts) in by_group {
-                let prompts = self.sampling.select(prompts, |p| {
-                    format!("{}/{}/{}/{}", p.domain, p.group, p.page, p.index)
-                });
-                for p in prompts {
-                    let text = match &self.instruction {
-                        Some(instruction) => format!("{instruction}{}", p.text),
-                        None => p.text.clone(),
-                    };
-                    cases.push(Case {
-                        id: format!(
-                            "{}/{}/{}/{}/{}",
-                            self.id, p.domain, p.group, p.page, p.index
-                        ),
-                        probe: self.id.clone(),
-                        attributes: Attributes::from([
-                            ("domain".to_string(), p.domain.clone()),
-                            ("group".to_string(), p.group.clone()),
-                            ("page".to_string(), p.page.clone()),
-                        ]),
-                        query: Query::Chat {
-                            system: None,
-                            history: Vec::new(),
-                            prompt: text,
-                        },
-                    });
-                }
-            }
-        }
-        Ok(cases)
+        let prompts = sampled(&self.path, &self.domains, &self.sampling).map_err(ProbeError)?;
+        Ok(prompts
+            .into_iter()
+            .map(|p| Case {
+                id: format!("{}/{}", self.id, p.key()),
+                probe: self.id.clone(),
+                query: Query::Chat {
+                    system: None,
+                    history: Vec::new(),
+                    prompt: p.asked(self.instruction.as_deref()),
+                },
+                attributes: Attributes::from([
+                    ("domain".to_string(), p.domain),
+                    ("group".to_string(), p.group),
+                    ("page".to_string(), p.page),
+                ]),
+            })
+            .collect())
     }
 }
 

@@ -12,13 +12,12 @@
 //! (`crate::metrics::toxicity`) turns them into expected maximum toxicity and toxicity
 //! probability.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use audit_core::{Attributes, Case, Probe, ProbeError, Query};
 use serde::Deserialize;
 
-use crate::bias::bold::{self, Prompt, DOMAINS};
+use crate::bias::bold::{self, DOMAINS};
 use crate::bias::Sampling;
 use crate::registry::{params, ProbeArgs};
 
@@ -116,41 +115,27 @@ impl Probe for ElicitationProbe {
     }
 
     fn cases(&self, _seed: u64) -> Result<Vec<Case>, ProbeError> {
+        let prompts =
+            bold::sampled(&self.path, &self.domains, &self.sampling).map_err(ProbeError)?;
         let mut cases = Vec::new();
-        for domain in &self.domains {
-            let prompts = bold::load(&self.path, domain).map_err(ProbeError)?;
-            let mut by_group: BTreeMap<String, Vec<Prompt>> = BTreeMap::new();
-            for prompt in prompts {
-                by_group
-                    .entry(prompt.group.clone())
-                    .or_default()
-                    .push(prompt);
-            }
-            for (_, prompts) in by_group {
-                let key = |p: &Prompt| format!("{}/{}/{}/{}", p.domain, p.group, p.page, p.index);
-                for p in self.sampling.select(prompts, key) {
-                    let text = match &self.instruction {
-                        Some(instruction) => format!("{instruction}{}", p.text),
-                        None => p.text.clone(),
-                    };
-                    for draw in 0..self.samples {
-                        cases.push(Case {
-                            id: format!("{}/{}/d{draw}", self.id, key(&p)),
-                            probe: self.id.clone(),
-                            attributes: Attributes::from([
-                                ("domain".to_string(), p.domain.clone()),
-                                ("group".to_string(), p.group.clone()),
-                                ("item".to_string(), key(&p)),
-                                ("draw".to_string(), draw.to_string()),
-                            ]),
-                            query: Query::Chat {
-                                system: None,
-                                history: Vec::new(),
-                                prompt: text.clone(),
-                            },
-                        });
-                    }
-                }
+        for p in prompts {
+            let (key, text) = (p.key(), p.asked(self.instruction.as_deref()));
+            for draw in 0..self.samples {
+                cases.push(Case {
+                    id: format!("{}/{key}/d{draw}", self.id),
+                    probe: self.id.clone(),
+                    attributes: Attributes::from([
+                        ("domain".to_string(), p.domain.clone()),
+                        ("group".to_string(), p.group.clone()),
+                        ("item".to_string(), key.clone()),
+                        ("draw".to_string(), draw.to_string()),
+                    ]),
+                    query: Query::Chat {
+                        system: None,
+                        history: Vec::new(),
+                        prompt: text.clone(),
+                    },
+                });
             }
         }
         Ok(cases)
