@@ -2,7 +2,8 @@
 //! attention biases, Llama with llama3 and linear `rope_scaling`, Gemma 3 `gemma3_text` with
 //! sliding layers), against transformers on tiny random-weight models: the folders are rebuilt
 //! from `fixtures/data/candle_reference_tiny.json` (the config.json transformers wrote, and the
-//! weights from the generator `scripts/candle-tiny-reference.py` used).
+//! weights from the generator `scripts/candle-tiny-reference.py` used). The Qwen 2 weights are
+//! also written as a `qwen2` GGUF file.
 
 #![allow(clippy::unwrap_used)]
 
@@ -30,9 +31,8 @@ impl Lcg {
     }
 }
 
-/// Writes an HF folder: the stored config.json, the generated weights, and a word-level
-/// tokenizer whose token `tN` is id N (so text "t5 t9" is the ids 5, 9), BOS `t1`.
-fn write_folder(dir: &Path, model: &serde_json::Value, seed: u64, config: &serde_json::Value) {
+/// The model's weights under their HF names, drawn in the fixture's order.
+fn weights(model: &serde_json::Value, seed: u64) -> HashMap<String, Tensor> {
     let mut lcg = Lcg(seed);
     let mut tensors = HashMap::new();
     for t in model["tensors"].as_array().unwrap() {
@@ -45,6 +45,13 @@ fn write_folder(dir: &Path, model: &serde_json::Value, seed: u64, config: &serde
         let tensor = Tensor::from_vec(values, shape, &Device::Cpu).unwrap();
         tensors.insert(t["name"].as_str().unwrap().to_string(), tensor);
     }
+    tensors
+}
+
+/// Writes an HF folder: the stored config.json, the generated weights, and a word-level
+/// tokenizer whose token `tN` is id N (so text "t5 t9" is the ids 5, 9), BOS `t1`.
+fn write_folder(dir: &Path, model: &serde_json::Value, seed: u64, config: &serde_json::Value) {
+    let tensors = weights(model, seed);
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
     std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
     let vocab: serde_json::Map<String, serde_json::Value> =
@@ -238,4 +245,106 @@ fn shared_prefixes_score_as_whole_sequences() {
             }
         }
     }
+}
+
+/// The Qwen 2 model as llama.cpp's converter writes it to GGUF (architecture `qwen2`, q/k rows
+/// not permuted, `attn_{q,k,v}.bias` tensors), with a byte-level BPE vocabulary of the ids:
+/// greedy tokens from token ids equal transformers' on the HF folder.
+#[test]
+fn qwen2_gguf_with_attention_biases_matches_transformers() {
+    use candle_core::quantized::gguf_file::{self, Value};
+    use candle_core::quantized::{GgmlDType, QTensor};
+    let reference = fixture("candle_reference_tiny.json");
+    let model = &reference["models"]["qwen2"];
+    let config = &model["config"];
+    let hf = weights(model, reference["seed"].as_u64().unwrap());
+    let mut names: Vec<(String, String)> = vec![
+        (
+            "model.embed_tokens.weight".into(),
+            "token_embd.weight".into(),
+        ),
+        ("lm_head.weight".into(), "output.weight".into()),
+        ("model.norm.weight".into(), "output_norm.weight".into()),
+    ];
+    let layers = config["num_hidden_layers"].as_u64().unwrap();
+    for i in 0..layers {
+        for (ours, theirs) in [
+            ("input_layernorm.weight", "attn_norm.weight"),
+            ("post_attention_layernorm.weight", "ffn_norm.weight"),
+            ("self_attn.q_proj.weight", "attn_q.weight"),
+            ("self_attn.k_proj.weight", "attn_k.weight"),
+            ("self_attn.v_proj.weight", "attn_v.weight"),
+            ("self_attn.o_proj.weight", "attn_output.weight"),
+            ("self_attn.q_proj.bias", "attn_q.bias"),
+            ("self_attn.k_proj.bias", "attn_k.bias"),
+            ("self_attn.v_proj.bias", "attn_v.bias"),
+            ("mlp.gate_proj.weight", "ffn_gate.weight"),
+            ("mlp.up_proj.weight", "ffn_up.weight"),
+            ("mlp.down_proj.weight", "ffn_down.weight"),
+        ] {
+            names.push((
+                format!("model.layers.{i}.{ours}"),
+                format!("blk.{i}.{theirs}"),
+            ));
+        }
+    }
+    assert_eq!(names.len(), hf.len(), "every HF tensor has a GGUF name");
+    let tensors: Vec<(String, QTensor)> = names
+        .iter()
+        .map(|(ours, theirs)| {
+            let q = QTensor::quantize(&hf[ours], GgmlDType::F32).unwrap();
+            (theirs.clone(), q)
+        })
+        .collect();
+    let u32_of = |key: &str| Value::U32(config[key].as_u64().unwrap() as u32);
+    let mut tokens: Vec<Value> = (0..256).map(|i| Value::String(format!("t{i}"))).collect();
+    tokens[2] = Value::String("ab".into());
+    tokens[3] = Value::String("a".into());
+    tokens[4] = Value::String("b".into());
+    let metadata: Vec<(&str, Value)> = vec![
+        ("general.architecture", Value::String("qwen2".into())),
+        ("qwen2.block_count", Value::U32(layers as u32)),
+        ("qwen2.context_length", u32_of("max_position_embeddings")),
+        ("qwen2.embedding_length", u32_of("hidden_size")),
+        ("qwen2.feed_forward_length", u32_of("intermediate_size")),
+        ("qwen2.attention.head_count", u32_of("num_attention_heads")),
+        (
+            "qwen2.attention.head_count_kv",
+            u32_of("num_key_value_heads"),
+        ),
+        (
+            "qwen2.attention.layer_norm_rms_epsilon",
+            Value::F32(config["rms_norm_eps"].as_f64().unwrap() as f32),
+        ),
+        (
+            "qwen2.rope.freq_base",
+            Value::F32(config["rope_parameters"]["rope_theta"].as_f64().unwrap() as f32),
+        ),
+        ("tokenizer.ggml.model", Value::String("gpt2".into())),
+        ("tokenizer.ggml.pre", Value::String("qwen2".into())),
+        ("tokenizer.ggml.tokens", Value::Array(tokens)),
+        (
+            "tokenizer.ggml.merges",
+            Value::Array(vec![Value::String("a b".into())]),
+        ),
+        ("tokenizer.ggml.bos_token_id", Value::U32(1)),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny-qwen2.gguf");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let metadata: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+    let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    gguf_file::write(&mut file, &metadata, &tensors).unwrap();
+    drop(file);
+
+    let backend = CandleBackend::load(&path, &CandleOptions::default()).unwrap();
+    let prompts: Vec<Vec<u32>> = serde_json::from_value(reference["prompts"].clone()).unwrap();
+    let generation = Generation {
+        max_new_tokens: 8,
+        ..Generation::default()
+    };
+    let seeds = vec![0; prompts.len()];
+    let greedy = backend.complete(&prompts, &generation, &seeds).unwrap();
+    let expected: Vec<Vec<u32>> = serde_json::from_value(model["greedy"].clone()).unwrap();
+    assert_eq!(greedy, expected, "qwen2 GGUF: greedy tokens");
 }

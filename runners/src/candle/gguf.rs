@@ -1,4 +1,5 @@
-//! Loading a decoder from a GGUF file: architecture metadata to `Config`, tensors to weights.
+//! Loading a decoder from a GGUF file (`llama`, `mistral`, `qwen2`, `gemma3`): architecture
+//! metadata to `Config`, tensors to weights.
 //!
 //! Tensors are dequantized to the working dtype at load, except where candle has a fast
 //! quantized kernel and the caller asked to keep blocks quantized (see `Quantized`). Q4_1 in
@@ -152,6 +153,20 @@ impl GgufFile {
             })
     }
 
+    /// A bias vector where the file has one (Qwen 2's q, k and v projections).
+    fn bias(
+        &mut self,
+        name: &str,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Option<Tensor>, LoadError> {
+        if self.has(name) {
+            self.dense(name, dtype, device).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     fn linear(
         &mut self,
         name: &str,
@@ -182,7 +197,7 @@ impl GgufFile {
     pub fn family(&self) -> Result<Family, LoadError> {
         let arch = self.architecture()?;
         match arch.as_str() {
-            "llama" | "mistral" => Ok(Family::Llama),
+            "llama" | "mistral" | "qwen2" => Ok(Family::Llama),
             "gemma3" => Ok(Family::Gemma3),
             other => Err(LoadError::UnsupportedArchitecture {
                 path: self.path.clone(),
@@ -267,7 +282,9 @@ impl GgufFile {
             rope_theta,
             rope_local_theta,
             rope_scale,
-            rope_interleaved: family == Family::Llama,
+            // llama.cpp's converter permutes the q/k rows of Llama and Mistral only; Qwen 2 keeps
+            // the HF layout (llama.cpp runs it with NeoX RoPE).
+            rope_interleaved: matches!(arch.as_str(), "llama" | "mistral"),
             context_len,
             sliding_window: if family == Family::Gemma3 {
                 sliding_window
@@ -313,7 +330,12 @@ impl GgufFile {
                 } else {
                     None
                 },
-                bias: Biases::default(),
+                bias: Biases {
+                    q: self.bias(&format!("blk.{i}.attn_q.bias"), dtype, device)?,
+                    k: self.bias(&format!("blk.{i}.attn_k.bias"), dtype, device)?,
+                    v: self.bias(&format!("blk.{i}.attn_v.bias"), dtype, device)?,
+                    o: self.bias(&format!("blk.{i}.attn_output.bias"), dtype, device)?,
+                },
             });
         }
         let norm = self.dense("output_norm.weight", DType::F32, device)?;
