@@ -180,8 +180,9 @@ fn unknown_rope_scaling_is_a_load_error() {
     assert!(!err.contains('\n'), "{err}");
 }
 
-/// Options sharing a long context (prefix run once, left-padded, its cache copied per option)
-/// score as each option run whole, also across Gemma 3's sliding window of 8 tokens.
+/// Options sharing a context, and cases sharing a start, score as each option run alone
+/// (shared tokens run once, in rows packed from the prefix tree), also across Gemma 3's
+/// sliding window of 8 tokens and for a context longer than a packed row.
 #[test]
 fn shared_prefixes_score_as_whole_sequences() {
     use audit_core::{Case, Query};
@@ -207,7 +208,7 @@ fn shared_prefixes_score_as_whole_sequences() {
             attributes: Default::default(),
             query: Query::Choice { context, options },
         };
-        let cases: Vec<Case> = (0..4u32)
+        let mut cases: Vec<Case> = (0..4u32)
             .map(|c| {
                 choice(
                     format!("c{c}"),
@@ -220,6 +221,11 @@ fn shared_prefixes_score_as_whole_sequences() {
                 )
             })
             .collect();
+        // Two cases with one 150-token context (longer than a row), asked different things.
+        for (c, options) in [(4, [70..72, 80..81]), (5, [90..93, 70..71])] {
+            let options = options.map(|r| format!(" {}", words(r))).to_vec();
+            cases.push(choice(format!("c{c}"), words(100..250), options));
+        }
         let refs: Vec<&Case> = cases.iter().collect();
         let shared = backend.answer(&refs, &Generation::default()).unwrap();
         for (case, answer) in cases.iter().zip(&shared) {
@@ -229,18 +235,25 @@ fn shared_prefixes_score_as_whole_sequences() {
             let Some(lp) = answer.logprobs() else {
                 panic!("{answer:?}")
             };
+            // The word-level tokenizer's ids of a text: `tN` is N.
+            let ids = |text: &str| -> Vec<u32> {
+                text.split_whitespace()
+                    .map(|w| w[1..].parse().unwrap())
+                    .collect()
+            };
             for (o, option) in options.iter().enumerate() {
-                let single = choice("one".into(), context.clone(), vec![option.clone()]);
-                let alone = backend.answer(&[&single], &Generation::default()).unwrap();
-                let Some(one) = alone[0].logprobs() else {
-                    panic!("{alone:?}")
-                };
+                // The same tokens run whole through the plain causal forward (`token_scores`:
+                // one row, KV cache, no tree): the option's tokens are the last ones.
+                let mut all = ids(context);
+                let n_option = ids(option).len();
+                all.extend(ids(option));
+                let scores = backend.token_scores(&all).unwrap();
+                let whole: f64 = scores[scores.len() - n_option..].iter().map(|s| s.1).sum();
                 assert!(
-                    (lp[o] - one[0]).abs() <= 1e-4,
-                    "{name} {} option {o}: shared {} whole {}",
+                    (lp[o] - whole).abs() <= 1e-4,
+                    "{name} {} option {o}: shared {} whole {whole}",
                     case.id,
                     lp[o],
-                    one[0]
                 );
             }
         }

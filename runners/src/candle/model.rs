@@ -12,7 +12,7 @@ use candle_core::{DType, Device, Module, Tensor, D};
 
 /// A large negative number used for masked attention scores: finite, so a row whose keys are all
 /// masked (a padding query) yields a harmless uniform average instead of NaN.
-const MASKED: f32 = -1.0e30;
+pub(crate) const MASKED: f32 = -1.0e30;
 
 /// Attention scores held at once, in floats (64 Mi floats: 256 MiB in f32).
 const ATTENTION_BUDGET: usize = 1 << 26;
@@ -264,6 +264,15 @@ struct KeyRange {
     mask: Option<Tensor>,
 }
 
+/// Which keys each query of a packed row sees, for rows that hold token trees instead of one
+/// sequence each (see `score`): additive masks `(B, 1, T, T)` over the row's own slots, one for
+/// the global layers and, where some row is longer than the sliding window, one for the
+/// sliding layers.
+pub(crate) struct TreeMasks {
+    pub global: Tensor,
+    pub local: Option<Tensor>,
+}
+
 fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
     let dtype = x.dtype();
     let x32 = x.to_dtype(DType::F32)?;
@@ -398,6 +407,30 @@ impl Model {
         positions: &[Vec<Option<u32>>],
         cache: &mut Cache,
     ) -> candle_core::Result<Tensor> {
+        self.forward_with(tokens, positions, cache, None)
+    }
+
+    /// Runs the decoder over rows that each pack a forest of token trees: a query sees the keys
+    /// `masks` allows (its ancestors and itself), at `positions` (each node's depth; `None`
+    /// for padding). Returns the final-norm hidden states `(B, T, d)`.
+    pub fn forward_tree(
+        &self,
+        tokens: &[Vec<u32>],
+        positions: &[Vec<Option<u32>>],
+        masks: &TreeMasks,
+    ) -> candle_core::Result<Tensor> {
+        let t = tokens.first().map_or(0, Vec::len);
+        let mut cache = Cache::new(self.cfg.n_layers, tokens.len(), t);
+        self.forward_with(tokens, positions, &mut cache, Some(masks))
+    }
+
+    fn forward_with(
+        &self,
+        tokens: &[Vec<u32>],
+        positions: &[Vec<Option<u32>>],
+        cache: &mut Cache,
+        masks: Option<&TreeMasks>,
+    ) -> candle_core::Result<Tensor> {
         let b = tokens.len();
         let t = tokens.first().map_or(0, Vec::len);
         let keys = cache.len + t;
@@ -406,7 +439,7 @@ impl Model {
         let per_query = (b * self.cfg.n_heads * keys).max(1);
         let chunk = (ATTENTION_BUDGET / per_query).clamp(16, t.max(16));
         if t <= chunk {
-            return self.forward_chunk(tokens, positions, cache);
+            return self.forward_chunk(tokens, positions, cache, masks);
         }
         let mut parts = Vec::new();
         let mut start = 0;
@@ -415,7 +448,7 @@ impl Model {
             let tok: Vec<Vec<u32>> = tokens.iter().map(|r| r[start..end].to_vec()).collect();
             let pos: Vec<Vec<Option<u32>>> =
                 positions.iter().map(|r| r[start..end].to_vec()).collect();
-            parts.push(self.forward_chunk(&tok, &pos, cache)?);
+            parts.push(self.forward_chunk(&tok, &pos, cache, masks)?);
             start = end;
         }
         Tensor::cat(&parts, 1)
@@ -426,6 +459,7 @@ impl Model {
         tokens: &[Vec<u32>],
         positions: &[Vec<Option<u32>>],
         cache: &mut Cache,
+        masks: Option<&TreeMasks>,
     ) -> candle_core::Result<Tensor> {
         let cfg = &self.cfg;
         let b = tokens.len();
@@ -444,10 +478,29 @@ impl Model {
         let first = cache.len;
         cache.push(positions, t, &self.device)?;
         // Padding queries see no real key; they get a position so that the arithmetic is defined.
-        let global_keys = self.key_range(cache, first, t, None)?;
-        let local_keys = match cfg.sliding_window {
-            Some(w) => Some(self.key_range(cache, first, t, Some(w))?),
-            None => None,
+        let (global_keys, local_keys) = match masks {
+            Some(masks) => {
+                // The chunk's queries against every slot filled so far.
+                let rows = |m: &Tensor| -> candle_core::Result<KeyRange> {
+                    Ok(KeyRange {
+                        start: 0,
+                        end: first + t,
+                        mask: Some(m.narrow(2, first, t)?.narrow(3, 0, first + t)?),
+                    })
+                };
+                let local = match &masks.local {
+                    Some(m) => Some(rows(m)?),
+                    None => None,
+                };
+                (rows(&masks.global)?, local)
+            }
+            None => {
+                let local = match cfg.sliding_window {
+                    Some(w) => Some(self.key_range(cache, first, t, Some(w))?),
+                    None => None,
+                };
+                (self.key_range(cache, first, t, None)?, local)
+            }
         };
         let (cos, sin) = self.rope_tables(&pos_tensor, &self.inv_freq)?;
         let local_rope = if cfg.family == Family::Gemma3 {
@@ -594,15 +647,35 @@ impl Model {
 
 /// Log-probability of `targets[i]` under logits row i: `logit - logsumexp(row)`.
 pub(crate) fn target_logprobs(logits: &Tensor, targets: &[u32]) -> candle_core::Result<Vec<f64>> {
+    let rows: Vec<u32> = (0..targets.len() as u32).collect();
+    picked_logprobs(logits, &rows, targets)
+}
+
+/// Log-probability of `targets[i]` under logits row `rows[i]` (a row may be picked from more
+/// than once: a token whose continuations differ).
+pub(crate) fn picked_logprobs(
+    logits: &Tensor,
+    rows: &[u32],
+    targets: &[u32],
+) -> candle_core::Result<Vec<f64>> {
+    let (_, vocab) = logits.dims2()?;
     let max = logits.max_keepdim(D::Minus1)?;
     let lse = (logits
         .broadcast_sub(&max)?
         .exp()?
         .sum_keepdim(D::Minus1)?
         .log()?
-        + &max)?;
-    let idx = Tensor::new(targets, logits.device())?.unsqueeze(1)?;
-    let picked = logits.gather(&idx, D::Minus1)?;
-    let lp = (picked - lse)?.squeeze(1)?.to_dtype(DType::F64)?;
-    lp.to_vec1::<f64>()
+        + &max)?
+        .squeeze(1)?;
+    let flat: Vec<u32> = rows
+        .iter()
+        .zip(targets)
+        .map(|(&r, &t)| r * vocab as u32 + t)
+        .collect();
+    let device = logits.device();
+    let picked = logits
+        .flatten_all()?
+        .index_select(&Tensor::new(flat.as_slice(), device)?, 0)?;
+    let lse = lse.index_select(&Tensor::new(rows, device)?, 0)?;
+    (picked - lse)?.to_dtype(DType::F64)?.to_vec1::<f64>()
 }
