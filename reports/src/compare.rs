@@ -440,10 +440,13 @@ pub fn render_changes_markdown(comparison: &Comparison) -> String {
         out.push('\n');
     }
     if c.rows.is_empty() {
+        let tests = match c.n_tests {
+            1 => "the one paired test does not have".to_string(),
+            n => format!("none of the {n} paired tests has"),
+        };
         let _ = writeln!(
             out,
-            "No probe changed significantly: none of the {} paired tests has q_BH < 0.05. On these cases the runs do not tell the two models apart; that is not evidence that they behave the same (see the intervals below).",
-            c.n_tests
+            "No probe changed significantly: {tests} q_BH < 0.05. On these cases the runs do not tell the two models apart; that is not evidence that they behave the same (see the intervals below).",
         );
         return out;
     }
