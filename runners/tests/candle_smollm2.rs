@@ -301,3 +301,50 @@ fn stop_strings_cut_the_answer() {
     let answers = backend.answer(&[&case], &stopped).unwrap();
     assert_eq!(answers[0], Answer::Response(full[..cut].to_string()));
 }
+
+/// A context of 40 sentences (several times a packed row) shared by two options: each option
+/// scores as the same tokens run whole through the plain causal forward (query chunks of a
+/// long row: `score.rs` unit tests).
+#[test]
+fn a_long_shared_context_scores_as_the_whole_sequence() {
+    let backend = smollm2()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut context = String::new();
+    for s in candle_common::crows_sentences(40) {
+        context.push_str(&s);
+        context.push(' ');
+    }
+    let context = context.trim_end().to_string();
+    let context_ids = backend.encode(&context).unwrap();
+    assert!(context_ids.len() > 500, "{} tokens", context_ids.len());
+    let options = vec![
+        " That is all.".to_string(),
+        " The end of the story".to_string(),
+    ];
+    let case = Case {
+        id: "long".into(),
+        probe: "test".into(),
+        attributes: Default::default(),
+        query: Query::Choice {
+            context: context.clone(),
+            options: options.clone(),
+        },
+    };
+    let mut backend = backend;
+    let answer = backend.answer(&[&case], &Generation::default()).unwrap();
+    let Some(lp) = answer[0].logprobs() else {
+        panic!("{answer:?}")
+    };
+    for (o, option) in options.iter().enumerate() {
+        let whole = backend.encode(&format!("{context}{option}")).unwrap();
+        let n_option = whole.len() - context_ids.len();
+        let scores = backend.token_scores(&whole).unwrap();
+        let expected: f64 = scores[scores.len() - n_option..].iter().map(|s| s.1).sum();
+        assert!(
+            (lp[o] - expected).abs() <= 1e-3,
+            "option {o}: tree {} whole {expected}",
+            lp[o]
+        );
+    }
+}

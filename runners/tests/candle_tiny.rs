@@ -113,12 +113,22 @@ fn check(name: &str, config: Option<serde_json::Value>) {
             lp[0]
         );
     }
+    check_greedy(&backend, &prompts, model, name);
+}
+
+/// The 8 greedy tokens after each prompt equal transformers'.
+fn check_greedy(
+    backend: &CandleBackend,
+    prompts: &[Vec<u32>],
+    model: &serde_json::Value,
+    name: &str,
+) {
     let generation = Generation {
         max_new_tokens: 8,
         ..Generation::default()
     };
     let seeds = vec![0; prompts.len()];
-    let greedy = backend.complete(&prompts, &generation, &seeds).unwrap();
+    let greedy = backend.complete(prompts, &generation, &seeds).unwrap();
     let expected: Vec<Vec<u32>> = serde_json::from_value(model["greedy"].clone()).unwrap();
     assert_eq!(greedy, expected, "{name}: greedy tokens");
 }
@@ -352,12 +362,5 @@ fn qwen2_gguf_with_attention_biases_matches_transformers() {
 
     let backend = CandleBackend::load(&path, &CandleOptions::default()).unwrap();
     let prompts: Vec<Vec<u32>> = serde_json::from_value(reference["prompts"].clone()).unwrap();
-    let generation = Generation {
-        max_new_tokens: 8,
-        ..Generation::default()
-    };
-    let seeds = vec![0; prompts.len()];
-    let greedy = backend.complete(&prompts, &generation, &seeds).unwrap();
-    let expected: Vec<Vec<u32>> = serde_json::from_value(model["greedy"].clone()).unwrap();
-    assert_eq!(greedy, expected, "qwen2 GGUF: greedy tokens");
+    check_greedy(&backend, &prompts, model, "qwen2 GGUF");
 }

@@ -12,7 +12,7 @@ use candle_core::{DType, Device, Module, Tensor, D};
 
 /// A large negative number used for masked attention scores: finite, so a row whose keys are all
 /// masked (a padding query) yields a harmless uniform average instead of NaN.
-pub(crate) const MASKED: f32 = -1.0e30;
+const MASKED: f32 = -1.0e30;
 
 /// Attention scores held at once, in floats (64 Mi floats: 256 MiB in f32).
 const ATTENTION_BUDGET: usize = 1 << 26;
@@ -158,6 +158,9 @@ pub(crate) struct Model {
     pub norm: Tensor,
     pub dtype: DType,
     pub device: Device,
+    /// Attention scores held at once, in floats (`ATTENTION_BUDGET`; tests lower it to make
+    /// short inputs run in query chunks).
+    pub attention_budget: usize,
     /// Inverse frequencies for the global and the sliding layers.
     inv_freq: Tensor,
     inv_freq_local: Tensor,
@@ -328,6 +331,7 @@ impl Model {
             norm,
             dtype,
             device,
+            attention_budget: ATTENTION_BUDGET,
             inv_freq,
             inv_freq_local,
         })
@@ -435,9 +439,9 @@ impl Model {
         let t = tokens.first().map_or(0, Vec::len);
         let keys = cache.len + t;
         // Attention scores take B × heads × T × K floats; long inputs go through in chunks of
-        // queries against the growing cache, so memory stays near ATTENTION_BUDGET.
+        // queries against the growing cache, so memory stays near the attention budget.
         let per_query = (b * self.cfg.n_heads * keys).max(1);
-        let chunk = (ATTENTION_BUDGET / per_query).clamp(16, t.max(16));
+        let chunk = (self.attention_budget / per_query).clamp(16, t.max(16));
         if t <= chunk {
             return self.forward_chunk(tokens, positions, cache, masks);
         }

@@ -19,7 +19,7 @@
 
 use audit_core::{Answer, BackendError, Case, Query};
 
-use super::model::{picked_logprobs, Model, TreeMasks, MASKED};
+use super::model::{picked_logprobs, Model, TreeMasks};
 use super::CandleBackend;
 
 /// One option of one case, tokenized: `tokens[..]` is context + option; the last `n_option`
@@ -156,7 +156,11 @@ fn score_sequences(
     sequences: &[Sequence],
 ) -> candle_core::Result<Vec<f64>> {
     let model = backend.decoder().map_err(candle_core::Error::msg)?;
-    let pad = backend.specials.eos.unwrap_or(0);
+    score_tree(model, backend.specials.eos.unwrap_or(0), sequences)
+}
+
+/// `score_sequences` on a decoder, with `pad` filling rows out to their batch's width.
+fn score_tree(model: &Model, pad: u32, sequences: &[Sequence]) -> candle_core::Result<Vec<f64>> {
     let tree = Tree::new(sequences);
     let longest = tree.depth.iter().max().map_or(0, |d| d + 1);
     let rows = tree.rows(ROW_TOKENS.max(longest));
@@ -305,8 +309,22 @@ fn score_rows(
         .filter(|&w| rows.iter().any(|r| r.len() > w));
     let mut tokens = Vec::with_capacity(rows.len());
     let mut positions = Vec::with_capacity(rows.len());
-    let mut global = vec![MASKED; rows.len() * width * width];
-    let mut local = window.map(|_| vec![MASKED; rows.len() * width * width]);
+    // Hidden keys get -inf rather than model::MASKED: glibc's expf returns 0 for -inf at once
+    // but takes its slow underflow path (`__math_uflowf`) for any other x below -104, and most
+    // of a packed row is hidden. No query may then see no key
+    // at all (its softmax would be NaN, and NaN keys poison the rows that hide them with
+    // weight 0), so each padding slot sees itself.
+    let mut global = vec![f32::NEG_INFINITY; rows.len() * width * width];
+    let mut local = window.map(|_| vec![f32::NEG_INFINITY; rows.len() * width * width]);
+    for (r, row) in rows.iter().enumerate() {
+        for slot in row.len()..width {
+            let diagonal = (r * width + slot) * width + slot;
+            global[diagonal] = 0.0;
+            if let Some(local) = local.as_mut() {
+                local[diagonal] = 0.0;
+            }
+        }
+    }
     // Flat positions whose hidden state predicts scored tokens, and the picks from each.
     let mut heads: Vec<u32> = Vec::new();
     let mut picks: Vec<(u32, u32, usize)> = Vec::new();
@@ -410,6 +428,115 @@ mod tests {
                 sequence(tokens, n_option)
             })
             .collect()
+    }
+
+    /// A random two-layer decoder (the first layer sliding, window 5).
+    fn tiny_model() -> Model {
+        use super::super::model::{Biases, Config, Family, Layer, Linear};
+        use candle_core::{DType, Device, Tensor};
+        let device = Device::Cpu;
+        let (d, heads, kv, hd, ff, vocab) = (16, 2, 1, 8, 32, 40);
+        let mut seed = 7u64;
+        let mut t = |shape: (usize, usize)| {
+            seed += 1;
+            let n = shape.0 * shape.1;
+            let v: Vec<f32> = sequences(seed, 1)[0]
+                .tokens
+                .iter()
+                .cycle()
+                .take(n)
+                .enumerate()
+                .map(|(i, &x)| (x as f32 - 1.0) * 0.3 + ((i * 37 % 11) as f32 - 5.0) * 0.05)
+                .collect();
+            Tensor::from_vec(v, shape, &device).unwrap()
+        };
+        let layers = (0..2)
+            .map(|_| Layer {
+                q: Linear::dense(&t((heads * hd, d))).unwrap(),
+                k: Linear::dense(&t((kv * hd, d))).unwrap(),
+                v: Linear::dense(&t((kv * hd, d))).unwrap(),
+                o: Linear::dense(&t((d, heads * hd))).unwrap(),
+                gate: Linear::dense(&t((ff, d))).unwrap(),
+                up: Linear::dense(&t((ff, d))).unwrap(),
+                down: Linear::dense(&t((d, ff))).unwrap(),
+                attn_norm: Tensor::ones(d, DType::F32, &device).unwrap(),
+                ffn_norm: Tensor::ones(d, DType::F32, &device).unwrap(),
+                q_norm: None,
+                k_norm: None,
+                post_attn_norm: None,
+                post_ffn_norm: None,
+                bias: Biases::default(),
+            })
+            .collect();
+        let cfg = Config {
+            family: Family::Llama,
+            n_layers: 2,
+            d_model: d,
+            n_heads: heads,
+            n_kv_heads: kv,
+            head_dim: hd,
+            vocab,
+            rms_eps: 1e-6,
+            rope_theta: 10_000.0,
+            rope_local_theta: 10_000.0,
+            rope_scale: 1.0,
+            rope_interleaved: false,
+            context_len: 512,
+            sliding_window: Some(5),
+            sliding_pattern: 2,
+            attn_scale: 1.0 / (hd as f64).sqrt(),
+            rope_freq_factors: None,
+        };
+        let embed = t((vocab, d));
+        let norm = Tensor::ones(d, DType::F32, &device).unwrap();
+        Model::new(cfg, embed, layers, norm, None, DType::F32, device).unwrap()
+    }
+
+    /// Tree scores equal each sequence run alone through the plain causal forward, also when
+    /// rows run in chunks of 16 queries (each chunk with its slice of the masks) and across
+    /// the sliding window.
+    #[test]
+    fn tree_scores_equal_whole_sequences_also_in_query_chunks() {
+        use super::super::model::{target_logprobs, Cache};
+        let mut model = tiny_model();
+        let mut s = sequences(11, 30);
+        // A sequence longer than a row: one row of its own, run in chunks below.
+        s.push(sequence(
+            (0..150).map(|i| (i * 7 % 40) as u32).collect(),
+            20,
+        ));
+        let whole: Vec<f64> = s
+            .iter()
+            .map(|s| {
+                let n = s.tokens.len() - 1;
+                let positions = vec![(0..n as u32).map(Some).collect::<Vec<_>>()];
+                let mut cache = Cache::new(2, 1, n);
+                let hidden = model
+                    .forward(&[s.tokens[..n].to_vec()], &positions, &mut cache)
+                    .unwrap();
+                let rows: Vec<u32> = (n - s.n_option..n).map(|p| p as u32).collect();
+                let logits = model
+                    .logits(&model.gather_rows(&hidden, &rows).unwrap())
+                    .unwrap();
+                let targets = &s.tokens[n + 1 - s.n_option..];
+                target_logprobs(&logits, targets).unwrap().iter().sum()
+            })
+            .collect();
+        let tree = score_tree(&model, 0, &s).unwrap();
+        model.attention_budget = 1;
+        let chunked = score_tree(&model, 0, &s).unwrap();
+        for (i, w) in whole.iter().enumerate() {
+            assert!(
+                (tree[i] - w).abs() < 1e-4,
+                "{i}: tree {} whole {w}",
+                tree[i]
+            );
+            assert!(
+                (chunked[i] - w).abs() < 1e-4,
+                "{i}: chunked {} whole {w}",
+                chunked[i]
+            );
+        }
     }
 
     #[test]
