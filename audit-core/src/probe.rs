@@ -65,6 +65,19 @@ pub struct MetricContext<'a> {
     pub accuracy: &'a [crate::stats::DetectorAccuracy],
 }
 
+impl<'a> MetricContext<'a> {
+    /// A context with no measured detector accuracies (no judge ran).
+    pub fn new(suite: &'a str, probe: &'a str, seed: u64, confidence: f64) -> Self {
+        MetricContext {
+            suite,
+            probe,
+            seed,
+            confidence,
+            accuracy: &[],
+        }
+    }
+}
+
 /// What a metric found.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MetricOutput {

@@ -444,13 +444,7 @@ mod tests {
             })
             .collect();
         let refs: Vec<&Attempt> = attempts.iter().collect();
-        let context = MetricContext {
-            suite: "s",
-            probe: "weat",
-            seed: 1,
-            confidence: 0.95,
-            accuracy: &[],
-        };
+        let context = MetricContext::new("s", "weat", 1, 0.95);
         let metric = WeatMetric {
             samples: 100_000,
             resamples: 200,

@@ -49,16 +49,9 @@ fn every_real_group_is_tested_against_its_domain() {
     let table: toml::Table =
         toml::from_str("detector = \"toxicity\"\nwithin = [\"domain\"]").unwrap();
     let metric = probes::registry::metric("group-disparity").unwrap();
-    let tests = (metric.build)(&table).unwrap().compute(
-        &refs,
-        &MetricContext {
-            suite: "s",
-            probe: "bold",
-            seed: 0,
-            confidence: 0.95,
-            accuracy: &[],
-        },
-    );
+    let tests = (metric.build)(&table)
+        .unwrap()
+        .compute(&refs, &MetricContext::new("s", "bold", 0, 0.95));
     let tests = tests.tests;
     assert_eq!(tests.len(), 43);
     for t in &tests {

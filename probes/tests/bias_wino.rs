@@ -145,13 +145,7 @@ fn answered(cases: &[audit_core::Case], pick: impl Fn(&audit_core::Case) -> usiz
 }
 
 fn context() -> MetricContext<'static> {
-    MetricContext {
-        suite: "s",
-        probe: "p",
-        seed: 0,
-        confidence: 0.95,
-        accuracy: &[],
-    }
+    MetricContext::new("s", "p", 0, 0.95)
 }
 
 #[test]

@@ -836,13 +836,7 @@ mod tests {
             attempt(4, "ambig", 2, "0", [-1.0, -2.0, -3.0]),
         ];
         let refs: Vec<&Attempt> = attempts.iter().collect();
-        let context = MetricContext {
-            suite: "s",
-            probe: "p",
-            seed: 3,
-            confidence: 0.95,
-            accuracy: &[],
-        };
+        let context = MetricContext::new("s", "p", 3, 0.95);
         let metric = BbqMetric {
             by: "category".into(),
             resamples: 100,
@@ -925,13 +919,7 @@ mod tests {
         unreadable.answer = Answer::Response("I would rather not say.".into());
         generated.push(unreadable);
         let refs: Vec<&Attempt> = generated.iter().collect();
-        let context = MetricContext {
-            suite: "s",
-            probe: "p",
-            seed: 3,
-            confidence: 0.95,
-            accuracy: &[],
-        };
+        let context = MetricContext::new("s", "p", 3, 0.95);
         let metric = BbqMetric {
             by: String::new(),
             resamples: 100,
@@ -973,13 +961,7 @@ mod tests {
             })
             .collect();
         let refs: Vec<&Attempt> = attempts.iter().collect();
-        let context = MetricContext {
-            suite: "s",
-            probe: "p",
-            seed: 3,
-            confidence: 0.95,
-            accuracy: &[],
-        };
+        let context = MetricContext::new("s", "p", 3, 0.95);
         let metric = BbqMetric {
             by: String::new(),
             resamples: 2000,

@@ -478,13 +478,7 @@ mod tests {
             resamples: 200,
         };
         let refs: Vec<&Attempt> = attempts.iter().collect();
-        let context = MetricContext {
-            suite: "s",
-            probe: "p",
-            seed: 1,
-            confidence: 0.95,
-            accuracy: &[],
-        };
+        let context = MetricContext::new("s", "p", 1, 0.95);
         metric.compute(&refs, &context)
     }
 

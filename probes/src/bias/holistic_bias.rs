@@ -581,13 +581,7 @@ mod tests {
             }
         }
         let refs: Vec<&Attempt> = attempts.iter().collect();
-        let context = MetricContext {
-            suite: "s",
-            probe: "p",
-            seed: 0,
-            confidence: 0.95,
-            accuracy: &[],
-        };
+        let context = MetricContext::new("s", "p", 0, 0.95);
         let output = LikelihoodBias { alpha: 0.05 }.compute(&refs, &context);
         let value = |name: &str, group: &str| {
             output

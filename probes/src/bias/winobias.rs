@@ -614,13 +614,7 @@ mod tests {
         // An unmatched sentence counts for accuracy, not for the gap.
         attempts.push(attempt("2", "9", "pro", right));
         let refs: Vec<&Attempt> = attempts.iter().collect();
-        let context = MetricContext {
-            suite: "s",
-            probe: "p",
-            seed: 0,
-            confidence: 0.95,
-            accuracy: &[],
-        };
+        let context = MetricContext::new("s", "p", 0, 0.95);
         let output = WinoBiasMetric.compute(&refs, &context);
         let value = |metric: &str, group: &str| {
             output

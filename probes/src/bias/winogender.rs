@@ -442,13 +442,7 @@ mod tests {
                 ("teacher".to_string(), 70.0, 0.0),
             ]
         );
-        let context = MetricContext {
-            suite: "s",
-            probe: "p",
-            seed: 0,
-            confidence: 0.95,
-            accuracy: &[],
-        };
+        let context = MetricContext::new("s", "p", 0, 0.95);
         let output = WinogenderMetric.compute(&refs, &context);
         let r = output.estimates[0].value;
         assert!((r - 88.0 / 8512f64.sqrt()).abs() < 1e-12, "{r}");

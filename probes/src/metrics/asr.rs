@@ -290,13 +290,7 @@ mod tests {
         let metric = build_asr(&toml::from_str(table).expect("valid in this test"))
             .expect("valid in this test");
         let refs: Vec<&Attempt> = attempts.iter().collect();
-        let context = MetricContext {
-            suite: "s",
-            probe: "p",
-            seed: 1,
-            confidence: 0.95,
-            accuracy: &[],
-        };
+        let context = MetricContext::new("s", "p", 1, 0.95);
         let out = metric.compute(&refs, &context);
         let got: Vec<(String, String, f64, u64)> = out
             .estimates
@@ -360,13 +354,7 @@ mod tests {
         let attempts: Vec<Attempt> = (0..8).map(|_| attempt("a", false)).collect();
         let refs: Vec<&Attempt> = attempts.iter().collect();
         let metric = build_asr(&toml::Table::new()).expect("valid in this test");
-        let context = MetricContext {
-            suite: "s",
-            probe: "p",
-            seed: 1,
-            confidence: 0.95,
-            accuracy: &[],
-        };
+        let context = MetricContext::new("s", "p", 1, 0.95);
         let out = metric.compute(&refs, &context);
         let corrected = &out.estimates[1];
         assert_eq!(corrected.metric, "asr_corrected");

@@ -184,13 +184,7 @@ mod tests {
         let table: toml::Table =
             toml::from_str("detector = \"negative\"\nwithin = [\"domain\"]").expect("valid");
         let metric = build(&table).expect("valid");
-        let context = MetricContext {
-            suite: "s",
-            probe: "p",
-            seed: 0,
-            confidence: 0.95,
-            accuracy: &[],
-        };
+        let context = MetricContext::new("s", "p", 0, 0.95);
         let tests = metric.compute(&refs, &context).tests;
         let got: Vec<(&str, f64, f64)> = tests
             .iter()

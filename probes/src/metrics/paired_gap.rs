@@ -258,13 +258,7 @@ mod tests {
         let refs: Vec<&Attempt> = attempts.iter().collect();
         let metric =
             build(&toml::from_str(table).expect("valid in this test")).expect("valid in this test");
-        let context = MetricContext {
-            suite: "s",
-            probe: "p",
-            seed: 1,
-            confidence: 0.95,
-            accuracy: &[],
-        };
+        let context = MetricContext::new("s", "p", 1, 0.95);
         let got: Vec<(String, f64, u64)> = metric
             .compute(&refs, &context)
             .tests
