@@ -392,6 +392,16 @@ pub fn params<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T, 
         .map_err(|e: toml::de::Error| e.message().trim().replace('\n', " "))
 }
 
+/// Accepts only an empty parameter table: a family or metric with no parameters says so for
+/// any key, in serde's words.
+pub fn no_params(table: &toml::Table) -> Result<(), String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct None {}
+    let _: None = params(table)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

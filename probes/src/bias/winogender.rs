@@ -264,10 +264,7 @@ impl Probe for WinogenderProbe {
 
 /// `[[probe.metric]] kind = "winogender-score"` (no parameters).
 pub fn build_metric(table: &toml::Table) -> Result<Box<dyn Metric>, String> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct MetricParams {}
-    let _: MetricParams = params(table)?;
+    crate::registry::no_params(table)?;
     Ok(Box::new(WinogenderMetric))
 }
 

@@ -86,10 +86,7 @@ pub const DIRECT: &[(&str, &str)] = &[
 ];
 
 pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Params {}
-    let _: Params = crate::registry::params(args.params)?;
+    crate::registry::no_params(args.params)?;
     Ok(Box::new(InjectionProbe {
         id: args.id.to_string(),
         goal: args.goal.to_string(),
