@@ -58,11 +58,7 @@ fn command(dir: &std::path::Path, out: &str) -> Command {
 fn the_lexicon_is_found_beside_the_datasets() {
     let dir = tempfile::tempdir().unwrap();
     let output = command(dir.path(), "run").output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::cli::assert_success(&output);
     let summary = cli::read_json(&dir.path().join("run/summary.json"));
     let rate = summary["estimates"]
         .as_array()

@@ -226,11 +226,7 @@ fn smollm2_agrees_with_lm_evaluation_harness() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::cli::assert_success(&output);
     let journal = std::fs::read_to_string(out.join("attempts.jsonl")).unwrap();
     let (mut n, mut same_side, mut ours_stereo, mut theirs_stereo) = (0, 0, 0, 0);
     let mut worst: f64 = 0.0;

@@ -24,11 +24,7 @@ fn run(profile: &str, out: &Path, extra: &[&str]) {
     ];
     args.extend_from_slice(extra);
     let output = probity(&args);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::cli::assert_success(&output);
 }
 
 #[test]
@@ -38,11 +34,7 @@ fn a_regression_is_found_on_the_shared_cases() {
     run("null", &base, &[]);
     run("planted-failure", &new, &["--limit", "40"]);
     let output = probity(&["compare", base.to_str().unwrap(), new.to_str().unwrap()]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::cli::assert_success(&output);
     let out = new.join("compare-base");
     for file in ["compare.json", "compare.md", "compare.html"] {
         assert!(out.join(file).is_file(), "{file} is missing");
@@ -77,11 +69,7 @@ fn a_run_compared_with_itself_shows_no_change() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::cli::assert_success(&output);
     let comparison = read_json(&out.join("compare.json"));
     let test = &comparison["tests"][0];
     assert_eq!(test["effect"], 0.0);

@@ -36,11 +36,7 @@ fn pseudo_log_likelihoods_equal_transformers() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::cli::assert_success(&output);
     let attempts: Vec<Value> = std::fs::read_to_string(out.join("attempts.jsonl"))
         .unwrap()
         .lines()

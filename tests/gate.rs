@@ -51,11 +51,7 @@ fn a_planted_failure_fails_the_gate_and_every_format_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("failing");
     let output = run("planted-failure", &out, &[]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::cli::assert_success(&output);
 
     let output = probity(&[
         "gate",

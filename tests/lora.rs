@@ -34,11 +34,7 @@ fn run(out: &Path, adapter: Option<&Path>) {
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let output = probity(&args);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::cli::assert_success(&output);
 }
 
 #[test]

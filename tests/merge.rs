@@ -25,11 +25,7 @@ fn run(out: &Path, extra: &[&str]) {
     ];
     args.extend_from_slice(extra);
     let output = probity(&args);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::cli::assert_success(&output);
 }
 
 #[test]
@@ -48,11 +44,7 @@ fn shards_merge_into_the_whole_run() {
         "--out",
         p("merged").to_str().unwrap(),
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::cli::assert_success(&output);
     assert_eq!(
         std::fs::read_to_string(p("whole").join("summary.json")).unwrap(),
         std::fs::read_to_string(p("merged").join("summary.json")).unwrap(),

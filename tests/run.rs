@@ -177,11 +177,7 @@ fn a_killed_run_resumes_to_the_same_journal() {
         .arg(&killed)
         .output()
         .expect("resume");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::cli::assert_success(&output);
     assert_eq!(
         std::fs::read_to_string(whole.join("attempts.jsonl")).unwrap(),
         std::fs::read_to_string(&journal).unwrap()
@@ -390,11 +386,7 @@ fn reports_are_regenerated_from_the_run_directory_alone() {
     std::fs::remove_file(out.join("summary.md")).unwrap();
     std::fs::remove_file(out.join("attempts.parquet")).unwrap();
     let output = probity(&["report", out.to_str().unwrap()]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::cli::assert_success(&output);
     assert_eq!(
         html,
         std::fs::read_to_string(out.join("report.html")).unwrap()
@@ -438,11 +430,7 @@ fn hostile_model_output_is_shown_as_text() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::cli::assert_success(&output);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(!html.contains("<script>alert(1)</script>"));
     assert!(
@@ -525,11 +513,7 @@ fn ad_hoc_rates_by_any_attribute() {
         "--by",
         "axis,group",
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::cli::assert_success(&output);
     let text = String::from_utf8_lossy(&output.stdout);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "axis\tgroup\trefusal_rate\tci_low\tci_high\tn");
@@ -590,11 +574,7 @@ fn judges_score_every_answer_in_a_second_pass() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::cli::assert_success(&output);
     let text = std::fs::read_to_string(out.join("attempts.jsonl")).unwrap();
     for line in text.lines() {
         let attempt: Value = serde_json::from_str(line).unwrap();

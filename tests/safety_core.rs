@@ -234,11 +234,7 @@ fn the_harm_judge_is_measured_on_human_labels_and_corrects_the_judged_asr() {
         "--out",
         out.to_str().expect("utf-8 path"),
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::cli::assert_success(&output);
     let summary: Value = serde_json::from_str(
         &std::fs::read_to_string(out.join("summary.json")).expect("summary.json"),
     )

@@ -17,6 +17,15 @@ pub fn probity(args: &[&str]) -> Output {
         .expect("the probity binary runs")
 }
 
+/// Fails the test with probity's stderr unless the run succeeded.
+pub fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Runs probity expecting exit code 2 and exactly one line on stderr, never a panic; returns
 /// that line.
 pub fn fails(args: &[&str]) -> String {
