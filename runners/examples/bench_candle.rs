@@ -6,15 +6,21 @@
 //! ```text
 //! cargo run -p runners --example bench_candle -- MODEL.gguf CROWS.csv [--sentences N]
 //!     [--batch N] [--gen-prompts N] [--gen-tokens N] [--bbq CATEGORY.jsonl --bbq-items N]
+//!     [--device cpu|cuda:N] [--dtype f32|bf16] [--prompts FILE]
 //! ```
+//!
+//! `--prompts FILE` generates from the file's lines (one prompt each, through the chat template,
+//! one batch) and reports every prompt's generated token ids (`gen_ids`), for the token-by-token
+//! comparison of `scripts/gpu-check.py`. On a GPU, a short untimed warm-up (kernel loading,
+//! cuBLAS handles) runs first, and batches default to the backend's GPU sizes.
 //!
 //! Models without a chat template (Gemma 3 270M base) generate from the raw prompt text, BOS
 //! first where the tokenizer adds it. `--bbq` also scores BBQ items as the bbq probe asks them
-//! (lm-eval's prompt, three options), 32 cases per call as the runner batches them.
+//! (lm-eval's prompt, three options), as many cases per call as the runner batches them (32 on the CPU, 128 on GPUs).
 
 use std::time::Instant;
 
-use audit_core::{Answer, Backend, Case, Generation, Query};
+use audit_core::{Answer, Backend, Case, Generation, Query, QueryKind};
 use runners::candle::{CandleBackend, CandleOptions};
 
 /// Splits CSV text into records of fields (RFC 4180: quoted fields may hold commas, doubled
@@ -122,8 +128,22 @@ fn main() -> Result<(), String> {
     let (Some(model), Some(csv)) = (args.first(), args.get(1)) else {
         return Err("usage: bench_candle MODEL CROWS.csv [--sentences N] [--batch N] [--pairs] [--gen-prompts N] [--gen-tokens N]".into());
     };
+    let text_flag = |name: &str| -> Result<Option<String>, String> {
+        match args.iter().position(|a| a == name) {
+            Some(i) => Ok(Some(
+                args.get(i + 1).ok_or(format!("{name} needs a value"))?.clone(),
+            )),
+            None => Ok(None),
+        }
+    };
+    let options = CandleOptions {
+        device: text_flag("--device")?.unwrap_or_else(|| "cpu".into()),
+        dtype: text_flag("--dtype")?,
+        ..CandleOptions::default()
+    };
+    let gpu = options.device != "cpu";
     let n_sentences = flag("--sentences", usize::MAX)?;
-    let batch = flag("--batch", 64)?;
+    let batch = flag("--batch", if gpu { 256 } else { 64 })?;
     let gen_prompts = flag("--gen-prompts", 16)?.min(PROMPTS.len());
     let gen_tokens = flag("--gen-tokens", 64)?;
     // `--pairs`: each CrowS-Pairs row as one Choice of its two sentences (as the crows-pairs
@@ -131,9 +151,12 @@ fn main() -> Result<(), String> {
     let pairs = args.iter().any(|a| a == "--pairs");
 
     let started = Instant::now();
-    let mut backend = CandleBackend::load(std::path::Path::new(model), &CandleOptions::default())
+    let mut backend = CandleBackend::load(std::path::Path::new(model), &options)
         .map_err(|e| e.to_string())?;
     let load_s = started.elapsed().as_secs_f64();
+    if gpu {
+        warm_up(&mut backend)?;
+    }
 
     let sentences: Vec<String> = crows_sentences(csv)?
         .into_iter()
@@ -197,7 +220,24 @@ fn main() -> Result<(), String> {
         ..Generation::default()
     };
     let chat_template = backend.render_chat(None, &[], "x").is_ok();
-    let (generated, gen_s, gen_cpu_s) = if chat_template {
+    let mut gen_ids: Option<Vec<Vec<u32>>> = None;
+    let (generated, gen_s, gen_cpu_s) = if let Some(file) = text_flag("--prompts")? {
+        let text = std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?;
+        let prompts: Vec<Vec<u32>> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|p| backend.encode(&backend.render_chat(None, &[], p)?))
+            .collect::<Result<_, String>>()?;
+        let seeds = vec![0; prompts.len()];
+        let cpu = cpu_seconds();
+        let started = Instant::now();
+        let out = backend.complete(&prompts, &generation, &seeds)?;
+        let gen_s = started.elapsed().as_secs_f64();
+        let gen_cpu_s = cpu_seconds() - cpu;
+        let n = out.iter().map(Vec::len).sum();
+        gen_ids = Some(out);
+        (n, gen_s, gen_cpu_s)
+    } else if chat_template {
         let chats: Vec<Case> = PROMPTS[..gen_prompts]
             .iter()
             .enumerate()
@@ -250,10 +290,12 @@ fn main() -> Result<(), String> {
     let bbq = match args.iter().position(|a| a == "--bbq") {
         Some(i) => {
             let path = args.get(i + 1).ok_or("--bbq needs a file")?;
+            let per_call = backend.batch_size(QueryKind::Choice);
             Some(bench_bbq(
                 &mut backend,
                 path,
                 flag("--bbq-items", usize::MAX)?,
+                per_call,
             )?)
         }
         None => None,
@@ -272,6 +314,9 @@ fn main() -> Result<(), String> {
         "gen_s": gen_s,
         "gen_tokens_per_s": generated as f64 / gen_s,
         "gen_cpu_s": gen_cpu_s,
+        "gen_ids": gen_ids,
+        "device": options.device,
+        "dtype": options.dtype,
         "logprobs": logprobs,
         "bbq": bbq,
     });
@@ -279,13 +324,42 @@ fn main() -> Result<(), String> {
     Ok(())
 }
 
+/// One small scoring call and one short generation, untimed: on a GPU the first use of each
+/// kernel loads (and JIT-compiles) its module.
+fn warm_up(backend: &mut CandleBackend) -> Result<(), String> {
+    let case = |id: &str, query: Query| Case {
+        id: id.into(),
+        probe: "bench".into(),
+        attributes: Default::default(),
+        query,
+    };
+    let choice = case(
+        "warm/choice",
+        Query::Choice {
+            context: "The weather today is".into(),
+            options: vec![" sunny and warm.".into(), " cold.".into()],
+        },
+    );
+    backend
+        .answer(&[&choice], &Generation::default())
+        .map_err(|e| e.to_string())?;
+    let prompt = vec![backend.encode("Hello, how are you?")?; 2];
+    let generation = Generation {
+        max_new_tokens: 4,
+        ..Generation::default()
+    };
+    backend.complete(&prompt, &generation, &[0, 0])?;
+    Ok(())
+}
+
 /// Scores BBQ items (the bbq probe's prompt: context, a blank line, `Q: question`, `A:`; each
-/// answer after a space), 32 cases per call, and reports tokens/s over every option's context +
+/// answer after a space), the backend's batch size per call, and reports tokens/s over every option's context +
 /// option tokens (what a scorer without shared prefixes processes) and each option's log-prob.
 fn bench_bbq(
     backend: &mut CandleBackend,
     path: &str,
     items: usize,
+    per_call: usize,
 ) -> Result<serde_json::Value, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     let mut cases = Vec::new();
@@ -322,7 +396,7 @@ fn bench_bbq(
     let mut logprobs = Vec::with_capacity(cases.len());
     let cpu = cpu_seconds();
     let started = Instant::now();
-    for chunk in cases.chunks(32) {
+    for chunk in cases.chunks(per_call) {
         let refs: Vec<&Case> = chunk.iter().collect();
         for answer in backend
             .answer(&refs, &Generation::default())
