@@ -155,6 +155,7 @@ def reference(args):
     bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     result = {"dtype": args.dtype, "device": device, "load_s": load_s,
+              "parameters": sum(p.numel() for p in model.parameters()),
               "attention": model.config._attn_implementation,
               "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
     if device.startswith("cuda"):
@@ -275,6 +276,17 @@ def compare(args):
         "candle_load_s": c["load_s"], "reference_load_s": r["load_s"],
         "token_counts_match": c["score_tokens"] == r["crows_tokens"] and c["bbq"]["tokens"] == r["bbq_tokens"],
     }
+    # Distance from the roofline (H200: about 790 TFLOP/s dense bf16 measured, 4.3 TB/s): scoring
+    # does about 2 × parameters FLOP per token (attention over these short rows adds < 5 %);
+    # a greedy decode step reads every weight once, so with every row in the batch a step moves
+    # parameters × bytes, and the steps per second are the tokens per second over the rows.
+    n, width = r["parameters"], 4 if r["dtype"] == "f32" else 2
+    rows = max(1, len(r["gen_ids"]))
+    for side, key in (("candle", "candle"), ("reference", "reference")):
+        summary[f"{side}_crows_tflops"] = summary[f"{key}_crows_tokens_per_s"] * 2 * n / 1e12
+        summary[f"{side}_bbq_tflops"] = summary[f"{key}_bbq_tokens_per_s"] * 2 * n / 1e12
+        summary[f"{side}_gen_weight_tb_per_s"] = summary[f"{key}_gen_tokens_per_s"] / rows * n * width / 1e12
+    summary["parameters"] = n
     text = json.dumps(summary, indent=1)
     print(text)
     if args.json:

@@ -20,7 +20,7 @@
 #     greedy tokens except where transformers' own top-2 logits are within 1e-3) and tokens/s;
 #   - peak GPU memory of each process is sampled with nvidia-smi every 50 ms (GPU runs only);
 # and finally runs `probity run --device ...` twice on crows-pairs and counterfactual-refusal with
-# the Qwen-shaped model and checks that the two attempts.jsonl are byte-identical.
+# the first model (Qwen-shaped) and checks that the two attempts.jsonl are byte-identical.
 # Everything lands in OUT_DIR: results.json (all numbers), log.txt (every command's output).
 #
 # Environment: PYTHON (default python3: the one with torch), PROBITY_BIN and BENCH_BIN (default:
@@ -93,83 +93,10 @@ step() {
   fi
 }
 
-run() {
-  local out="" device="cuda:0" tiny=0 data="$root/.gpu"
-  while [ $# -gt 0 ]; do
-    case "$1" in
-      --device) device="$2"; shift 2 ;;
-      --tiny) tiny=1; shift ;;
-      --data) data="$2"; shift 2 ;;
-      -*) die "unknown flag $1" ;;
-      *) out="$1"; shift ;;
-    esac
-  done
-  [ -n "$out" ] || die "usage: gpu-check.sh run OUT_DIR [--device D] [--tiny] [--data DIR]"
-  mkdir -p "$out"
-  out="$(cd "$out" && pwd)"
-  data="$(cd "$data" && pwd)" || die "no data folder; run: scripts/gpu-check.sh prepare"
-  local py="${PYTHON:-python3}"
-  local probity="${PROBITY_BIN:-$data/bin/probity}" bench="${BENCH_BIN:-$data/bin/bench_candle}"
-  [ -x "$probity" ] || die "$probity is missing (scripts/build-cuda.sh, then prepare)"
-  [ -x "$bench" ] || die "$bench is missing (scripts/build-cuda.sh, then prepare)"
-  local tdev="cuda"
-  gpu=1
-  if [ "$device" = cpu ]; then tdev=cpu; gpu=0; fi
-  local sentences="${GPU_CHECK_SENTENCES:-3016}" items="${GPU_CHECK_BBQ_ITEMS:-1200}"
-  local gen="${GPU_CHECK_GEN_TOKENS:-128}"
-  local shapes=("llama-3.2-1b:smollm2" "qwen2.5-1.5b:qwen2.5")
-  if [ "$tiny" = 1 ]; then
-    shapes=("tiny-llama:smollm2" "tiny-qwen2:qwen2.5")
-  fi
-  work="$(mktemp -d)"
-  log="$out/log.txt"; steps="$work/steps.jsonl"
-  : > "$log"; : > "$steps"
-  {
-    echo "device $device, shapes ${shapes[*]}, $sentences sentences, $items BBQ items, $gen new tokens"
-    uname -a; nproc
-    [ "$gpu" = 1 ] && nvidia-smi
-    "$py" -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'
-    ldd "$bench" | grep -E 'cuda|cublas|curand|nvrtc|not found'
-  } >> "$log" 2>&1
-  if [ "$gpu" = 1 ]; then
-    # The CUDA libraries of the machine's PyTorch (pip's nvidia-* wheels), for the binaries.
-    local libs
-    libs="$("$py" -c 'import glob, os, nvidia; print(":".join(sorted({os.path.dirname(p) for d in nvidia.__path__ for p in glob.glob(d + "/**/lib*.so*", recursive=True)})))' 2>/dev/null)"
-    export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH" >> "$log"
-    ldd "$bench" | grep -E 'cuda|cublas|curand|nvrtc|not found' >> "$log" 2>&1
-  fi
-  local crows="$data/datasets/crows_pairs/crows_pairs_anonymized.csv"
-  local bbq="$data/datasets/bbq/data/Religion.jsonl"
-  local e2e_model=""
-  for pair in "${shapes[@]}"; do
-    local shape="${pair%%:*}" tok="${pair#*:}"
-    local model="$work/models/$shape"
-    step "make $shape" "$py" "$here/gpu-check.py" make-model "$shape" "$data/tokenizers/$tok" "$model" --device "$tdev" || continue
-    e2e_model="$model"
-    for dtype in f32 bf16; do
-      sample_memory "$work/mem-ref-$shape-$dtype.txt"
-      step "transformers $shape $dtype" "$py" "$here/gpu-check.py" reference "$model" --dtype "$dtype" \
-        --device "$tdev" --crows "$crows" --sentences "$sentences" --bbq "$bbq" --bbq-items "$items" \
-        --prompts "$data/prompts.txt" --gen-tokens "$gen" --json "$work/ref-$shape-$dtype.json"
-      stop_sampling
-      sample_memory "$work/mem-candle-$shape-$dtype.txt"
-      step "candle $shape $dtype" sh -c "\"$bench\" \"$model\" \"$crows\" --pairs --sentences $sentences \
-        --bbq \"$bbq\" --bbq-items $items --prompts \"$data/prompts.txt\" --gen-tokens $gen \
-        --device $device --dtype $dtype > \"$work/candle-$shape-$dtype.json\""
-      stop_sampling
-      step "compare $shape $dtype" "$py" "$here/gpu-check.py" compare "$work/candle-$shape-$dtype.json" \
-        "$work/ref-$shape-$dtype.json" --json "$work/cmp-$shape-$dtype.json"
-    done
-  done
-  if [ -n "$e2e_model" ]; then
-    for r in 1 2; do
-      step "probity run $r" "$probity" run --suite crows-pairs,counterfactual-refusal --model "$e2e_model" \
-        --device "$device" --datasets "$data/datasets" --limit 220 --max-new-tokens 32 --out "$work/run$r"
-    done
-    step "attempts.jsonl identical" cmp "$work/run1/attempts.jsonl" "$work/run2/attempts.jsonl"
-  fi
-  "$py" - "$work" "$out/results.json" <<'EOF'
+# collect: every number so far into OUT/results.json (called after each part, so that a check
+# stopped at its time limit still returns what it measured).
+collect() {
+  "$py" - "$work" "$out/results.json" "$@" <<'EOF'
 import glob, json, os, sys
 work, dest = sys.argv[1], sys.argv[2]
 def load(p):
@@ -199,8 +126,104 @@ for r in (1, 2):
     if os.path.exists(s):
         res.setdefault("e2e", {})[f"run{r}_summary_sha256"] = __import__("hashlib").sha256(open(s, "rb").read()).hexdigest()
 json.dump(res, open(dest, "w"), indent=1)
-print(json.dumps({"steps": res["steps"], "memory": res["memory"]}, indent=None))
+if len(sys.argv) > 3:  # the final table
+    f = lambda x: "-" if x is None else (f"{x:.3g}" if isinstance(x, float) else str(x))
+    for name, c in res["compare"].items():
+        if "error" in c:
+            print(name, c["error"]); continue
+        print(f"{name}: crows max|d| {f(c['crows_max_abs_diff'])} pref {c['crows_same_preference']}, bbq max|d| {f(c['bbq_max_abs_diff'])} argmax {c['bbq_same_argmax']}, gen identical {c['gen_identical_prompts']} diverged {c['gen_diverged'][:3]}")
+        print(f"  tokens/s candle/transformers: crows {f(c['candle_crows_tokens_per_s'])}/{f(c['reference_crows_tokens_per_s'])} = {f(c['crows_ratio'])}x, bbq {f(c['candle_bbq_tokens_per_s'])}/{f(c['reference_bbq_tokens_per_s'])} = {f(c['bbq_ratio'])}x, gen {f(c['candle_gen_tokens_per_s'])}/{f(c['reference_gen_tokens_per_s'])} = {f(c['gen_ratio'])}x")
+    for name, m in res["memory"].items():
+        print(f"memory {name}: {m}")
+    print("e2e", res.get("e2e"))
+    print("failed steps:", [s["step"] for s in res["steps"] if not s["ok"]])
 EOF
+}
+
+run() {
+  local out="" device="cuda:0" tiny=0 data="$root/.gpu"
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --device) device="$2"; shift 2 ;;
+      --tiny) tiny=1; shift ;;
+      --data) data="$2"; shift 2 ;;
+      -*) die "unknown flag $1" ;;
+      *) out="$1"; shift ;;
+    esac
+  done
+  [ -n "$out" ] || die "usage: gpu-check.sh run OUT_DIR [--device D] [--tiny] [--data DIR]"
+  mkdir -p "$out"
+  out="$(cd "$out" && pwd)"
+  data="$(cd "$data" && pwd)" || die "no data folder; run: scripts/gpu-check.sh prepare"
+  local py="${PYTHON:-python3}"
+  local probity="${PROBITY_BIN:-$data/bin/probity}" bench="${BENCH_BIN:-$data/bin/bench_candle}"
+  [ -x "$probity" ] || die "$probity is missing (scripts/build-cuda.sh, then prepare)"
+  [ -x "$bench" ] || die "$bench is missing (scripts/build-cuda.sh, then prepare)"
+  local tdev="cuda"
+  gpu=1
+  if [ "$device" = cpu ]; then tdev=cpu; gpu=0; fi
+  local sentences="${GPU_CHECK_SENTENCES:-3016}" items="${GPU_CHECK_BBQ_ITEMS:-1200}"
+  local gen="${GPU_CHECK_GEN_TOKENS:-128}"
+  local shapes=("qwen2.5-1.5b:qwen2.5" "llama-3.2-1b:smollm2")
+  if [ "$tiny" = 1 ]; then
+    shapes=("tiny-qwen2:qwen2.5" "tiny-llama:smollm2")
+  fi
+  work="$(mktemp -d)"
+  log="$out/log.txt"; steps="$work/steps.jsonl"
+  : > "$log"; : > "$steps"
+  {
+    echo "device $device, shapes ${shapes[*]}, $sentences sentences, $items BBQ items, $gen new tokens"
+    uname -a; nproc
+    [ "$gpu" = 1 ] && nvidia-smi
+    "$py" -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'
+    ldd "$bench" | grep -E 'cuda|cublas|curand|nvrtc|not found'
+  } >> "$log" 2>&1
+  if [ "$gpu" = 1 ]; then
+    # The CUDA libraries of the machine's PyTorch (pip's nvidia-* wheels), for the binaries.
+    local libs
+    libs="$("$py" -c 'import glob, os, nvidia; print(":".join(sorted({os.path.dirname(p) for d in nvidia.__path__ for p in glob.glob(d + "/**/lib*.so*", recursive=True)})))' 2>/dev/null)"
+    # The driver's own folder too, where the image keeps it outside the loader's cache.
+    for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/local/cuda/lib64; do
+      [ -d "$d" ] && libs="$libs:$d"
+    done
+    export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH" >> "$log"
+    ldd "$bench" | grep -E 'cuda|cublas|curand|nvrtc|not found' >> "$log" 2>&1
+  fi
+  local crows="$data/datasets/crows_pairs/crows_pairs_anonymized.csv"
+  local bbq="$data/datasets/bbq/data/Religion.jsonl"
+  local e2e_done=""
+  for pair in "${shapes[@]}"; do
+    local shape="${pair%%:*}" tok="${pair#*:}"
+    local model="$work/models/$shape"
+    step "make $shape" "$py" "$here/gpu-check.py" make-model "$shape" "$data/tokenizers/$tok" "$model" --device "$tdev" || continue
+    for dtype in f32 bf16; do
+      sample_memory "$work/mem-ref-$shape-$dtype.txt"
+      step "transformers $shape $dtype" "$py" "$here/gpu-check.py" reference "$model" --dtype "$dtype" \
+        --device "$tdev" --crows "$crows" --sentences "$sentences" --bbq "$bbq" --bbq-items "$items" \
+        --prompts "$data/prompts.txt" --gen-tokens "$gen" --json "$work/ref-$shape-$dtype.json"
+      stop_sampling
+      sample_memory "$work/mem-candle-$shape-$dtype.txt"
+      step "candle $shape $dtype" sh -c "\"$bench\" \"$model\" \"$crows\" --pairs --sentences $sentences \
+        --bbq \"$bbq\" --bbq-items $items --prompts \"$data/prompts.txt\" --gen-tokens $gen \
+        --device $device --dtype $dtype > \"$work/candle-$shape-$dtype.json\""
+      stop_sampling
+      step "compare $shape $dtype" "$py" "$here/gpu-check.py" compare "$work/candle-$shape-$dtype.json" \
+        "$work/ref-$shape-$dtype.json" --json "$work/cmp-$shape-$dtype.json"
+    done
+    collect
+    # End to end, twice, on the first model (the Qwen-shaped one): identical journals.
+    if [ -z "$e2e_done" ]; then
+      e2e_done=1
+      for r in 1 2; do
+        step "probity run $r" "$probity" run --suite crows-pairs,counterfactual-refusal --model "$model" \
+          --device "$device" --datasets "$data/datasets" --limit 220 --max-new-tokens 32 --out "$work/run$r"
+      done
+      step "attempts.jsonl identical" cmp "$work/run1/attempts.jsonl" "$work/run2/attempts.jsonl"
+      collect
+    fi
+  done
+  collect final
   rm -rf "$work"
   grep -q '"ok": false' "$out/results.json" && return 1
   return 0

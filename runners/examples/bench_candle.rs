@@ -131,7 +131,9 @@ fn main() -> Result<(), String> {
     let text_flag = |name: &str| -> Result<Option<String>, String> {
         match args.iter().position(|a| a == name) {
             Some(i) => Ok(Some(
-                args.get(i + 1).ok_or(format!("{name} needs a value"))?.clone(),
+                args.get(i + 1)
+                    .ok_or(format!("{name} needs a value"))?
+                    .clone(),
             )),
             None => Ok(None),
         }
@@ -151,8 +153,8 @@ fn main() -> Result<(), String> {
     let pairs = args.iter().any(|a| a == "--pairs");
 
     let started = Instant::now();
-    let mut backend = CandleBackend::load(std::path::Path::new(model), &options)
-        .map_err(|e| e.to_string())?;
+    let mut backend =
+        CandleBackend::load(std::path::Path::new(model), &options).map_err(|e| e.to_string())?;
     let load_s = started.elapsed().as_secs_f64();
     if gpu {
         warm_up(&mut backend)?;
