@@ -8,6 +8,7 @@
 
 mod generate;
 mod gguf;
+pub mod gguf_header;
 mod hf;
 mod lora;
 mod mlm;
