@@ -786,3 +786,42 @@ fn dataset_paths_stay_inside_the_datasets_folder() {
         );
     }
 }
+
+/// A full disk (here a file-size limit, `ulimit -f`, with SIGXFSZ ignored so that writes fail
+/// with EFBIG as they do with ENOSPC): the run stops with a one-line error, the journal holds
+/// only whole lines, and once there is room --resume finishes it exactly as an uninterrupted
+/// run.
+#[test]
+fn a_full_disk_stops_the_run_cleanly_and_it_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    let null = format!("scripted:{}", fixtures::profile("null").display());
+    assert_success(&probity(&run_args(&null, whole.to_str().unwrap(), &[])));
+    let out = dir.path().join("full");
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 64; exec \"$0\" run --suite {SUITE} --backend '{null}' --quiet --batch-size 16 --out '{}'",
+        out.display()
+    );
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .arg(env!("CARGO_BIN_EXE_probity"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("attempts.jsonl"), "{stderr}");
+    let journal = std::fs::read(out.join("attempts.jsonl")).unwrap();
+    assert!(!journal.is_empty() && journal.len() <= 64 * 512);
+    assert_eq!(journal.last(), Some(&b'\n'), "a torn line was left");
+    assert_success(&probity(&run_args(
+        &null,
+        out.to_str().unwrap(),
+        &["--resume"],
+    )));
+    assert_eq!(
+        std::fs::read_to_string(whole.join("attempts.jsonl")).unwrap(),
+        std::fs::read_to_string(out.join("attempts.jsonl")).unwrap()
+    );
+}

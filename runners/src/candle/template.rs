@@ -300,7 +300,8 @@ mod tests {
     #[test]
     fn hostile_templates_hit_a_limit_not_the_machine() {
         // An endless loop (fuel), runaway recursion, and a prompt of gigabytes.
-        let endless = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+        let endless =
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
         let error = ChatTemplate::new(endless, "", "")
             .unwrap()
             .render(&[user("x")])
