@@ -480,6 +480,7 @@ fn sigkill_at_random_points_never_loses_or_duplicates_an_attempt() {
             std::fs::read(out.join("summary.json")).unwrap()
         );
     }
+    println!("{kills} SIGKILLs landed mid-run over {iterations} iterations");
     assert!(
         kills >= iterations,
         "only {kills} kills landed while the run was going"

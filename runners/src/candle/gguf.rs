@@ -70,7 +70,7 @@ impl GgufFile {
         // The header decides what candle allocates: it is checked against the file first.
         super::gguf_header::check_file(path).map_err(|reason| LoadError::Corrupt {
             path: shown.clone(),
-            reason,
+            reason: format!("not a readable GGUF file ({reason})"),
         })?;
         let file = File::open(path).map_err(|e| LoadError::Io {
             path: shown.clone(),
