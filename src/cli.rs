@@ -250,8 +250,8 @@ struct ServedArgs {
     /// Seconds before a request times out (then it is retried)
     #[arg(long, default_value_t = 120.0, value_parser = timeout)]
     timeout: f64,
-    /// Retries of a failed request (429, 5xx, timeouts, malformed replies)
-    #[arg(long, default_value_t = 5)]
+    /// Retries of a failed request (429, 5xx, timeouts, malformed replies), at most 100
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100))]
     max_retries: u32,
     /// The response cache (default: $PROBITY_CACHE/responses or ~/.cache/probity/responses)
     #[arg(long)]

@@ -191,6 +191,7 @@ fn odd_inputs_are_one_line_errors_not_panics() {
         ("--max-new-tokens", "0"),
         ("--concurrency", "18446744073709551615"),
         ("--concurrency", "0"),
+        ("--max-retries", "4294967295"),
     ] {
         let line = fails(&[
             "run",
