@@ -6,7 +6,8 @@
 //! ```text
 //! cargo run --release --example fuzz -- TARGET SECONDS [SEED]   # or `all`
 //! ```
-//! Targets: gguf_header, npy, journal_line, suite_toml, policy_toml, openai_reply. A crash
+//! Targets: gguf_header, npy, journal_line, suite_toml, policy_toml, openai_reply,
+//! chat_template. A crash
 //! prints the target, the seed and the input (hex) and exits 1; the results go in BENCHMARKS.md.
 
 use std::path::{Path, PathBuf};
@@ -88,6 +89,28 @@ fn openai_reply(data: &[u8]) -> String {
         }
         Err(_) => "not json".to_string(),
     }
+}
+
+/// A chat template (the input split at its first NUL: template, then a user message) rendered
+/// under the template limits.
+fn chat_template(data: &[u8]) -> String {
+    let text = String::from_utf8_lossy(data);
+    let (source, content) = text.split_once('\0').unwrap_or((&text, "Hello"));
+    let messages = [audit_core::Message {
+        role: audit_core::Role::User,
+        content: content.to_string(),
+    }];
+    outcome(runners::candle::render_chat_template(source, &messages))
+}
+
+/// The `tokenizer.chat_template` string of a GGUF file (found by its key in the header).
+fn gguf_template(path: &Path) -> Option<String> {
+    let bytes = head(path, 32 << 20)?;
+    let key = b"tokenizer.chat_template";
+    let at = bytes.windows(key.len()).position(|w| w == key)? + key.len();
+    let length = u64::from_le_bytes(bytes.get(at + 4..at + 12)?.try_into().ok()?);
+    let text = bytes.get(at + 12..at + 12 + usize::try_from(length).ok()?)?;
+    String::from_utf8(text.to_vec()).ok()
 }
 
 fn root() -> PathBuf {
@@ -176,6 +199,17 @@ fn corpus(target: &str) -> Vec<Vec<u8>> {
                         .flatten()
                         .filter_map(|e| std::fs::read(e.path()).ok()),
                 );
+            }
+        }
+        "chat_template" => {
+            for name in [
+                "SmolLM2-135M-Instruct.Q4_1.gguf",
+                "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+                "gemma-3-270m-q4_k_m.gguf",
+            ] {
+                if let Some(template) = gguf_template(&models().join(name)) {
+                    seeds.push(format!("{template}\0What is the capital of France?").into_bytes());
+                }
             }
         }
         "openai_reply" => {
@@ -296,13 +330,14 @@ fn main() {
         std::process::exit(2);
     };
     let seed = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(16);
-    let targets: [(&str, Target); 6] = [
+    let targets: [(&str, Target); 7] = [
         ("gguf_header", gguf_header),
         ("npy", npy),
         ("journal_line", journal_line),
         ("suite_toml", suite_toml),
         ("policy_toml", policy_toml),
         ("openai_reply", openai_reply),
+        ("chat_template", chat_template),
     ];
     // Panics are counted, not printed with a backtrace each.
     std::panic::set_hook(Box::new(|info| eprintln!("panic: {info}")));

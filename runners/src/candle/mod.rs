@@ -102,6 +102,15 @@ pub struct CandleBackend {
     batch_size: Option<usize>,
 }
 
+/// Compiles and renders a chat template from a model file once, under the limits every
+/// template runs with (`template::TEMPLATE_FUEL`, …): the fuzzer's entry point.
+pub fn render_chat_template(
+    source: &str,
+    messages: &[audit_core::Message],
+) -> Result<String, String> {
+    ChatTemplate::new(source, "<s>", "</s>")?.render(messages)
+}
+
 fn parse_device(device: &str) -> Result<Device, LoadError> {
     let err = |reason: String| LoadError::Device {
         device: device.to_string(),
