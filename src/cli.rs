@@ -12,6 +12,14 @@ use audit_core::summary::{summarise_with_accuracy, SCHEMA_VERSION};
 use audit_core::{Backend, Generation, Suite};
 use clap::{Parser, Subcommand};
 
+/// Appends one formatted line to a `String` that `emit` writes to stdout at once.
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {{
+        $out.push_str(&format!($($arg)*));
+        $out.push('\n');
+    }};
+}
+
 // The gate, compare and merge commands live beside this file (declared here, with the rest of
 // the command wiring).
 #[path = "compare.rs"]
@@ -57,6 +65,9 @@ enum Command {
         /// The policy file (TOML, see docs/policy.md)
         #[arg(long)]
         policy: PathBuf,
+        /// Evaluate a run that is not whole (a merge of some shards only, an interrupted run)
+        #[arg(long)]
+        allow_partial: bool,
     },
     /// Paired regression tests between two runs on the case ids they share
     Compare {
@@ -124,23 +135,23 @@ struct RunArgs {
     #[arg(long)]
     resume: bool,
     /// Longest generated answer, in tokens
-    #[arg(long, default_value_t = 64)]
-    max_new_tokens: usize,
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=MAX_NEW_TOKENS))]
+    max_new_tokens: u32,
     /// Sampling temperature (0 = greedy)
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = temperature)]
     temperature: f64,
     /// Nucleus sampling threshold
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = probability)]
     top_p: f64,
     /// Top-k sampling
     #[arg(long)]
     top_k: Option<usize>,
     /// Confidence level of every interval
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = 0.95, value_parser = finite)]
     confidence: f64,
     /// The smallest difference of rates worth detecting: comparisons that cannot detect it
     /// (α = 0.05, 80% power) are listed as underpowered in summary.json's warnings
-    #[arg(long, default_value_t = audit_core::summary::STATED_EFFECT)]
+    #[arg(long, default_value_t = audit_core::summary::STATED_EFFECT, value_parser = probability)]
     min_effect: f64,
     /// The model a judge detector asks, as JUDGE=MODEL (repeatable): a classifier folder for
     /// `toxicity`, a GGUF file or HF folder for `harm-judge`, or scripted:PROFILE.toml
@@ -155,6 +166,57 @@ struct RunArgs {
     /// Evaluate this policy file at the end of the run (exit 1 when a gate fails)
     #[arg(long)]
     policy: Option<PathBuf>,
+}
+
+/// The longest answer `--max-new-tokens` accepts: far beyond any context window, and small
+/// enough that no token budget overflows.
+const MAX_NEW_TOKENS: i64 = 1 << 20;
+/// The most requests `--concurrency` keeps in flight (one thread each).
+const MAX_CONCURRENCY: i64 = 1024;
+/// The longest `--timeout`, in seconds (a day).
+const MAX_TIMEOUT: f64 = 86_400.0;
+
+/// A finite number (JSON, and so the manifest, has no NaN or infinity).
+fn finite(text: &str) -> Result<f64, String> {
+    let value: f64 = text.parse().map_err(|_| "expected a number".to_string())?;
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err("expected a finite number".to_string())
+    }
+}
+
+/// A finite number in [0, 1].
+fn probability(text: &str) -> Result<f64, String> {
+    finite(text).and_then(|v| {
+        if (0.0..=1.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err("expected a number in [0, 1]".to_string())
+        }
+    })
+}
+
+/// A finite sampling temperature, 0 or more.
+fn temperature(text: &str) -> Result<f64, String> {
+    finite(text).and_then(|v| {
+        if v >= 0.0 {
+            Ok(v)
+        } else {
+            Err("expected a number of 0 or more (0 = greedy)".to_string())
+        }
+    })
+}
+
+/// Seconds: finite, more than 0, at most a day.
+fn timeout(text: &str) -> Result<f64, String> {
+    finite(text).and_then(|v| {
+        if v > 0.0 && v <= MAX_TIMEOUT {
+            Ok(v)
+        } else {
+            Err(format!("expected seconds in (0, {MAX_TIMEOUT}]"))
+        }
+    })
 }
 
 /// The datasets folder: the flag, else `$PROBITY_DATASETS`, else `./datasets`.
@@ -177,8 +239,8 @@ struct ServedArgs {
     #[arg(long)]
     api_key_env: Option<String>,
     /// Requests in flight at once
-    #[arg(long, default_value_t = 4)]
-    concurrency: usize,
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=MAX_CONCURRENCY))]
+    concurrency: u32,
     /// Request-per-minute limit
     #[arg(long)]
     requests_per_minute: Option<u32>,
@@ -186,10 +248,10 @@ struct ServedArgs {
     #[arg(long)]
     tokens_per_minute: Option<u32>,
     /// Seconds before a request times out (then it is retried)
-    #[arg(long, default_value_t = 120.0)]
+    #[arg(long, default_value_t = 120.0, value_parser = timeout)]
     timeout: f64,
-    /// Retries of a failed request (429, 5xx, timeouts, malformed replies)
-    #[arg(long, default_value_t = 5)]
+    /// Retries of a failed request (429, 5xx, timeouts, malformed replies), at most 100
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100))]
     max_retries: u32,
     /// The response cache (default: $PROBITY_CACHE/responses or ~/.cache/probity/responses)
     #[arg(long)]
@@ -235,13 +297,22 @@ pub fn main() -> Result<ExitCode> {
         Command::List => list(),
         Command::Run(args) => run_command(&args),
         Command::Report { dir, rate, by } => {
+            let _lock = RunDir::new(&dir).lock()?;
             reports::write_reports(&dir)?;
             if let Some(detector) = rate {
                 print_rates(&dir, &detector, &by)?;
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Gate { dir, policy } => gate::apply(&dir, &gate::load(&policy)?),
+        Command::Gate {
+            dir,
+            policy,
+            allow_partial,
+        } => {
+            let policy = gate::load(&policy)?;
+            let _lock = RunDir::new(&dir).lock()?;
+            gate::apply(&dir, &policy, allow_partial)
+        }
         Command::Compare { base, new, out } => compare::compare(&base, &new, out.as_deref()),
         Command::Merge {
             shards,
@@ -260,13 +331,19 @@ fn print_rates(dir: &Path, detector: &str, by: &[String]) -> Result<()> {
     if rates.is_empty() {
         bail!("{}: no attempt has a `{detector}` score", dir.display());
     }
-    println!("{}\t{detector}_rate\tci_low\tci_high\tn", by.join("\t"));
+    let mut out = String::new();
+    say!(
+        out,
+        "{}\t{detector}_rate\tci_low\tci_high\tn",
+        by.join("\t")
+    );
     for e in rates {
         let group: Vec<&str> = by
             .iter()
             .map(|k| e.group.get(k).map_or("", String::as_str))
             .collect();
-        println!(
+        say!(
+            out,
             "{}\t{:.4}\t{:.4}\t{:.4}\t{}",
             group.join("\t"),
             e.value,
@@ -275,35 +352,42 @@ fn print_rates(dir: &Path, detector: &str, by: &[String]) -> Result<()> {
             e.n
         );
     }
-    Ok(())
+    emit(&out)
 }
 
 fn list() -> Result<ExitCode> {
-    println!("suites:");
+    let mut out = String::new();
+    say!(out, "suites:");
     for (id, text) in suites::BUILTIN {
         let suite = suites::parse(text, &format!("builtin:{id}"), &datasets_dir(None))?;
-        println!("  {id}@{}  {}", suite.reference.version, suite.description);
+        say!(
+            out,
+            "  {id}@{}  {}",
+            suite.reference.version,
+            suite.description
+        );
         for plan in &suite.probes {
-            println!("    probe {}: {}", plan.probe.id(), plan.probe.goal());
+            say!(out, "    probe {}: {}", plan.probe.id(), plan.probe.goal());
         }
     }
     use probes::registry;
-    println!("probe families:");
+    say!(out, "probe families:");
     for family in registry::FAMILIES {
-        println!("  {}  {}", family.name, family.about);
+        say!(out, "  {}  {}", family.name, family.about);
     }
-    println!("transforms:");
+    say!(out, "transforms:");
     for transform in registry::TRANSFORMS {
-        println!("  {}  {}", transform.id, transform.about);
+        say!(out, "  {}  {}", transform.id, transform.about);
     }
-    println!("detectors:");
+    say!(out, "detectors:");
     for detector in registry::DETECTORS {
-        println!("  {}  {}", detector.id, detector.about);
+        say!(out, "  {}  {}", detector.id, detector.about);
     }
-    println!("metrics:");
+    say!(out, "metrics:");
     for metric in registry::METRICS {
-        println!("  {}  {}", metric.name, metric.about);
+        say!(out, "  {}  {}", metric.name, metric.about);
     }
+    emit(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -339,14 +423,20 @@ fn open_backend(args: &RunArgs) -> Result<Box<dyn Backend>> {
             let (Some(base_url), Some(model_name)) = (&served.base_url, &served.model_name) else {
                 bail!("--backend openai needs --base-url URL and --model-name NAME");
             };
+            if served.api_key_env.is_some() && base_url.starts_with("http://") {
+                eprintln!(
+                    "warning: --api-key-env sends the key over plain http:// to {}: anyone on the path can read it; use https://",
+                    audit_core::redact::url_userinfo(base_url)
+                );
+            }
             let options = runners::openai::OpenAiOptions {
                 base_url: base_url.clone(),
                 model_name: model_name.clone(),
                 api_key_env: served.api_key_env.clone(),
-                concurrency: served.concurrency,
+                concurrency: served.concurrency as usize,
                 requests_per_minute: served.requests_per_minute,
                 tokens_per_minute: served.tokens_per_minute,
-                timeout: std::time::Duration::from_secs_f64(served.timeout.max(0.001)),
+                timeout: std::time::Duration::from_secs_f64(served.timeout),
                 max_retries: served.max_retries,
                 cache: (!served.no_cache)
                     .then(|| served.cache.clone().unwrap_or_else(default_cache_dir)),
@@ -503,6 +593,31 @@ fn parse_shard(spec: &str) -> Result<Shard> {
     parsed.with_context(|| format!("--shard {spec}: expected K/N with 1 ≤ K ≤ N"))
 }
 
+/// Writes text to stdout. A reader that went away (`probity list | head`) is not an error:
+/// what it did not read, it did not want.
+pub(crate) fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("writing to stdout"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The command line as given, for the manifest: arguments that are not UTF-8 are written
+/// lossily (U+FFFD for what cannot be decoded) rather than refused, and the user and password
+/// of a URL (`--base-url https://user:pw@host`) are redacted.
+pub(crate) fn command_line() -> Vec<String> {
+    std::env::args_os()
+        .map(|a| audit_core::redact::url_userinfo(&a.to_string_lossy()))
+        .collect()
+}
+
 fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
@@ -540,7 +655,7 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
     let config = RunConfig {
         seed: args.seed,
         generation: Generation {
-            max_new_tokens: args.max_new_tokens,
+            max_new_tokens: args.max_new_tokens as usize,
             temperature: args.temperature,
             top_p: args.top_p,
             top_k: args.top_k,
@@ -567,21 +682,25 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
 
     let dir = RunDir::new(&args.out);
     let journal_path = dir.file(rundir::ATTEMPTS_JSONL);
-    if !args.resume && journal_path.exists() {
+    let manifest_path = dir.file(rundir::MANIFEST);
+    if args.resume && !manifest_path.exists() {
+        bail!(
+            "--resume: {} has no run to continue ({} is missing)",
+            dir.path().display(),
+            manifest_path.display()
+        );
+    }
+    // One writer per run directory, held until this process ends (a second run, a --resume
+    // of a run still going, a merge, gate or report into it: one-line error).
+    let _lock = dir.create_and_lock()?;
+    // A dangling symlink counts: nothing is ever written through one.
+    let present = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+    if !args.resume && (present(&journal_path) || present(&manifest_path)) {
         bail!(
             "{} already holds a run: use --resume to continue it, or choose another --out",
             dir.path().display()
         );
     }
-    if args.resume && !journal_path.exists() {
-        bail!(
-            "--resume: {} has no run to continue ({} is missing)",
-            dir.path().display(),
-            journal_path.display()
-        );
-    }
-    std::fs::create_dir_all(dir.path())
-        .with_context(|| format!("creating {}", dir.path().display()))?;
 
     let mut backend = open_backend(args)?;
     let mut judges = open_judges(args)?;
@@ -593,9 +712,11 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
             version: env!("CARGO_PKG_VERSION").to_string(),
             git_sha: env!("PROBITY_GIT_SHA").to_string(),
         },
-        command_line: std::env::args().collect(),
+        command_line: command_line(),
         suites: suites.iter().map(|s| s.reference.clone()).collect(),
         model: with_judges(backend.model(), &judges),
+        // Read while the cases were planned and the judges measured.
+        datasets: probes::provenance::files_read(),
         seed: args.seed,
         generation: config.generation.clone(),
         limit: args.limit,
@@ -607,24 +728,31 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         status: RunStatus::Running,
         n_cases: planned.len() as u64,
     };
-    let manifest_path = dir.file(rundir::MANIFEST);
+    // The manifest is written before the journal exists, so that a run killed at any point
+    // either holds nothing (start again) or has a manifest to resume from.
     let mut journal = if args.resume {
         let previous: Manifest = read_json(&manifest_path)?;
-        check_same_run(&previous, &manifest)?;
+        check_same_run(&previous, &manifest)
+            .with_context(|| format!("--resume: {}", manifest_path.display()))?;
         manifest.started_at = previous.started_at;
-        let (journal, _) = Journal::resume(&journal_path)?;
-        journal
+        write_json(&manifest_path, &manifest)?;
+        if present(&journal_path) {
+            Journal::resume(&journal_path)?.0
+        } else {
+            Journal::create(&journal_path)?
+        }
     } else {
+        write_json(&manifest_path, &manifest)?;
         Journal::create(&journal_path)?
     };
-    write_json(&manifest_path, &manifest)?;
 
     let remaining = planned
         .iter()
         .filter(|p| !journal.contains(&suites[p.suite].reference.id, &p.case.id))
         .count();
     let bar = progress_bar(remaining as u64, args.quiet);
-    run::execute_with_judges(
+    catch_signals()?;
+    let result = run::execute_with_judges(
         &suites,
         &planned,
         backend.as_mut(),
@@ -632,13 +760,31 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         &config,
         &mut journal,
         &mut |n| bar.inc(n as u64),
-    )?;
+    );
     bar.finish_and_clear();
+    if let Err(run::RunError::Interrupted) = result {
+        manifest.status = RunStatus::Interrupted;
+        write_json(&manifest_path, &manifest)?;
+        eprintln!(
+            "interrupted: {} attempts are journaled in {}; continue with --resume",
+            journal::read(&journal_path)?.len(),
+            dir.path().display()
+        );
+        return Ok(ExitCode::from(130));
+    }
+    result?;
 
     let attempts = journal::read(&journal_path)?;
     let mut summary =
         summarise_with_accuracy(&suites, &attempts, args.seed, args.confidence, &accuracy);
-    summary.warnings = audit_core::summary::power_warnings(&summary.tests, args.min_effect);
+    // The power warnings at the stated effect of this run, not the default one.
+    let default_power =
+        audit_core::summary::power_warnings(&summary.tests, audit_core::summary::STATED_EFFECT);
+    summary.warnings.retain(|w| !default_power.contains(w));
+    summary.warnings.extend(audit_core::summary::power_warnings(
+        &summary.tests,
+        args.min_effect,
+    ));
     write_json(&dir.file(rundir::SUMMARY), &summary)?;
     manifest.finished_at = Some(now());
     manifest.status = RunStatus::Complete;
@@ -651,23 +797,68 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         summary.n_errors
     );
     match &policy {
-        Some(policy) => gate::apply(dir.path(), policy),
+        Some(policy) => gate::apply(dir.path(), policy, false),
         None => Ok(ExitCode::SUCCESS),
     }
 }
 
-/// A resumed run must be the same run: same suites, model files, seed and settings.
-fn check_same_run(previous: &Manifest, current: &Manifest) -> Result<()> {
-    let same = previous.suites == current.suites
-        && previous.model.files == current.model.files
-        && previous.seed == current.seed
-        && previous.generation == current.generation
-        && previous.limit == current.limit
-        && previous.shard == current.shard;
-    if !same {
-        bail!("--resume: the suites, model, seed or settings differ from the run being resumed; start a new run with another --out");
+/// SIGINT and SIGTERM stop the run after the batch in flight (`run::stop_flag`); a second
+/// one ends the process at once.
+fn catch_signals() -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let flag = run::stop_flag();
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, flag.clone())
+            .and_then(|_| signal_hook::flag::register(signal, flag.clone()))
+            .context("installing the signal handlers")?;
     }
     Ok(())
+}
+
+/// A resumed run must be the same run: every input that shapes the attempts.
+fn check_same_run(previous: &Manifest, current: &Manifest) -> Result<()> {
+    let differences = run_differences(previous, current);
+    if !differences.is_empty() {
+        bail!(
+            "its {} differ from this command's; start a new run with another --out",
+            differences.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// What differs between two manifests among the inputs that shape the attempts: suites (and
+/// their hashes), the model (backend, name, device, dtype, files and their hashes, details
+/// such as a served model's URL or a judge's model), dataset file hashes, seed, generation
+/// settings, --limit and --shard. Empty when they are the same run.
+pub(crate) fn run_differences(a: &Manifest, b: &Manifest) -> Vec<&'static str> {
+    let datasets = |m: &Manifest| {
+        let mut hashes: Vec<(String, u64)> = m
+            .datasets
+            .iter()
+            .map(|d| (d.sha256.clone(), d.bytes))
+            .collect();
+        hashes.sort();
+        hashes
+    };
+    [
+        ("suites", a.suites != b.suites),
+        ("model backend", a.model.backend != b.model.backend),
+        ("model", a.model.model != b.model.model),
+        ("device", a.model.device != b.model.device),
+        ("dtype", a.model.dtype != b.model.dtype),
+        ("model files", a.model.files != b.model.files),
+        ("model details", a.model.details != b.model.details),
+        ("dataset files", datasets(a) != datasets(b)),
+        ("seed", a.seed != b.seed),
+        ("generation settings", a.generation != b.generation),
+        ("--limit", a.limit != b.limit),
+        ("--shard", a.shard != b.shard),
+    ]
+    .into_iter()
+    .filter(|(_, differs)| *differs)
+    .map(|(what, _)| what)
+    .collect()
 }
 
 fn progress_bar(total: u64, quiet: bool) -> indicatif::ProgressBar {
@@ -690,7 +881,5 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 }
 
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value).context("serializing JSON")?;
-    text.push('\n');
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    Ok(rundir::write_json(path, value)?)
 }

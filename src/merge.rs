@@ -20,7 +20,11 @@ pub fn merge(shards: &[PathBuf], out: &Path, datasets: &Path) -> Result<ExitCode
         bail!("merge: give at least two shard run directories");
     }
     let out_run = RunDir::new(out);
-    if out_run.file(rundir::ATTEMPTS_JSONL).exists() {
+    let present = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+    let taken = || {
+        present(&out_run.file(rundir::ATTEMPTS_JSONL)) || present(&out_run.file(rundir::MANIFEST))
+    };
+    if taken() {
         bail!(
             "{} already holds a run: choose another --out",
             out.display()
@@ -29,12 +33,18 @@ pub fn merge(shards: &[PathBuf], out: &Path, datasets: &Path) -> Result<ExitCode
     let mut runs: Vec<(u32, PathBuf, reports::RunFiles)> = Vec::new();
     let mut count = None;
     for dir in shards {
+        if let (Ok(a), Ok(b)) = (dir.canonicalize(), out.canonicalize()) {
+            if a == b {
+                bail!("{}: a shard cannot be merged into itself", dir.display());
+            }
+        }
         let files = reports::read_run(dir)?;
         let manifest_path = RunDir::new(dir).file(rundir::MANIFEST);
         if files.manifest.status != RunStatus::Complete {
             bail!(
-                "{}: the shard did not finish (status running): resume it first",
-                manifest_path.display()
+                "{}: the shard did not finish (status {}): resume it first",
+                manifest_path.display(),
+                files.manifest.status.name()
             );
         }
         let spec = files.manifest.shard.clone().with_context(|| {
@@ -101,13 +111,14 @@ pub fn merge(shards: &[PathBuf], out: &Path, datasets: &Path) -> Result<ExitCode
     let mut summary =
         summarise_with_accuracy(&suites, &attempts, first.seed, first.confidence, accuracy);
     let n = count.unwrap_or(0);
-    if runs.len() < n as usize {
+    let complete = runs.len() >= n as usize;
+    if !complete {
         let missing: Vec<String> = (1..=n)
             .filter(|k| !runs.iter().any(|(index, _, _)| index == k))
             .map(|k| format!("{k}/{n}"))
             .collect();
         let warning = format!(
-            "merged {} of {n} shards: shards {} are missing, so this is not the whole run",
+            "merged {} of {n} shards: shards {} are missing, so this is not the whole run (status partial: gates refuse it without --allow-partial)",
             runs.len(),
             missing.join(", ")
         );
@@ -115,11 +126,18 @@ pub fn merge(shards: &[PathBuf], out: &Path, datasets: &Path) -> Result<ExitCode
         summary.warnings.push(warning);
     }
 
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut journal = Journal::create(&out_run.file(rundir::ATTEMPTS_JSONL))?;
-    journal.append(&attempts)?;
-    let manifest = Manifest {
-        command_line: std::env::args().collect(),
+    // Nothing is created before the shards are known to be good; then one writer at a time.
+    let _lock = out_run.create_and_lock()?;
+    if taken() {
+        bail!(
+            "{} already holds a run: choose another --out",
+            out.display()
+        );
+    }
+    // The manifest first (a merge killed half-way is then `running`, never taken for whole),
+    // then the journal, the summary, and the manifest again with the final status.
+    let mut manifest = Manifest {
+        command_line: super::command_line(),
         shard: None,
         n_cases: runs.iter().map(|(_, _, f)| f.manifest.n_cases).sum(),
         started_at: runs
@@ -131,8 +149,16 @@ pub fn merge(shards: &[PathBuf], out: &Path, datasets: &Path) -> Result<ExitCode
             .iter()
             .filter_map(|(_, _, f)| f.manifest.finished_at.clone())
             .max(),
-        status: RunStatus::Complete,
+        status: RunStatus::Running,
         ..first.clone()
+    };
+    write_json(&out_run.file(rundir::MANIFEST), &manifest)?;
+    let mut journal = Journal::create(&out_run.file(rundir::ATTEMPTS_JSONL))?;
+    journal.append(&attempts)?;
+    manifest.status = if complete {
+        RunStatus::Complete
+    } else {
+        RunStatus::Partial
     };
     write_json(&out_run.file(rundir::SUMMARY), &summary)?;
     write_json(&out_run.file(rundir::MANIFEST), &manifest)?;
@@ -147,21 +173,16 @@ pub fn merge(shards: &[PathBuf], out: &Path, datasets: &Path) -> Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-/// Shards of one run share suites (with their hashes), model files, seed and settings.
+/// Shards of one run share every input that shapes the attempts (all but `--shard`, which
+/// differs by design: `run_differences`) and the confidence level.
 fn check_same_run(first: &Manifest, other: &Manifest) -> Result<()> {
-    let differences: Vec<&str> = [
-        ("suites", first.suites != other.suites),
-        ("model files", first.model.files != other.model.files),
-        ("model", first.model.model != other.model.model),
-        ("seed", first.seed != other.seed),
-        ("generation settings", first.generation != other.generation),
-        ("--limit", first.limit != other.limit),
-        ("--confidence", first.confidence != other.confidence),
-    ]
-    .into_iter()
-    .filter(|(_, differs)| *differs)
-    .map(|(what, _)| what)
-    .collect();
+    let mut differences: Vec<&str> = super::run_differences(first, other)
+        .into_iter()
+        .filter(|what| *what != "--shard")
+        .collect();
+    if first.confidence != other.confidence {
+        differences.push("--confidence");
+    }
     if differences.is_empty() {
         Ok(())
     } else {
@@ -189,7 +210,5 @@ fn rebuild_suite(reference: &SuiteRef, datasets: &Path) -> Result<Suite> {
 }
 
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value).context("serializing JSON")?;
-    text.push('\n');
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    Ok(rundir::write_json(path, value)?)
 }

@@ -57,6 +57,51 @@ impl Attempt {
         matches!(self.answer, Answer::Error(_))
     }
 
+    /// Why this attempt cannot be written as JSON, when a number in its answer or scores is
+    /// not finite (JSON has no NaN or infinity; serde would write `null`, which no reader
+    /// accepts back). `None` when every number is finite.
+    pub fn non_finite(&self) -> Option<String> {
+        let bad = |v: f64| !v.is_finite();
+        let answer = match &self.answer {
+            Answer::Logprobs(values)
+            | Answer::TokenLogprobs {
+                logprobs: values, ..
+            } => values
+                .iter()
+                .position(|&v| bad(v))
+                .map(|i| format!("log-probability {} of option {}", values[i], i + 1)),
+            Answer::Embeddings(vectors) => vectors.iter().enumerate().find_map(|(t, v)| {
+                v.iter()
+                    .position(|x| !x.is_finite())
+                    .map(|i| format!("embedding component {} of text {}", v[i], t + 1))
+            }),
+            Answer::Labels(labels) => labels.iter().enumerate().find_map(|(t, l)| {
+                l.iter().find(|(_, p)| bad(*p)).map(|(name, p)| {
+                    format!("probability {p} of label `{name}` for text {}", t + 1)
+                })
+            }),
+            Answer::Response(_) | Answer::Error(_) => None,
+        };
+        let reason = answer.map(|what| format!("the backend returned a non-finite {what}"));
+        reason.or_else(|| {
+            self.scores
+                .iter()
+                .find(|(_, v)| bad(**v))
+                .map(|(id, v)| format!("detector `{id}` gave a non-finite score ({v})"))
+        })
+    }
+
+    /// This attempt with a non-finite number in it turned into an error that says why (scores
+    /// and evidence dropped: errors are never scored); an attempt without one is unchanged.
+    pub fn into_finite(mut self) -> Attempt {
+        if let Some(reason) = self.non_finite() {
+            self.answer = Answer::Error(reason);
+            self.scores.clear();
+            self.evidence.clear();
+        }
+        self
+    }
+
     /// The value of an attribute, or "" when the case has none.
     pub fn attribute(&self, key: &str) -> &str {
         self.attributes.get(key).map_or("", String::as_str)
@@ -69,4 +114,66 @@ impl Attempt {
 pub struct Score {
     pub value: f64,
     pub evidence: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn choice(answer: Answer) -> Attempt {
+        let case = Case {
+            id: "p/1".to_string(),
+            probe: "p".to_string(),
+            attributes: Attributes::new(),
+            query: Query::Choice {
+                context: String::new(),
+                options: vec!["a".to_string(), "b".to_string()],
+            },
+        };
+        Attempt::new("s", &case, answer)
+    }
+
+    #[test]
+    fn non_finite_numbers_make_the_attempt_an_error_that_says_why() {
+        let nan = choice(Answer::Logprobs(vec![-1.0, f64::NAN])).into_finite();
+        assert_eq!(
+            nan.answer,
+            Answer::Error(
+                "the backend returned a non-finite log-probability NaN of option 2".into()
+            )
+        );
+        let inf = choice(Answer::TokenLogprobs {
+            logprobs: vec![f64::NEG_INFINITY, -1.0],
+            tokens: vec![1, 1],
+        })
+        .into_finite();
+        assert!(matches!(&inf.answer, Answer::Error(e) if e.contains("-inf of option 1")));
+        let mut scored = choice(Answer::Logprobs(vec![-1.0, -2.0]));
+        scored.scores.insert("d".into(), f64::INFINITY);
+        scored.evidence.insert("d".into(), "x".into());
+        let scored = scored.into_finite();
+        assert!(matches!(&scored.answer, Answer::Error(e) if e.contains("detector `d`")));
+        assert!(scored.scores.is_empty() && scored.evidence.is_empty());
+        let fine = choice(Answer::Logprobs(vec![-1.0, -2.0]));
+        assert_eq!(fine.clone().into_finite(), fine);
+        // Every such attempt serializes without a null and reads back.
+        for attempt in [nan, inf, scored] {
+            let text = serde_json::to_string(&attempt).unwrap();
+            assert!(!text.contains("null"), "{text}");
+            let back: Attempt = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, attempt);
+        }
+    }
+
+    #[test]
+    fn the_journal_refuses_a_non_finite_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("attempts.jsonl");
+        let mut journal = crate::journal::Journal::create(&path).unwrap();
+        let error = journal
+            .append(&[choice(Answer::Logprobs(vec![f64::NAN, 0.0]))])
+            .unwrap_err();
+        assert!(error.to_string().contains("non-finite"), "{error}");
+        assert_eq!(std::fs::read(&path).unwrap().len(), 0);
+    }
 }

@@ -30,6 +30,13 @@ pub enum JournalError {
         line: usize,
         message: String,
     },
+    #[error("{path}: attempt {suite}/{case_id} cannot be journaled: {reason}")]
+    NonFinite {
+        path: String,
+        suite: String,
+        case_id: String,
+        reason: String,
+    },
     #[error("{path}: attempt {suite}/{case_id} appears twice")]
     Duplicate {
         path: String,
@@ -39,9 +46,17 @@ pub enum JournalError {
 }
 
 impl Journal {
-    /// Creates a new, empty journal (truncating any file at `path`).
+    /// Creates a new, empty journal. A file (or symlink) already at `path` is an error: a
+    /// journal is never truncated, and never written through a link.
     pub fn create(path: &Path) -> Result<Journal, JournalError> {
-        let file = File::create(path).map_err(|e| io_error(path, e))?;
+        let file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| io_error(path, e))?;
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            crate::rundir::sync_dir(dir).map_err(|e| io_error(dir, e))?;
+        }
         Ok(Journal {
             path: path.to_path_buf(),
             file,
@@ -53,9 +68,19 @@ impl Journal {
     /// cut short by a crash (no trailing newline) is dropped from the file: that attempt runs
     /// again.
     pub fn resume(path: &Path) -> Result<(Journal, Vec<Attempt>), JournalError> {
+        let is_link = std::fs::symlink_metadata(path)
+            .map_err(|e| io_error(path, e))?
+            .file_type()
+            .is_symlink();
+        if is_link {
+            return Err(io_error(
+                path,
+                std::io::Error::other("is a symbolic link: a journal is never written through one"),
+            ));
+        }
         let mut file = OpenOptions::new()
             .read(true)
-            .write(true)
+            .append(true)
             .open(path)
             .map_err(|e| io_error(path, e))?;
         let (attempts, complete_bytes) = read_lines(path, &file)?;
@@ -89,10 +114,20 @@ impl Journal {
             .contains(&(suite.to_string(), case_id.to_string()))
     }
 
-    /// Appends attempts and flushes them to the operating system.
+    /// Appends attempts and fsyncs them: once this returns, they survive a crash or a power
+    /// loss. A failed write (a full disk) is cut back to the last complete line.
     pub fn append(&mut self, attempts: &[Attempt]) -> Result<(), JournalError> {
         let mut buffer = Vec::new();
         for attempt in attempts {
+            // serde_json writes NaN and infinity as `null`, which no reader accepts back.
+            if let Some(reason) = attempt.non_finite() {
+                return Err(JournalError::NonFinite {
+                    path: self.path.display().to_string(),
+                    suite: attempt.suite.clone(),
+                    case_id: attempt.case_id.clone(),
+                    reason,
+                });
+            }
             serde_json::to_writer(&mut buffer, attempt).map_err(|e| {
                 io_error(
                     &self.path,
@@ -100,13 +135,27 @@ impl Journal {
                 )
             })?;
             buffer.push(b'\n');
+        }
+        let before = self
+            .file
+            .metadata()
+            .map_err(|e| io_error(&self.path, e))?
+            .len();
+        let written = self
+            .file
+            .write_all(&buffer)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // Leave only whole lines: what was not written runs again on --resume.
+            let _ = self.file.set_len(before);
+            let _ = self.file.seek(SeekFrom::End(0));
+            return Err(io_error(&self.path, e));
+        }
+        for attempt in attempts {
             self.done
                 .insert((attempt.suite.clone(), attempt.case_id.clone()));
         }
-        self.file
-            .write_all(&buffer)
-            .and_then(|()| self.file.flush())
-            .map_err(|e| io_error(&self.path, e))
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@ pub mod backend;
 pub mod case;
 pub mod journal;
 pub mod probe;
+pub mod redact;
 pub mod run;
 pub mod rundir;
 pub mod stats;

@@ -3,6 +3,8 @@
 //! finished attempt as its batch completes.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 
@@ -63,6 +65,24 @@ pub enum RunError {
     Journal(#[from] JournalError),
     #[error("probe {probe} uses the judge `{judge}`, but no judge model was given: add --judge {judge}=MODEL")]
     NoJudge { probe: String, judge: String },
+    #[error("suite {0} is given twice: every case would run twice and every count be doubled")]
+    DuplicateSuite(String),
+    /// A stop was requested (`stop_flag`): every batch before it is journaled.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// The process-wide request to stop a run after the batch in flight, set by the signal
+/// handlers of the command line (SIGINT, SIGTERM): signals are process-wide too. The run loop
+/// checks it before each batch and returns `RunError::Interrupted`.
+pub fn stop_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)))
+        .clone()
+}
+
+fn stop_requested() -> bool {
+    stop_flag().load(Ordering::SeqCst)
 }
 
 /// Every case of the run, in a deterministic order: suites, probes, probe order, and each
@@ -70,6 +90,10 @@ pub enum RunError {
 /// the attribute `transform = "none"` (unless the probe set one), so that metrics can pair
 /// every variant with its plain case.
 pub fn plan(suites: &[Suite], config: &RunConfig) -> Result<Vec<PlannedCase>, RunError> {
+    let mut ids = BTreeSet::new();
+    if let Some(twice) = suites.iter().find(|s| !ids.insert(&s.reference.id)) {
+        return Err(RunError::DuplicateSuite(twice.reference.id.clone()));
+    }
     let mut planned = Vec::new();
     for (suite_index, suite) in suites.iter().enumerate() {
         for (probe_index, plan) in suite.probes.iter().enumerate() {
@@ -193,6 +217,9 @@ pub fn execute_with_judges(
         todo.sort_by_key(|p| std::cmp::Reverse(p.case.query.size_hint()));
         let batch_size = backend.batch_size(kind).max(1);
         for batch in todo.chunks(batch_size) {
+            if stop_requested() {
+                return Err(RunError::Interrupted);
+            }
             let cases: Vec<&Case> = batch.iter().map(|p| &p.case).collect();
             let answers = backend.answer(&cases, &config.generation)?;
             if answers.len() != batch.len() {
@@ -207,6 +234,8 @@ pub fn execute_with_judges(
                 .map(|(planned, answer)| score(suites, planned, answer))
                 .collect();
             judge_pass(suites, batch, &mut attempts, judges, config.seed)?;
+            // JSON has no NaN or infinity: an attempt with one is an error that says why.
+            let attempts: Vec<Attempt> = attempts.into_iter().map(Attempt::into_finite).collect();
             journal.append(&attempts)?;
             on_progress(attempts.len());
         }

@@ -1,10 +1,12 @@
 //! The run directory, the one serialized boundary: file names, and manifest.json (provenance).
 
+use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Generation, ModelInfo};
+use crate::backend::{FileDigest, Generation, ModelInfo};
 use crate::suite::SuiteRef;
 
 pub const MANIFEST: &str = "manifest.json";
@@ -44,12 +46,26 @@ pub struct Tool {
     pub git_sha: String,
 }
 
-/// Where a run stands: `running` until its summary is written.
+/// Where a run stands: `running` until its summary is written; `interrupted` when a signal
+/// stopped it between batches (resume it); `partial` when it is a merge of some shards only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
+    Interrupted,
+    Partial,
     Complete,
+}
+
+impl RunStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Partial => "partial",
+            RunStatus::Complete => "complete",
+        }
+    }
 }
 
 /// manifest.json: what was run, on which exact model files, how, where and when. The only file
@@ -61,6 +77,9 @@ pub struct Manifest {
     pub command_line: Vec<String>,
     pub suites: Vec<SuiteRef>,
     pub model: ModelInfo,
+    /// Every dataset file the cases were made from, with its sha256, as it was read.
+    #[serde(default)]
+    pub datasets: Vec<FileDigest>,
     pub seed: u64,
     pub generation: Generation,
     pub limit: Option<usize>,
@@ -81,4 +100,144 @@ pub struct Host {
     pub os: String,
     pub arch: String,
     pub cpus: usize,
+}
+
+/// A run directory that cannot be locked, read or written; one line naming the path.
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is in use by another probity process (a run, resume, merge, gate or report writing it): wait for it to finish")]
+    Locked { path: String },
+    #[error("{path}: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error("{path}: no such run directory")]
+    Missing { path: String },
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> RunDirError {
+    RunDirError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// An exclusive lock on a run directory (an advisory `flock` on the directory itself), held
+/// until dropped: one writer at a time, whatever the command. Released by the operating system
+/// when the process dies, so a killed run leaves no stale lock.
+#[derive(Debug)]
+pub struct DirLock {
+    _directory: File,
+}
+
+impl RunDir {
+    /// Creates the directory if needed and locks it, or says that another process holds it.
+    pub fn create_and_lock(&self) -> Result<DirLock, RunDirError> {
+        std::fs::create_dir_all(&self.root).map_err(|e| io_error(&self.root, e))?;
+        self.lock()
+    }
+
+    /// Locks the existing directory, or says that another process holds it.
+    pub fn lock(&self) -> Result<DirLock, RunDirError> {
+        if !self.root.is_dir() {
+            return Err(RunDirError::Missing {
+                path: self.root.display().to_string(),
+            });
+        }
+        let directory = File::open(&self.root).map_err(|e| io_error(&self.root, e))?;
+        match fs4::FileExt::try_lock(&directory) {
+            Ok(()) => Ok(DirLock {
+                _directory: directory,
+            }),
+            Err(fs4::TryLockError::WouldBlock) => Err(RunDirError::Locked {
+                path: self.root.display().to_string(),
+            }),
+            Err(fs4::TryLockError::Error(e)) => Err(io_error(&self.root, e)),
+        }
+    }
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves either the old file or the new one,
+/// never a mix: the bytes go to a new temporary file beside it (created exclusively, so never
+/// through a symlink), are fsynced, and the file is renamed over `path` (which replaces a
+/// symlink rather than following it); then the directory is fsynced so the rename survives a
+/// power loss.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunDirError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result.map_err(|e| io_error(path, e))
+}
+
+/// fsyncs a directory, so that the names created or renamed in it survive a crash.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Writes a value as pretty JSON (and a final newline) with `write_atomic`.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), RunDirError> {
+    let mut text = serde_json::to_vec_pretty(value).map_err(|e| RunDirError::Invalid {
+        path: path.display().to_string(),
+        reason: format!("cannot serialize: {e}"),
+    })?;
+    text.push(b'\n');
+    write_atomic(path, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_is_refused_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path().join("run"));
+        assert!(run.lock().is_err(), "no directory yet");
+        let first = run.create_and_lock().unwrap();
+        assert!(matches!(run.lock(), Err(RunDirError::Locked { .. })));
+        drop(first);
+        run.lock().unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn atomic_writes_replace_symlinks_instead_of_following_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere.txt");
+        std::fs::write(&target, "keep").unwrap();
+        let link = dir.path().join("manifest.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "new");
+        assert!(!std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 2);
+    }
 }

@@ -158,7 +158,9 @@ pub fn summarise_with_accuracy(
             }
         }
     }
+    let mut warnings = drop_undefined(&mut estimates, &mut tests);
     adjust(&mut tests);
+    warnings.extend(power_warnings(&tests, STATED_EFFECT));
     Summary {
         schema_version: SCHEMA_VERSION,
         suites: suites.iter().map(|s| s.reference.clone()).collect(),
@@ -168,11 +170,62 @@ pub fn summarise_with_accuracy(
         n_errors: attempts.iter().filter(|a| a.is_error()).count() as u64,
         probes,
         estimates,
-        warnings: power_warnings(&tests, STATED_EFFECT),
+        warnings,
         tests,
         gates: Vec::new(),
         detector_accuracy: accuracy.to_vec(),
     }
+}
+
+/// Removes every estimate and test with a number that is not finite (an undefined estimate,
+/// such as a WEAT effect size over an empty word set), returning one warning per removal: JSON
+/// has no NaN or infinity, and a `null` would make summary.json unreadable. A non-finite
+/// minimum detectable effect is dropped alone (it is optional).
+fn drop_undefined(estimates: &mut Vec<Estimate>, tests: &mut Vec<Test>) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let group = |g: &Attributes| {
+        let parts: Vec<String> = g.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", parts.join(", "))
+        }
+    };
+    estimates.retain(|e| {
+        let fields = [("value", e.value), ("ci_low", e.ci_low), ("ci_high", e.ci_high)];
+        let Some((name, value)) = fields.into_iter().find(|(_, v)| !v.is_finite()) else {
+            return true;
+        };
+        warnings.push(format!(
+            "{}/{}: estimate {}{} is omitted: its {name} is undefined ({value}), e.g. for lack of data",
+            e.suite,
+            e.probe,
+            e.metric,
+            group(&e.group)
+        ));
+        false
+    });
+    tests.retain_mut(|t| {
+        if t.min_detectable_effect.is_some_and(|v| !v.is_finite()) {
+            t.min_detectable_effect = None;
+        }
+        let fields = [
+            ("statistic", t.statistic),
+            ("p_value", t.p_value),
+            ("effect", t.effect),
+            ("effect_ci_low", t.effect_ci_low),
+            ("effect_ci_high", t.effect_ci_high),
+        ];
+        let Some((name, value)) = fields.into_iter().find(|(_, v)| !v.is_finite()) else {
+            return true;
+        };
+        warnings.push(format!(
+            "{}/{}: test {} is omitted: its {name} is undefined ({value}), e.g. for lack of data",
+            t.suite, t.probe, t.name
+        ));
+        false
+    });
+    warnings
 }
 
 /// The difference of rates a run is expected to detect unless told otherwise (`--min-effect`).
@@ -217,5 +270,69 @@ pub fn adjust(tests: &mut [Test]) {
     for ((test, q_holm), q_bh) in tests.iter_mut().zip(holm).zip(bh) {
         test.q_holm = q_holm;
         test.q_bh = q_bh;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undefined_estimates_and_tests_are_omitted_with_a_warning() {
+        let estimate = |value: f64, ci_high: f64| Estimate {
+            suite: "s".into(),
+            probe: "p".into(),
+            metric: "weat_d".into(),
+            group: Attributes::from([("test".to_string(), "t1".to_string())]),
+            value,
+            ci_low: -1.0,
+            ci_high,
+            ci_method: "bootstrap".into(),
+            n: 3,
+        };
+        let test = |p_value: f64, mde: Option<f64>| Test {
+            suite: "s".into(),
+            probe: "p".into(),
+            name: "gap".into(),
+            method: "m".into(),
+            statistic: 1.0,
+            p_value,
+            q_holm: 0.0,
+            q_bh: 0.0,
+            effect: 0.1,
+            effect_ci_low: 0.0,
+            effect_ci_high: 0.2,
+            groups: Vec::new(),
+            n: 10,
+            min_detectable_effect: mde,
+        };
+        let mut estimates = vec![
+            estimate(0.5, 1.0),
+            estimate(f64::NAN, 1.0),
+            estimate(0.5, f64::INFINITY),
+        ];
+        let mut tests = vec![test(0.2, Some(f64::NAN)), test(f64::NAN, None)];
+        let warnings = drop_undefined(&mut estimates, &mut tests);
+        assert_eq!(estimates.len(), 1);
+        assert_eq!(tests.len(), 1);
+        assert_eq!(tests[0].min_detectable_effect, None);
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(
+            warnings[0].contains(
+                "s/p: estimate weat_d (test=t1) is omitted: its value is undefined (NaN)"
+            ),
+            "{}",
+            warnings[0]
+        );
+        assert!(
+            warnings[1].contains("ci_high is undefined (inf)"),
+            "{}",
+            warnings[1]
+        );
+        assert!(
+            warnings[2].contains("test gap is omitted: its p_value"),
+            "{}",
+            warnings[2]
+        );
     }
 }

@@ -6,6 +6,7 @@ pub mod counterfactual;
 pub mod detectors;
 pub mod judges;
 pub mod metrics;
+pub mod provenance;
 pub mod registry;
 pub mod safety;
 pub mod transforms;

@@ -101,10 +101,19 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T
     serde_json::from_str(&text).map_err(|e| error(format!("not valid: {e}")))
 }
 
+/// Writes a report file atomically (temporary file, fsync, rename: never half a file, never
+/// through a symlink).
 pub(crate) fn write(path: &Path, text: &str) -> Result<(), ReportError> {
-    std::fs::write(path, text).map_err(|e| ReportError::File {
+    write_bytes(path, text.as_bytes())
+}
+
+pub(crate) fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    rundir::write_atomic(path, bytes).map_err(|e| ReportError::File {
         path: path.display().to_string(),
-        message: e.to_string(),
+        message: match e {
+            rundir::RunDirError::Io { source, .. } => source.to_string(),
+            other => other.to_string(),
+        },
     })
 }
 

@@ -16,12 +16,11 @@ pub fn write_parquet(attempts: &[Attempt], path: &Path) -> Result<(), ReportErro
         message: e.to_string(),
     };
     let mut frame = attempts_frame(attempts).map_err(error)?;
-    let file = std::fs::File::create(path).map_err(|e| ReportError::File {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    ParquetWriter::new(file).finish(&mut frame).map_err(error)?;
-    Ok(())
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes)
+        .finish(&mut frame)
+        .map_err(error)?;
+    crate::write_bytes(path, &bytes)
 }
 
 /// The attempts as a polars DataFrame.

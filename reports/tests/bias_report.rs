@@ -135,6 +135,7 @@ fn run() -> RunFiles {
         command_line: vec!["probity".to_string()],
         suites: summary.suites.clone(),
         model,
+        datasets: Vec::new(),
         seed: 0,
         generation: config.generation.clone(),
         limit: None,

@@ -85,6 +85,7 @@ fn scripted_run(profile: &str, policy: &str) -> RunFiles {
         ],
         suites: summary.suites.clone(),
         model,
+        datasets: Vec::new(),
         seed: 0,
         generation: config.generation.clone(),
         limit: None,

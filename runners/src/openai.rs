@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use audit_core::redact;
 use audit_core::{
     case_seed, Answer, Backend, BackendError, Case, Generation, Message, ModelInfo, Query,
     QueryKind, Role,
@@ -299,7 +300,8 @@ impl OpenAiBackend {
         if !generation.stop.is_empty() {
             body["stop"] = json!(generation.stop);
         }
-        let tokens = estimate_tokens(&case.query) + generation.max_new_tokens as u32;
+        let answer_tokens = u32::try_from(generation.max_new_tokens).unwrap_or(u32::MAX);
+        let tokens = estimate_tokens(&case.query).saturating_add(answer_tokens);
         let value = self.post("chat/completions", &body, seed, tokens)?;
         match value["choices"][0]["message"]["content"].as_str() {
             Some(text) => Ok(Answer::Response(text.to_string())),
@@ -552,7 +554,7 @@ pub fn judge_alignment(value: &Value) -> Result<(), String> {
 
 /// About four characters per token: enough to pace a token-per-minute limit.
 fn estimate_tokens(query: &Query) -> u32 {
-    (query.size_hint() / 4 + 1) as u32
+    u32::try_from(query.size_hint() / 4 + 1).unwrap_or(u32::MAX)
 }
 
 fn shorten(text: &str) -> String {
@@ -588,14 +590,14 @@ impl RateLimiter {
             self.sent.pop_front();
         }
         let requests = self.sent.len() as u32;
-        let used: u32 = self.sent.iter().map(|(_, n)| n).sum();
+        let used: u64 = self.sent.iter().map(|(_, n)| u64::from(*n)).sum();
         let over_requests = self
             .requests_per_minute
             .is_some_and(|r| requests >= r.max(1));
         // A single request larger than the whole budget is let through alone.
         let over_tokens = self
             .tokens_per_minute
-            .is_some_and(|t| used > 0 && used + tokens > t);
+            .is_some_and(|t| used > 0 && used + u64::from(tokens) > u64::from(t));
         if over_requests || over_tokens {
             let oldest = self.sent.front().map_or(now, |(t, _)| *t);
             return Some(
@@ -614,11 +616,14 @@ impl Backend for OpenAiBackend {
         ModelInfo {
             backend: "openai".to_string(),
             model: self.options.model_name.clone(),
-            device: self.options.base_url.clone(),
+            device: redact::url_userinfo(&self.options.base_url),
             dtype: "server".to_string(),
             files: Vec::new(),
             details: BTreeMap::from([
-                ("base_url".to_string(), self.options.base_url.clone()),
+                (
+                    "base_url".to_string(),
+                    redact::url_userinfo(&self.options.base_url),
+                ),
                 (
                     "choice_scoring".to_string(),
                     "/completions echo+logprobs: summed prompt log-probs of the tokens after the context".to_string(),
@@ -640,7 +645,7 @@ impl Backend for OpenAiBackend {
     }
 
     fn batch_size(&self, _kind: QueryKind) -> usize {
-        self.options.concurrency * 4
+        self.options.concurrency.saturating_mul(4)
     }
 
     fn answer(
@@ -672,10 +677,13 @@ impl Backend for OpenAiBackend {
                 .ok()
                 .flatten()
                 .unwrap_or_else(|| Err(Failure::Item("a worker thread died".to_string())));
+            // A server may echo the request (its Authorization header, the key) in an
+            // error body: nothing of it reaches the journal or the terminal.
+            let clean = |reason: &str| redact::secrets(reason, self.api_key.as_deref());
             match result {
                 Ok(answer) => answers.push(answer),
-                Err(Failure::Item(reason)) => answers.push(Answer::Error(reason)),
-                Err(Failure::Fatal(reason)) => return Err(BackendError(reason)),
+                Err(Failure::Item(reason)) => answers.push(Answer::Error(clean(&reason))),
+                Err(Failure::Fatal(reason)) => return Err(BackendError(clean(&reason))),
             }
         }
         Ok(answers)

@@ -200,6 +200,18 @@ pub fn parse(text: &str, source: &str, datasets: &Path) -> Result<Suite, SuiteEr
         for key in COMMON_KEYS {
             params.remove(*key);
         }
+        // Dataset paths stay inside --datasets: a suite file (from a pull request, say) does
+        // not read /etc/passwd or ../../secrets into a report.
+        for key in ["path", "dir"] {
+            if let Some(toml::Value::String(value)) = params.get(key) {
+                if let Some(reason) = unsafe_dataset_path(value) {
+                    return Err(at(
+                        &format!("{key} = "),
+                        format!("probe `{probe_id}`: {key} = \"{value}\" {reason}: give a path relative to --datasets"),
+                    ));
+                }
+            }
+        }
         let args = ProbeArgs {
             id: probe_id,
             goal: &common.goal,
@@ -227,6 +239,22 @@ pub fn parse(text: &str, source: &str, datasets: &Path) -> Result<Suite, SuiteEr
         description: file.suite.description,
         probes: plans,
     })
+}
+
+/// Why a dataset path from a suite file may not be used (absolute, or climbing out of the
+/// datasets folder with `..`), or None.
+fn unsafe_dataset_path(value: &str) -> Option<&'static str> {
+    let path = Path::new(value);
+    if path.is_absolute() || path.has_root() || value.starts_with('~') {
+        return Some("is absolute");
+    }
+    let climbs = path.components().any(|c| {
+        matches!(
+            c,
+            std::path::Component::ParentDir | std::path::Component::Prefix(_)
+        )
+    });
+    climbs.then_some("climbs out of the datasets folder with `..`")
 }
 
 /// The offset of `needle` within `span` of `text` (the span's start when absent or empty).

@@ -1,8 +1,8 @@
 //! Bias benchmarks with their published formulas: one module per benchmark, each holding its
 //! loader (read in place from the user's copy of the dataset), its probe and its metrics.
 //!
-//! Shared conventions: a probe's `path` parameter is resolved against `--datasets` (an absolute
-//! path is used as it is); the file is read when the cases are made, not when the suite is
+//! Shared conventions: a probe's `path` parameter is resolved against `--datasets` (the suite
+//! parser refuses absolute paths and `..`); the file is read when the cases are made, not when the suite is
 //! parsed, so `probity list` works without the data. `sample = N` keeps a seeded random subset of
 //! N items (the same subset for every model: it depends on `sample_seed`, default 0, and on the
 //! item ids only). Metrics read `Answer::Logprobs` and skip attempts without a usable answer.
@@ -38,7 +38,7 @@ pub fn resolve(datasets: &Path, path: &str) -> PathBuf {
 
 /// The text of a dataset file, or a one-line error naming it and the fix.
 pub fn read_text(path: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = crate::provenance::read(path).map_err(|e| {
         format!(
             "reading {}: {e} (point --datasets at the folder that holds it, or set the probe's `path`)",
             path.display()

@@ -67,6 +67,11 @@ pub(crate) fn one_line(e: impl std::fmt::Display) -> String {
 impl GgufFile {
     pub fn open(path: &Path) -> Result<GgufFile, LoadError> {
         let shown = path.display().to_string();
+        // The header decides what candle allocates: it is checked against the file first.
+        super::gguf_header::check_file(path).map_err(|reason| LoadError::Corrupt {
+            path: shown.clone(),
+            reason: format!("not a readable GGUF file ({reason})"),
+        })?;
         let file = File::open(path).map_err(|e| LoadError::Io {
             path: shown.clone(),
             reason: one_line(e),

@@ -22,6 +22,10 @@ use super::LoadError;
 
 pub(crate) const CONFIG_FILE: &str = "adapter_config.json";
 pub(crate) const WEIGHTS_FILE: &str = "adapter_model.safetensors";
+/// The largest rank and |lora_alpha| an adapter config may declare (PEFT's are in the tens
+/// to hundreds).
+const MAX_RANK: u64 = 1 << 16;
+const MAX_ALPHA: f64 = 1e6;
 
 /// The linear maps of a decoder block that an adapter may adapt, in PEFT's (HF) names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -203,13 +207,24 @@ impl Adapter {
         let r = fields
             .get("r")
             .and_then(serde_json::Value::as_u64)
-            .filter(|&r| r > 0)
-            .ok_or_else(|| err(&config_path, "`r` must be a positive integer"))?
-            as usize;
+            .filter(|&r| r > 0 && r <= MAX_RANK)
+            .ok_or_else(|| {
+                err(
+                    &config_path,
+                    format!("`r` must be a positive integer up to {MAX_RANK}"),
+                )
+            })? as usize;
+        // A huge alpha overflows the merged weights to infinity (and every answer to NaN).
         let alpha = fields
             .get("lora_alpha")
             .and_then(serde_json::Value::as_f64)
-            .ok_or_else(|| err(&config_path, "`lora_alpha` must be a number"))?;
+            .filter(|a| a.is_finite() && a.abs() <= MAX_ALPHA)
+            .ok_or_else(|| {
+                err(
+                    &config_path,
+                    format!("`lora_alpha` must be a number of magnitude at most {MAX_ALPHA}"),
+                )
+            })?;
         let rslora = match fields.get("use_rslora") {
             None | Some(serde_json::Value::Null) => false,
             Some(serde_json::Value::Bool(b)) => *b,
@@ -442,6 +457,18 @@ fn read_weights(path: &Path, n_layers: usize, r: usize) -> Result<Weights, LoadE
         let tensor = tensor
             .to_dtype(DType::F32)
             .map_err(|e| err(path, format!("tensor `{key}`: {}", one_line(e))))?;
+        let finite = tensor
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(|e| err(path, format!("tensor `{key}`: {}", one_line(e))))?
+            .iter()
+            .all(|v| v.is_finite());
+        if !finite {
+            return Err(err(
+                path,
+                format!("tensor `{key}` holds NaN or infinite values"),
+            ));
+        }
         if is_a { &mut a } else { &mut b }.insert((layer, module), tensor);
     }
     let mut out = BTreeMap::new();

@@ -8,6 +8,7 @@
 
 mod generate;
 mod gguf;
+pub mod gguf_header;
 mod hf;
 mod lora;
 mod mlm;
@@ -99,6 +100,15 @@ pub struct CandleBackend {
     template: Option<ChatTemplate>,
     info: ModelInfo,
     batch_size: Option<usize>,
+}
+
+/// Compiles and renders a chat template from a model file once, under the limits every
+/// template runs with (`template::TEMPLATE_FUEL`, …): the fuzzer's entry point.
+pub fn render_chat_template(
+    source: &str,
+    messages: &[audit_core::Message],
+) -> Result<String, String> {
+    ChatTemplate::new(source, "<s>", "</s>")?.render(messages)
 }
 
 fn parse_device(device: &str) -> Result<Device, LoadError> {

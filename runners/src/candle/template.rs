@@ -169,6 +169,36 @@ fn write_json(
     Ok(())
 }
 
+/// Limits on a chat template, which comes from the model file and is not trusted: the
+/// instructions one rendering may run (a real template spends a few thousand on a long
+/// conversation), how deeply it may nest calls and includes, and how much text it may write.
+pub const TEMPLATE_FUEL: u64 = 10_000_000;
+pub const TEMPLATE_RECURSION: usize = 64;
+pub const TEMPLATE_OUTPUT: usize = 16 << 20;
+
+/// A writer that refuses to hold more than `limit` bytes.
+struct Bounded {
+    text: Vec<u8>,
+    limit: usize,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.text.len() + buf.len() > self.limit {
+            return Err(std::io::Error::other(format!(
+                "the rendered prompt would exceed {} bytes",
+                self.limit
+            )));
+        }
+        self.text.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl ChatTemplate {
     /// Compiles `source`; the error is minijinja's one-line description.
     pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<ChatTemplate, String> {
@@ -179,6 +209,8 @@ impl ChatTemplate {
             .build()
             .map_err(|e| e.to_string())?;
         env.set_syntax(syntax);
+        env.set_fuel(Some(TEMPLATE_FUEL));
+        env.set_recursion_limit(TEMPLATE_RECURSION);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
@@ -207,14 +239,31 @@ impl ChatTemplate {
             .env
             .get_template("chat")
             .map_err(|e| e.to_string().replace('\n', " "))?;
+        let mut out = Bounded {
+            text: Vec::new(),
+            limit: TEMPLATE_OUTPUT,
+        };
         template
-            .render(minijinja::context! {
-                messages => messages,
-                add_generation_prompt => true,
-                bos_token => self.bos_token.clone(),
-                eos_token => self.eos_token.clone(),
-            })
-            .map_err(|e| format!("chat template: {}", e.to_string().replace('\n', " ")))
+            .render_captured_to(
+                minijinja::context! {
+                    messages => messages,
+                    add_generation_prompt => true,
+                    bos_token => self.bos_token.clone(),
+                    eos_token => self.eos_token.clone(),
+                },
+                &mut out,
+            )
+            .map_err(|e| {
+                // The cause of a failed write (the output limit) is the error's source.
+                let mut text = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    text.push_str(&format!(": {cause}"));
+                    source = cause.source();
+                }
+                format!("chat template: {}", text.replace('\n', " "))
+            })?;
+        String::from_utf8(out.text).map_err(|_| "chat template: the output is not UTF-8".into())
     }
 }
 
@@ -239,5 +288,43 @@ mod tests {
             }])
             .unwrap();
         assert_eq!(out, r#"{"role": "user", "content": "é <b>"}"#);
+    }
+
+    fn user(text: &str) -> Message {
+        Message {
+            role: Role::User,
+            content: text.to_string(),
+        }
+    }
+
+    #[test]
+    fn hostile_templates_hit_a_limit_not_the_machine() {
+        // An endless loop (fuel), runaway recursion, and a prompt of gigabytes.
+        let endless =
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+        let error = ChatTemplate::new(endless, "", "")
+            .unwrap()
+            .render(&[user("x")])
+            .unwrap_err();
+        assert!(error.contains("fuel"), "{error}");
+        let recursive = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}";
+        let error = ChatTemplate::new(recursive, "", "")
+            .unwrap()
+            .render(&[user("x")])
+            .unwrap_err();
+        assert!(error.contains("recursion"), "{error}");
+        let huge = "{% for i in range(1000) %}{{ 'x' * 1000000 }}{% endfor %}";
+        let error = ChatTemplate::new(huge, "", "")
+            .unwrap()
+            .render(&[user("x")])
+            .unwrap_err();
+        assert!(error.contains("exceed"), "{error}");
+        // A real conversation stays far inside the limits.
+        let plain = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}";
+        let many: Vec<Message> = (0..2000).map(|i| user(&format!("shot {i}"))).collect();
+        assert!(ChatTemplate::new(plain, "", "")
+            .unwrap()
+            .render(&many)
+            .is_ok());
     }
 }
