@@ -311,7 +311,7 @@ fn main() -> Result<(), String> {
         "score_s": score_s,
         "score_tokens_per_s": n_tokens as f64 / score_s,
         "score_cpu_s": score_cpu_s,
-        "gen_prompts": gen_prompts,
+        "gen_prompts": gen_ids.as_ref().map_or(gen_prompts, Vec::len),
         "gen_tokens": generated,
         "gen_s": gen_s,
         "gen_tokens_per_s": generated as f64 / gen_s,
