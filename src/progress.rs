@@ -1,8 +1,8 @@
 //! Progress of a run on stderr, phase by phase (loading, each query kind the run answers with
 //! its judges, statistics and reports): on a terminal an indicatif bar per phase with items
-//! done, items per second and time left; otherwise (CI logs) one line when a phase starts and
-//! ends and one every `PROBITY_PROGRESS_SECONDS` (default 30) with the same figures. `--quiet`
-//! silences both.
+//! done, items per second and time left; otherwise (CI logs), once the run has lasted
+//! `PROBITY_PROGRESS_SECONDS` (default 30), one line when a phase ends and one every such
+//! interval while it runs, with the same figures. `--quiet` silences both.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -25,6 +25,7 @@ pub struct Progress {
     total: Option<u64>,
     done: u64,
     started: Instant,
+    run_started: Instant,
     bar: Option<indicatif::ProgressBar>,
 }
 
@@ -51,6 +52,7 @@ impl Progress {
             total: None,
             done: 0,
             started: Instant::now(),
+            run_started: Instant::now(),
             bar: None,
         }
     }
@@ -135,13 +137,9 @@ impl Progress {
                 }
                 self.bar = Some(bar);
             }
-            Mode::Lines { last, .. } => {
-                *last = Instant::now();
-                match total {
-                    Some(n) => eprintln!("{}: {n} items", self.name),
-                    None => eprintln!("{}", self.name),
-                }
-            }
+            // No line when a phase starts: a run that then fails prints its one error line
+            // alone (the phase's own line comes when it ends, or after the interval).
+            Mode::Lines { last, .. } => *last = Instant::now(),
         }
     }
 
@@ -152,7 +150,11 @@ impl Progress {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        if matches!(self.mode, Mode::Lines { .. }) {
+        // In a log, a run shorter than the interval prints nothing (and a run that fails early
+        // prints its one error line alone).
+        let log =
+            matches!(self.mode, Mode::Lines { every, .. } if self.run_started.elapsed() >= every);
+        if log {
             let elapsed = self.started.elapsed();
             match self.total {
                 Some(n) => eprintln!(
