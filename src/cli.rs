@@ -24,10 +24,16 @@ macro_rules! say {
 // the command wiring).
 #[path = "compare.rs"]
 mod compare;
+#[path = "datasets.rs"]
+mod datasets;
 #[path = "gate.rs"]
 mod gate;
 #[path = "merge.rs"]
 mod merge;
+#[path = "progress.rs"]
+mod progress;
+#[path = "shard.rs"]
+mod shard;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -79,15 +85,20 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// List, fetch and verify the benchmark datasets the built-in suites read
+    Datasets {
+        #[command(subcommand)]
+        command: datasets::Command,
+    },
     /// Merge the shards of one run (from --shard K/N) into one run directory
     Merge {
-        /// The shard run directories
+        /// The shard run directories, or one folder that holds them
         #[arg(required = true)]
         shards: Vec<PathBuf>,
         /// The run directory to write
         #[arg(long)]
         out: PathBuf,
-        /// Where dataset paths of suites resolve (default: $PROBITY_DATASETS, else ./datasets)
+        /// Where dataset paths of suites resolve (default: $PROBITY_DATASETS, else the cache `probity datasets fetch` fills)
         #[arg(long)]
         datasets: Option<PathBuf>,
     },
@@ -128,7 +139,8 @@ struct RunArgs {
     /// At most N cases per probe (the first in probe order)
     #[arg(long)]
     limit: Option<usize>,
-    /// Run shard K of N (1-based), e.g. 2/4
+    /// Run shard K of N (1-based), e.g. 2/4, or `auto`: from a Slurm job array, a Kubernetes
+    /// Indexed Job or PROBITY_SHARD_INDEX/COUNT (docs/scale-out.md)
     #[arg(long)]
     shard: Option<String>,
     /// Continue an interrupted run in --out from its journal
@@ -157,7 +169,7 @@ struct RunArgs {
     /// `toxicity`, a GGUF file or HF folder for `harm-judge`, or scripted:PROFILE.toml
     #[arg(long = "judge", value_name = "JUDGE=MODEL")]
     judges: Vec<String>,
-    /// Where dataset paths of suites resolve (default: $PROBITY_DATASETS, else ./datasets)
+    /// Where dataset paths of suites resolve (default: $PROBITY_DATASETS, else the cache `probity datasets fetch` fills)
     #[arg(long)]
     datasets: Option<PathBuf>,
     /// No progress bar
@@ -219,11 +231,10 @@ fn timeout(text: &str) -> Result<f64, String> {
     })
 }
 
-/// The datasets folder: the flag, else `$PROBITY_DATASETS`, else `./datasets`.
+/// The datasets folder: the flag, else `$PROBITY_DATASETS`, else the cache that `probity
+/// datasets fetch` fills.
 fn datasets_dir(flag: Option<&Path>) -> PathBuf {
-    flag.map(Path::to_path_buf)
-        .or_else(|| std::env::var_os("PROBITY_DATASETS").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("datasets"))
+    datasets::dir(flag)
 }
 
 /// Options of `--backend openai`.
@@ -314,11 +325,16 @@ pub fn main() -> Result<ExitCode> {
             gate::apply(&dir, &policy, allow_partial)
         }
         Command::Compare { base, new, out } => compare::compare(&base, &new, out.as_deref()),
+        Command::Datasets { command } => datasets::run(command),
         Command::Merge {
             shards,
             out,
             datasets,
-        } => merge::merge(&shards, &out, &datasets_dir(datasets.as_deref())),
+        } => merge::merge(
+            &shard::shard_dirs(&shards)?,
+            &out,
+            &datasets_dir(datasets.as_deref()),
+        ),
     }
 }
 
@@ -651,7 +667,16 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         .iter()
         .map(|name| suites::load(name, &datasets).map_err(anyhow::Error::from))
         .collect::<Result<Vec<Suite>>>()?;
-    let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    // `auto` is resolved here, and the manifest records the shard it resolved to.
+    let shard_spec = match args.shard.as_deref() {
+        Some("auto") => {
+            let found = shard::from_env(&|name| std::env::var(name).ok())?;
+            eprintln!("--shard auto: shard {} from {}", found.spec(), found.source);
+            Some(found.spec())
+        }
+        other => other.map(str::to_string),
+    };
+    let shard = shard_spec.as_deref().map(parse_shard).transpose()?;
     let config = RunConfig {
         seed: args.seed,
         generation: Generation {
@@ -702,6 +727,8 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         );
     }
 
+    let mut progress = progress::Progress::new(args.quiet);
+    progress.phase("loading");
     let mut backend = open_backend(args)?;
     let mut judges = open_judges(args)?;
     let accuracy = measure_judges(&suites, &mut judges, &datasets, args.seed, args.quiet)?;
@@ -720,7 +747,7 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         seed: args.seed,
         generation: config.generation.clone(),
         limit: args.limit,
-        shard: args.shard.clone(),
+        shard: shard_spec.clone(),
         confidence: args.confidence,
         host: host(),
         started_at: now(),
@@ -746,11 +773,20 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         Journal::create(&journal_path)?
     };
 
-    let remaining = planned
+    // One counted phase per query kind, in the order the run loop answers them.
+    let phases = audit_core::QueryKind::ALL
         .iter()
-        .filter(|p| !journal.contains(&suites[p.suite].reference.id, &p.case.id))
-        .count();
-    let bar = progress_bar(remaining as u64, args.quiet);
+        .map(|&kind| {
+            let remaining = planned
+                .iter()
+                .filter(|p| p.case.query.kind() == kind)
+                .filter(|p| !journal.contains(&suites[p.suite].reference.id, &p.case.id))
+                .count();
+            let judged = if judges.is_empty() { "" } else { " + judges" };
+            (format!("{}{judged}", kind.name()), remaining as u64)
+        })
+        .collect();
+    progress.counted(phases);
     catch_signals()?;
     let result = run::execute_with_judges(
         &suites,
@@ -759,10 +795,10 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         &mut judges,
         &config,
         &mut journal,
-        &mut |n| bar.inc(n as u64),
+        &mut |n| progress.advance(n as u64),
     );
-    bar.finish_and_clear();
     if let Err(run::RunError::Interrupted) = result {
+        progress.finish();
         manifest.status = RunStatus::Interrupted;
         write_json(&manifest_path, &manifest)?;
         eprintln!(
@@ -773,6 +809,7 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     result?;
+    progress.phase("statistics and reports");
 
     let attempts = journal::read(&journal_path)?;
     let mut summary =
@@ -790,6 +827,7 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
     manifest.status = RunStatus::Complete;
     write_json(&manifest_path, &manifest)?;
     reports::write_reports(dir.path())?;
+    progress.finish();
     eprintln!(
         "wrote {} ({} attempts, {} errors)",
         dir.path().display(),
@@ -859,19 +897,6 @@ pub(crate) fn run_differences(a: &Manifest, b: &Manifest) -> Vec<&'static str> {
     .filter(|(_, differs)| *differs)
     .map(|(what, _)| what)
     .collect()
-}
-
-fn progress_bar(total: u64, quiet: bool) -> indicatif::ProgressBar {
-    if quiet {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:40}] {pos}/{len} attempts ({eta} left)",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {

@@ -518,21 +518,35 @@ fn choice_agreement(server: &LlamaServer, dir: &Path, model: &Path) -> ((f64, f6
 }
 
 /// llama.cpp in process (the library the server runs) scores the options of candle's Choice run
-/// on the very tokens candle scored (no BOS: scripts/llama-choice-logprobs.py): (mean, largest)
-/// |llama.cpp − candle|. `kv` is llama.cpp's KV cache type, f32 or f16.
+/// on the very tokens candle scored (scripts/llama-choice-logprobs.py; with `bos`, a BOS in front
+/// as the server is sent): option log-likelihoods by case id. `kv` is llama.cpp's KV cache
+/// type, f32 or f16.
+fn in_process_scores(
+    model: &Path,
+    candle_run: &Path,
+    kv: &str,
+    bos: bool,
+) -> BTreeMap<String, Vec<f64>> {
+    let mut command = Command::new(llama::python());
+    command
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/llama-choice-logprobs.py"
+        ))
+        .arg(model)
+        .arg(candle_run)
+        .args(["--kv", kv]);
+    if bos {
+        command.arg("--bos");
+    }
+    let output = succeed(&mut command);
+    serde_json::from_slice(&output.stdout).expect("the script's JSON")
+}
+
+/// llama.cpp in process against candle on the tokens candle scored (no BOS): (mean, largest)
+/// |llama.cpp − candle|.
 fn arithmetic_agreement(model: &Path, candle_run: &Path, kv: &str) -> (f64, f64) {
-    let output = succeed(
-        Command::new(llama::python())
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/scripts/llama-choice-logprobs.py"
-            ))
-            .arg(model)
-            .arg(candle_run)
-            .args(["--kv", kv]),
-    );
-    let llama: BTreeMap<String, Vec<f64>> =
-        serde_json::from_slice(&output.stdout).expect("the script's JSON");
+    let llama = in_process_scores(model, candle_run, kv, false);
     let (differences, same_choice) = compare_scores(&llama, &option_scores(candle_run));
     let (mean, worst) = mean_and_worst(&differences);
     println!(
@@ -571,9 +585,23 @@ fn the_server_agrees_with_candle_on_an_f32_gguf() {
 
 /// The same cross-check on the quantized file users serve: llama.cpp multiplies Q4_1 weights by
 /// activations quantized to 8 bits, candle dequantizes the weights to float32, and near-ties
-/// flip. Greedy answers start alike but part early; option scores differ by the quantized
-/// arithmetic and the BOS. The thresholds are those measured and explained in
-/// docs/backends/openai.md; run with `-- --nocapture` to print the numbers.
+/// flip. Greedy answers start alike but part early.
+///
+/// Option scores through the server differ from candle's by two things: the BOS the server must
+/// be sent (a property of the model, the same on every CPU) and llama.cpp's quantized arithmetic,
+/// whose SIMD kernels round differently per instruction set: on the same machine and the same 6
+/// items, server − candle averaged 0.453 nats with an AVX-512 build of llama.cpp and 0.521 with
+/// an AVX2 build (the figure reported from an AVX2-only EPYC, over the former bound of 0.5). So
+/// no fixed bound on server − candle holds on every CPU, and the test checks each part against
+/// what it is compared with instead (numbers: docs/backends/openai.md, both builds):
+/// - the server against llama.cpp in process with a BOS, on the same tokens: the same library
+///   on the same CPU, so the quantized kernels cancel and only the server's batching and
+///   KV-cache reuse remain (largest 10⁻⁶ nats on both builds; bound 10⁻³, the float32 test's);
+/// - llama.cpp in process without BOS against candle on the same tokens: the quantization
+///   effect itself, ≤ 0.6 nats (largest 0.392 with the AVX-512 build, 0.162 with AVX2);
+/// - both prefer the same option everywhere.
+///
+/// Run with `-- --nocapture` to print the numbers.
 #[test]
 fn the_server_agrees_with_candle_on_the_q4_1_gguf() {
     let _serial = llama::exclusive();
@@ -589,9 +617,19 @@ fn the_server_agrees_with_candle_on_the_q4_1_gguf() {
         same * 10 >= n * 3,
         "identical answers on only {same} of {n}"
     );
-    let ((mean, worst), candle_choice) = choice_agreement(&server, dir.path(), &model);
-    assert!(worst <= 1.0, "largest difference {worst} nats");
-    assert!(mean <= 0.5, "mean difference {mean} nats");
+    let (_, candle_choice) = choice_agreement(&server, dir.path(), &model);
+    let served = option_scores(&dir.path().join("served-choice"));
+    let with_bos = in_process_scores(&model, &candle_choice, "f16", true);
+    let (differences, same_choice) = compare_scores(&served, &with_bos);
+    let (mean, worst) = mean_and_worst(&differences);
+    println!(
+        "server vs llama.cpp in process with BOS (KV f16), same build: mean {mean:.6}, largest {worst:.6} nats"
+    );
+    assert_eq!(same_choice, served.len());
+    assert!(
+        worst <= 1e-3,
+        "the server's log-probs are not llama.cpp's own: largest difference {worst} nats"
+    );
     let (_, worst) = arithmetic_agreement(&model, &candle_choice, "f16");
     assert!(
         worst <= 0.6,

@@ -2,6 +2,7 @@
 //! knows what model it attacks: probes make cases, detectors and metrics read attempts.
 
 pub mod bias;
+pub mod catalogue;
 pub mod counterfactual;
 pub mod detectors;
 pub mod judges;

@@ -212,8 +212,9 @@ pub fn category_files(folder: &Path, categories: &[String]) -> Result<Vec<PathBu
     }
     let entries = std::fs::read_dir(folder).map_err(|e| {
         format!(
-            "reading {}: {e} (point --datasets at the folder that holds bbq/data, or set the probe's `path`)",
-            folder.display()
+            "reading {}: {e} ({})",
+            folder.display(),
+            crate::catalogue::missing_hint(folder)
         )
     })?;
     let mut files: Vec<PathBuf> = entries

@@ -40,8 +40,9 @@ pub fn resolve(datasets: &Path, path: &str) -> PathBuf {
 pub fn read_text(path: &Path) -> Result<String, String> {
     let bytes = crate::provenance::read(path).map_err(|e| {
         format!(
-            "reading {}: {e} (point --datasets at the folder that holds it, or set the probe's `path`)",
-            path.display()
+            "reading {}: {e} ({})",
+            path.display(),
+            crate::catalogue::missing_hint(path)
         )
     })?;
     String::from_utf8(bytes).map_err(|e| {

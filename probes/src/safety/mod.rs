@@ -174,7 +174,13 @@ pub(crate) fn build_dataset(
 
 /// Reads a UTF-8 text file, naming it in the error.
 pub(crate) fn read(path: &Path) -> Result<String, String> {
-    let bytes = crate::provenance::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes = crate::provenance::read(path).map_err(|e| {
+        format!(
+            "{}: {e} ({})",
+            path.display(),
+            crate::catalogue::missing_hint(path)
+        )
+    })?;
     String::from_utf8(bytes).map_err(|_| format!("{}: the file is not UTF-8 text", path.display()))
 }
 
