@@ -4,10 +4,12 @@
 //!
 //! candle-transformers' decoders return last-position logits only and build no padding mask, so
 //! they cannot score a batch of texts of mixed lengths; this file is the one forward both scoring
-//! and generation use. Weights are `QMatMul`s: dense tensors (dequantized at load) or quantized
-//! blocks for formats with fast kernels.
+//! and generation use. Weights are dense tensors (dequantized at load) or GGUF blocks kept
+//! quantized (`Linear::Quantized`, `Vocab::Quantized`).
 
-use candle_core::quantized::QMatMul;
+use std::sync::Arc;
+
+use candle_core::quantized::{ggml_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor, D};
 
 /// A large negative number used for masked attention scores: finite, so a row whose keys are all
@@ -16,6 +18,143 @@ const MASKED: f32 = -1.0e30;
 
 /// Attention scores held at once, in floats (64 Mi floats: 256 MiB in f32).
 const ATTENTION_BUDGET: usize = 1 << 26;
+
+/// Vocabulary rows of a quantized output head without a fast kernel expanded to f32 at once.
+const HEAD_SLICE: usize = 8192;
+
+/// The GGML block formats with SIMD kernels in candle's CPU quantized matmul. Other formats
+/// kept quantized are dequantized for every product.
+pub(crate) fn has_fast_kernel(dtype: GgmlDType) -> bool {
+    matches!(
+        dtype,
+        GgmlDType::Q4_0
+            | GgmlDType::Q8_0
+            | GgmlDType::Q2K
+            | GgmlDType::Q3K
+            | GgmlDType::Q4K
+            | GgmlDType::Q5K
+            | GgmlDType::Q6K
+            | GgmlDType::Q8K
+    )
+}
+
+/// `x W^T` for a quantized `W` `(out, in)`: candle's quantized matmul (activations quantized to
+/// Q8 as llama.cpp does) where the format has a fast kernel, at every batch width; otherwise the
+/// weight dequantized just before one f32 gemm. Measured on Qwen2.5-1.5B's Q4_K and Q6_K weights
+/// (`cargo run -p runners --example quantized_matmul`), the quantized matmul is as fast as a gemm
+/// of the dense weight from 1 to 4,096 rows, and expanding the weight first is slower at every
+/// width (docs/backends/candle.md, "Weights").
+fn quantized_forward(q: &QMatMul, x: &Tensor) -> candle_core::Result<Tensor> {
+    match q {
+        QMatMul::QTensor(w) if !has_fast_kernel(w.dtype()) => {
+            let dense = w.dequantize(x.device())?.to_dtype(x.dtype())?;
+            x.matmul(&dense.t()?)
+        }
+        _ => q.forward(x),
+    }
+}
+
+/// Rows `start..end` of a quantized matrix `(rows, cols)` as a quantized matrix of their own
+/// (each row is whole blocks: GGUF rows never share a block).
+fn qrows(q: &QTensor, start: usize, end: usize) -> candle_core::Result<QTensor> {
+    let (_, cols) = q.shape().dims2()?;
+    let dtype = q.dtype();
+    let row_bytes = cols / dtype.block_size() * dtype.type_size();
+    let data = q.data()?;
+    let bytes = data
+        .get(start * row_bytes..end * row_bytes)
+        .ok_or_else(|| candle_core::Error::Msg(format!("rows {start}..{end} out of range")))?;
+    ggml_file::qtensor_from_ggml(dtype, bytes, vec![end - start, cols], &q.device())
+}
+
+/// The given rows of a quantized matrix, dequantized: `(ids.len(), cols)` in f32.
+fn qgather(q: &QTensor, ids: &[u32], device: &Device) -> candle_core::Result<Tensor> {
+    let (rows, cols) = q.shape().dims2()?;
+    let dtype = q.dtype();
+    let row_bytes = cols / dtype.block_size() * dtype.type_size();
+    let data = q.data()?;
+    let mut bytes = Vec::with_capacity(ids.len() * row_bytes);
+    for &id in ids {
+        let id = id as usize;
+        if id >= rows {
+            candle_core::bail!("token id {id} outside the vocabulary of {rows}");
+        }
+        bytes.extend_from_slice(&data[id * row_bytes..(id + 1) * row_bytes]);
+    }
+    ggml_file::qtensor_from_ggml(dtype, &bytes, vec![ids.len(), cols], &Device::Cpu)?
+        .dequantize(&Device::Cpu)?
+        .to_device(device)
+}
+
+/// The token embeddings and the output head.
+pub(crate) enum Vocab {
+    /// Input embeddings `(V, d)` (`None` when tied to the head, whose transpose serves for
+    /// lookups too) and the head transposed, `(d, V)` contiguous.
+    Dense {
+        embed: Option<Tensor>,
+        head_t: Tensor,
+    },
+    /// GGUF blocks kept: looked-up rows are dequantized; the head `(V, d)` runs as a quantized
+    /// matmul (formats without a fast kernel: in dequantized slices of `HEAD_SLICE` rows). Tied
+    /// models hold one tensor in both.
+    Quantized {
+        embed: Arc<QTensor>,
+        head: Arc<QTensor>,
+    },
+}
+
+impl Vocab {
+    /// Dense tables from the embeddings `(V, d)` and an untied head `(V, d)`.
+    pub fn dense(embed: Tensor, lm_head: Option<Tensor>) -> candle_core::Result<Vocab> {
+        Ok(match lm_head {
+            Some(head) => Vocab::Dense {
+                embed: Some(embed),
+                head_t: head.t()?.contiguous()?,
+            },
+            None => Vocab::Dense {
+                embed: None,
+                head_t: embed.t()?.contiguous()?,
+            },
+        })
+    }
+
+    /// Embedding rows of `ids`: `(ids.len(), d)` in `dtype`.
+    fn embed(&self, ids: &[u32], dtype: DType, device: &Device) -> candle_core::Result<Tensor> {
+        match self {
+            Vocab::Dense { embed, head_t } => {
+                let idx = Tensor::new(ids, device)?;
+                match embed {
+                    Some(embed) => embed.index_select(&idx, 0),
+                    None => head_t.index_select(&idx, 1)?.t()?.contiguous(),
+                }
+            }
+            Vocab::Quantized { embed, .. } => qgather(embed, ids, device)?.to_dtype(dtype),
+        }
+    }
+
+    /// Logits `(N, V)` in f32 of hidden states `(N, d)`.
+    fn logits(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Vocab::Dense { head_t, .. } => hidden.matmul(head_t)?.to_dtype(DType::F32),
+            Vocab::Quantized { head, .. } => {
+                let hidden = hidden.to_dtype(DType::F32)?.contiguous()?;
+                if has_fast_kernel(head.dtype()) {
+                    return QMatMul::QTensor(head.clone()).forward(&hidden);
+                }
+                let (vocab, _) = head.shape().dims2()?;
+                let mut parts = Vec::new();
+                let mut start = 0;
+                while start < vocab {
+                    let end = (start + HEAD_SLICE).min(vocab);
+                    let w = qrows(head, start, end)?.dequantize(hidden.device())?;
+                    parts.push(hidden.matmul(&w.t()?)?);
+                    start = end;
+                }
+                Tensor::cat(&parts, 1)
+            }
+        }
+    }
+}
 
 /// Which variant of the decoder block a model uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,7 +239,7 @@ impl Linear {
     fn forward_2d(&self, x2: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Linear::Dense(wt) => x2.matmul(wt),
-            Linear::Quantized(q) => q.forward(x2),
+            Linear::Quantized(q) => quantized_forward(q, x2),
             Linear::LowRank { base, a_t, b_t } => {
                 base.forward_2d(x2)? + x2.matmul(a_t)?.matmul(b_t)?
             }
@@ -149,11 +288,7 @@ fn project(linear: &Linear, bias: Option<&Tensor>, x: &Tensor) -> candle_core::R
 /// The whole decoder.
 pub(crate) struct Model {
     pub cfg: Config,
-    /// Input embeddings `(V, d)`; `None` when tied to the output head, whose transpose serves
-    /// for lookups too.
-    pub embed: Option<Tensor>,
-    /// The output head transposed, `(d, V)` contiguous.
-    pub head_t: Tensor,
+    pub vocab: Vocab,
     pub layers: Vec<Layer>,
     pub norm: Tensor,
     pub dtype: DType,
@@ -301,6 +436,19 @@ impl Model {
         dtype: DType,
         device: Device,
     ) -> candle_core::Result<Model> {
+        let vocab = Vocab::dense(embed, lm_head)?;
+        Model::with_vocab(cfg, vocab, layers, norm, dtype, device)
+    }
+
+    /// A decoder whose embeddings and head are given as they are held (dense or quantized).
+    pub fn with_vocab(
+        cfg: Config,
+        vocab: Vocab,
+        layers: Vec<Layer>,
+        norm: Tensor,
+        dtype: DType,
+        device: Device,
+    ) -> candle_core::Result<Model> {
         let inv = |theta: f64, scale: f64, factors: Option<&Vec<f32>>| {
             let v: Vec<f32> = (0..cfg.head_dim)
                 .step_by(2)
@@ -319,14 +467,9 @@ impl Model {
             cfg.rope_freq_factors.as_ref(),
         )?;
         let inv_freq_local = inv(cfg.rope_local_theta, 1.0, None)?;
-        let (embed, head_t) = match lm_head {
-            Some(head) => (Some(embed), head.t()?.contiguous()?),
-            None => (None, embed.t()?.contiguous()?),
-        };
         Ok(Model {
             cfg,
-            embed,
-            head_t,
+            vocab,
             layers,
             norm,
             dtype,
@@ -468,8 +611,6 @@ impl Model {
         let cfg = &self.cfg;
         let b = tokens.len();
         let t = tokens.first().map_or(0, Vec::len);
-        let flat: Vec<u32> = tokens.iter().flatten().copied().collect();
-        let ids = Tensor::from_vec(flat, (b, t), &self.device)?;
         let query_pos: Vec<Vec<u32>> = positions
             .iter()
             .map(|row| row.iter().map(|p| p.unwrap_or(0)).collect())
@@ -513,11 +654,8 @@ impl Model {
             None
         };
 
-        let flat_ids = ids.flatten_all()?;
-        let rows = match &self.embed {
-            Some(embed) => embed.index_select(&flat_ids, 0)?,
-            None => self.head_t.index_select(&flat_ids, 1)?.t()?.contiguous()?,
-        };
+        let flat: Vec<u32> = tokens.iter().flatten().copied().collect();
+        let rows = self.vocab.embed(&flat, self.dtype, &self.device)?;
         let mut x = rows.reshape((b, t, cfg.d_model))?;
         if cfg.family == Family::Gemma3 {
             let scale =
@@ -638,7 +776,7 @@ impl Model {
 
     /// Log-softmax rows for hidden states `(N, d)`: returns `(N, V)` logits in f32.
     pub fn logits(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
-        hidden.matmul(&self.head_t)?.to_dtype(DType::F32)
+        self.vocab.logits(hidden)
     }
 
     /// Picks rows of a `(B, T, d)` hidden-state tensor by flat index `b * T + t`.
