@@ -4,11 +4,12 @@
 llama.cpp runs GGUF blocks as they are stored and quantizes the activations to Q8 for each
 product, which is what `--weights quantized` does for narrow batches (wide ones dequantize one
 weight at a time to f32, see docs/backends/candle.md). For the sentences and prompts of
-fixtures/data/candle_reference_<model>.json (written by scripts/candle-reference.py, so the token
-ids are transformers'), this writes fixtures/data/llama_reference_<model>.json:
+the first CrowS-Pairs sentences and, where fixtures/data/candle_reference_<model>.json exists
+(scripts/candle-reference.py), its chat prompts, this writes fixtures/data/llama_reference_<model>.json:
 
-  sentences    the summed log p(token | tokens before) of each sentence after its BOS, from
-               llama.cpp's raw logits in float64, evaluated as one sequence (KV cache in f32)
+  sentences    llama.cpp's token ids (BOS first) and the summed log p(token | tokens before) of
+               each sentence after its BOS, from llama.cpp's raw logits in float64, evaluated as
+               one sequence (KV cache in f32)
   generations  llama.cpp's greedy tokens after each chat prompt (the same stop tokens and length)
 
 with llama-cpp-python's version. Threads: REFERENCE_THREADS (2).
@@ -30,11 +31,12 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("model", choices=sorted(MODELS))
     parser.add_argument("--out", default="fixtures/data")
+    parser.add_argument("--sentences", type=int, default=100)
     args = parser.parse_args()
     models = pathlib.Path(os.environ.get("PROBITY_MODELS", pathlib.Path.home() / ".cache/probity/models"))
     path = models / MODELS[args.model]
     reference_path = pathlib.Path(args.out) / f"candle_reference_{args.model}.json"
-    for p in (path, reference_path):
+    for p in (path,):
         if not p.exists():
             print(f"error: {p}: no such file", file=sys.stderr)
             return 2
@@ -42,7 +44,7 @@ def main() -> int:
     import llama_cpp
     from llama_cpp import Llama
 
-    reference = json.loads(reference_path.read_text())
+    reference = json.loads(reference_path.read_text()) if reference_path.exists() else None
     threads = int(os.environ.get("REFERENCE_THREADS", "2"))
     llm = Llama(
         model_path=str(path),
@@ -55,9 +57,17 @@ def main() -> int:
         type_k=0,  # GGML_TYPE_F32
         type_v=0,
     )
+    # The first SENTENCES CrowS-Pairs `sent_more` sentences, BOS first, tokenized by llama.cpp
+    # (the test checks that the candle backend's ids are the same).
+    import csv
+
+    csv_path = os.environ.get("CROWS_PAIRS", "/work/shared/datasets/crows_pairs/crows_pairs_anonymized.csv")
+    with open(csv_path, newline="") as f:
+        texts = [r["sent_more"] for r in csv.DictReader(f)][: args.sentences]
     sentences = []
-    for s in reference["sentences"]:
-        ids = s["ids"]
+    for text in texts:
+        ids = [llm.token_bos()] + llm.tokenize(text.encode(), add_bos=False, special=False)
+        s = {"sentence": text}
         llm.reset()
         llm.eval(ids)
         total = 0.0
@@ -66,9 +76,9 @@ def main() -> int:
             top = row.max()
             total += row[ids[i]] - top - math.log(np.exp(row - top).sum())
         sentences.append({"sentence": s["sentence"], "ids": ids, "logprob": total})
-    stop = set(reference["stop_ids"])
+    stop = set(reference["stop_ids"]) if reference else set()
     generations = []
-    for g in reference["generations"]:
+    for g in reference["generations"] if reference else []:
         if g["kind"] != "chat":
             continue
         llm.reset()
@@ -82,6 +92,7 @@ def main() -> int:
             out.append(token)
             llm.eval([token])
         generations.append({"prompt": g["prompt"], "prompt_ids": g["prompt_ids"], "generated_ids": out})
+    pathlib.Path(args.out).mkdir(parents=True, exist_ok=True)
     target = pathlib.Path(args.out) / f"llama_reference_{args.model}.json"
     target.write_text(
         json.dumps(
@@ -92,7 +103,7 @@ def main() -> int:
                 "greedy decoding by argmax of the last row",
                 "versions": {"llama_cpp_python": llama_cpp.__version__, "python": sys.version.split()[0]},
                 "threads": threads,
-                "max_new_tokens": reference["max_new_tokens"],
+                "max_new_tokens": reference["max_new_tokens"] if reference else 0,
                 "sentences": sentences,
                 "generations": generations,
             },

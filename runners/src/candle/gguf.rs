@@ -10,10 +10,10 @@ use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 
-use candle_core::quantized::{ggml_file, gguf_file, GgmlDType, QMatMul, QTensor};
+use candle_core::quantized::{ggml_file, gguf_file, GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 
-use super::model::{Biases, Config, Family, Layer, Linear, Model, Vocab};
+use super::model::{Biases, Blocks, Config, Family, Layer, Linear, Model, Vocab};
 use super::LoadError;
 
 /// Whether the weights are dequantized at load or kept as GGUF blocks.
@@ -335,7 +335,12 @@ impl GgufFile {
         if quantized == Quantized::Keep {
             let q = self.kept(name, device)?;
             if is_block_format(q.dtype()) {
-                return Ok(Linear::Quantized(QMatMul::QTensor(Arc::new(q))));
+                return Blocks::new(q)
+                    .map(Linear::Blocks)
+                    .map_err(|e| LoadError::Corrupt {
+                        path: self.path.clone(),
+                        reason: format!("tensor `{name}`: {}", one_line(e)),
+                    });
             }
             let path = self.path.clone();
             let t = q.dequantize(device).map_err(|e| LoadError::Corrupt {

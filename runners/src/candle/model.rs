@@ -22,6 +22,69 @@ const ATTENTION_BUDGET: usize = 1 << 26;
 /// Vocabulary rows of a quantized output head without a fast kernel expanded to f32 at once.
 const HEAD_SLICE: usize = 8192;
 
+/// A quantized weight multiplies at least this many rows as one f32 gemm, the weight dequantized
+/// just before (one weight at a time); fewer rows run candle's quantized matmul, activations
+/// quantized to Q8 as llama.cpp does. Measured on Qwen2.5-1.5B's Q4_K and Q6_K weights
+/// (`cargo run -p runners --example quantized_matmul`, docs/backends/candle.md "Weights").
+pub(crate) const WIDE_ROWS: usize = 96;
+
+/// A quantized matrix `(n, k)` held as its GGUF blocks in two pieces, rows `0..n - 1` and row
+/// `n - 1`. candle 0.11 keeps, beside the blocks of every matrix whose row count is a multiple
+/// of 16, a repacked copy for its x86 tiled kernels (Q4_K: 1.33×, Q6_K: 1.52× the blocks) on
+/// first use; a piece of `n - 1` rows is never repacked, so the model stays near its file's size.
+pub(crate) struct Blocks {
+    main: Arc<QTensor>,
+    last: Option<Arc<QTensor>>,
+}
+
+impl Blocks {
+    pub fn new(q: QTensor) -> candle_core::Result<Blocks> {
+        let (rows, _) = q.shape().dims2()?;
+        if rows < 2 || rows % 16 != 0 {
+            return Ok(Blocks {
+                main: Arc::new(q),
+                last: None,
+            });
+        }
+        Ok(Blocks {
+            main: Arc::new(qrows(&q, 0, rows - 1)?),
+            last: Some(Arc::new(qrows(&q, rows - 1, rows)?)),
+        })
+    }
+
+    /// `(out, in)`.
+    pub fn dims(&self) -> candle_core::Result<(usize, usize)> {
+        let (rows, cols) = self.main.shape().dims2()?;
+        Ok((rows + usize::from(self.last.is_some()), cols))
+    }
+
+    pub fn dtype(&self) -> GgmlDType {
+        self.main.dtype()
+    }
+
+    /// The weight `(out, in)` in f32.
+    pub fn dequantize(&self, device: &Device) -> candle_core::Result<Tensor> {
+        let main = self.main.dequantize(device)?;
+        match &self.last {
+            Some(last) => Tensor::cat(&[main, last.dequantize(device)?], 0),
+            None => Ok(main),
+        }
+    }
+
+    /// `x W^T` for `x` `(m, in)`.
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if x.dim(0)? >= WIDE_ROWS || !has_fast_kernel(self.dtype()) {
+            let dense = self.dequantize(x.device())?.to_dtype(x.dtype())?;
+            return x.matmul(&dense.t()?);
+        }
+        let main = QMatMul::QTensor(self.main.clone()).forward(x)?;
+        match &self.last {
+            Some(last) => Tensor::cat(&[main, QMatMul::QTensor(last.clone()).forward(x)?], 1),
+            None => Ok(main),
+        }
+    }
+}
+
 /// The GGML block formats with SIMD kernels in candle's CPU quantized matmul. Other formats
 /// kept quantized are dequantized for every product.
 pub(crate) fn has_fast_kernel(dtype: GgmlDType) -> bool {
@@ -36,22 +99,6 @@ pub(crate) fn has_fast_kernel(dtype: GgmlDType) -> bool {
             | GgmlDType::Q6K
             | GgmlDType::Q8K
     )
-}
-
-/// `x W^T` for a quantized `W` `(out, in)`: candle's quantized matmul (activations quantized to
-/// Q8 as llama.cpp does) where the format has a fast kernel, at every batch width; otherwise the
-/// weight dequantized just before one f32 gemm. Measured on Qwen2.5-1.5B's Q4_K and Q6_K weights
-/// (`cargo run -p runners --example quantized_matmul`), the quantized matmul is as fast as a gemm
-/// of the dense weight from 1 to 4,096 rows, and expanding the weight first is slower at every
-/// width (docs/backends/candle.md, "Weights").
-fn quantized_forward(q: &QMatMul, x: &Tensor) -> candle_core::Result<Tensor> {
-    match q {
-        QMatMul::QTensor(w) if !has_fast_kernel(w.dtype()) => {
-            let dense = w.dequantize(x.device())?.to_dtype(x.dtype())?;
-            x.matmul(&dense.t()?)
-        }
-        _ => q.forward(x),
-    }
 }
 
 /// Rows `start..end` of a quantized matrix `(rows, cols)` as a quantized matrix of their own
@@ -94,9 +141,10 @@ pub(crate) enum Vocab {
         embed: Option<Tensor>,
         head_t: Tensor,
     },
-    /// GGUF blocks kept: looked-up rows are dequantized; the head `(V, d)` runs as a quantized
-    /// matmul (formats without a fast kernel: in dequantized slices of `HEAD_SLICE` rows). Tied
-    /// models hold one tensor in both.
+    /// GGUF blocks kept: looked-up rows are dequantized; the head `(V, d)` runs as candle's
+    /// quantized matmul at every width (with its repacked copy: expanding 150k vocabulary rows
+    /// for every call would cost more than the matmul), formats without a fast kernel in
+    /// dequantized slices of `HEAD_SLICE` rows. Tied models hold one tensor in both.
     Quantized {
         embed: Arc<QTensor>,
         head: Arc<QTensor>,
@@ -209,7 +257,8 @@ impl Config {
 /// slower at decode sizes, 1.1× at prefill sizes).
 pub(crate) enum Linear {
     Dense(Tensor),
-    Quantized(QMatMul),
+    /// GGUF blocks of the quantized mode (see `Blocks`).
+    Blocks(Blocks),
     /// A map plus a LoRA update applied unmerged (see `lora`): `base(x) + (x A^T)(scale B)^T`,
     /// with `a_t` `(in, r)` and `b_t` `(r, out)` holding the scale.
     LowRank {
@@ -239,7 +288,7 @@ impl Linear {
     fn forward_2d(&self, x2: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Linear::Dense(wt) => x2.matmul(wt),
-            Linear::Quantized(q) => quantized_forward(q, x2),
+            Linear::Blocks(b) => b.forward(x2),
             Linear::LowRank { base, a_t, b_t } => {
                 base.forward_2d(x2)? + x2.matmul(a_t)?.matmul(b_t)?
             }
