@@ -136,7 +136,9 @@ fn quantized_mode_stays_near_the_f32_mode() {
     let max = diffs.iter().copied().fold(0.0, f64::max);
     let mean_f32 = f32_scores.iter().sum::<f64>() / f32_scores.len() as f64;
     println!("quantized vs f32 on 100 sentences: mean |diff| {mean:.4} nats, max {max:.4}, mean log-likelihood {mean_f32:.2}");
-    assert!(mean < 0.5 && max < 2.0, "mean {mean}, max {max}");
+    // Measured: mean 0.093 nats, largest 1.63 (the output head's Q8 activations, and the few
+    // products of fewer than 96 rows).
+    assert!(mean < 0.15 && max < 2.5, "mean {mean}, max {max}");
     // Not the same numbers: the quantized mode does run its own products.
     assert!(mean > 1e-4, "mean {mean}");
 }
