@@ -16,6 +16,7 @@ with the library versions. Run it in the venv that scripts/bench-candle.sh also 
   ~/.cache/probity/venv-torch/bin/pip install torch transformers gguf accelerate sentencepiece protobuf
   ~/.cache/probity/venv-torch/bin/python scripts/candle-reference.py smollm2 [--sentences 240]
   ~/.cache/probity/venv-torch/bin/python scripts/candle-reference.py gemma3
+  ~/.cache/probity/venv-torch/bin/python scripts/candle-reference.py qwen0.5b
   ~/.cache/probity/venv-torch/bin/python scripts/candle-reference.py minilm
 """
 
@@ -29,7 +30,41 @@ import sys
 MODELS = {
     "smollm2": "SmolLM2-135M-Instruct.Q4_1.gguf",
     "gemma3": "gemma-3-270m-q4_k_m.gguf",
+    "qwen0.5b": "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
 }
+
+# Tool definitions for templates with a tools branch (Qwen 2.5). Every object's keys are in
+# sorted order: Probity passes tools to the template as JSON objects whose keys it iterates in
+# sorted order, while Python keeps insertion order; sorted keys make both the same.
+TOOLS = [
+    {
+        "function": {
+            "description": "Get the current weather in a city.",
+            "name": "get_weather",
+            "parameters": {
+                "properties": {
+                    "city": {"description": "The city, e.g. Zürich", "type": "string"},
+                    "unit": {"enum": ["celsius", "fahrenheit"], "type": "string"},
+                },
+                "required": ["city"],
+                "type": "object",
+            },
+        },
+        "type": "function",
+    },
+    {
+        "function": {
+            "description": "Add two numbers.",
+            "name": "add",
+            "parameters": {
+                "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+                "required": ["a", "b"],
+                "type": "object",
+            },
+        },
+        "type": "function",
+    },
+]
 
 # Texts that exercise the tokenizer: Unicode, digits, runs of spaces, newlines, special tokens.
 TOKENIZER_TEXTS = [
@@ -167,6 +202,17 @@ def main():
             {
                 "messages": conv,
                 "rendered": tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=True),
+            }
+        )
+    # The tools branch, where the template has one (Qwen 2.5), with and without a system message.
+    for conv in CONVERSATIONS[:3] if tok.chat_template and "tools" in tok.chat_template else []:
+        templates.append(
+            {
+                "messages": conv,
+                "tools": TOOLS,
+                "rendered": tok.apply_chat_template(
+                    conv, tools=TOOLS, tokenize=False, add_generation_prompt=True
+                ),
             }
         )
     out = pathlib.Path(args.out)

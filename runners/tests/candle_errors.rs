@@ -158,3 +158,57 @@ fn bad_device_and_dtype() {
         .to_string();
     assert!(message.contains("dtype `f8`"), "{message}");
 }
+
+#[test]
+fn bad_weights_mode() {
+    let path = candle_common::model_path(candle_common::SMOLLM2, "smollm2");
+    let with = |weights: &str, dtype: Option<&str>| {
+        let options = CandleOptions {
+            weights: Some(weights.into()),
+            dtype: dtype.map(str::to_string),
+            ..CandleOptions::default()
+        };
+        CandleBackend::load(&path, &options).err().unwrap()
+    };
+    check(
+        &with("q3", None),
+        &path,
+        "--weights q3: expected quantized, f32, bf16 or f16",
+    );
+    check(
+        &with("f32", Some("bf16")),
+        &path,
+        "conflicts with --dtype bf16",
+    );
+    check(
+        &with("quantized", Some("bf16")),
+        &path,
+        "runs with f32 activations",
+    );
+    // An HF folder has no blocks to keep.
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/data/tiny-mlm");
+    let options = CandleOptions {
+        weights: Some("quantized".into()),
+        ..CandleOptions::default()
+    };
+    let error = CandleBackend::load(&folder, &options).err().unwrap();
+    check(&error, &folder, "needs a GGUF file");
+}
+
+/// A GGUF whose tensor has a GGML type candle cannot read (IQ4_NL, id 20) is refused by name.
+#[test]
+fn unsupported_ggml_type_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iq4.gguf");
+    write_gguf(&path, &llama_metadata());
+    let mut bytes = std::fs::read(&path).unwrap();
+    // The tensor info of blk.0.attn_q.weight: name, 2 dimensions (u32), two u64 sizes, then
+    // the type (u32, 0 = F32).
+    let name = b"blk.0.attn_q.weight";
+    let at = bytes.windows(name.len()).position(|w| w == name).unwrap() + name.len();
+    let type_at = at + 4 + 2 * 8;
+    assert_eq!(bytes[type_at..type_at + 4], 0u32.to_le_bytes());
+    bytes[type_at..type_at + 4].copy_from_slice(&20u32.to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    check(&load(&path), &path, "GGML tensor type IQ4_NL (id 20");
+}

@@ -1,33 +1,37 @@
 //! Loading a decoder from a GGUF file (`llama`, `mistral`, `qwen2`, `gemma3`): architecture
 //! metadata to `Config`, tensors to weights.
 //!
-//! Tensors are dequantized to the working dtype at load, except where candle has a fast
-//! quantized kernel and the caller asked to keep blocks quantized (see `Quantized`). Q4_1 in
-//! particular has no SIMD kernel in candle: dequantized f32 is about 8× faster per token.
+//! Tensors are dequantized to the working dtype at load, or kept as GGUF blocks
+//! (`Quantized::Keep`: the matrices of the blocks, the embeddings and the head; norms and biases
+//! are small and always f32).
 
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 
-use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
+use candle_core::quantized::{ggml_file, gguf_file, GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 
-use super::model::{Biases, Config, Family, Layer, Linear, Model};
+use super::model::{Biases, Blocks, Config, Family, Layer, Linear, Model, Vocab};
 use super::LoadError;
 
-/// Whether to keep quantized blocks (QMatMul over blocks) for the formats with fast kernels.
+/// Whether the weights are dequantized at load or kept as GGUF blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Quantized {
     Dequantize,
-    KeepFast,
+    Keep,
 }
 
-/// The formats whose candle CPU kernels are SIMD (see STACK.md).
-fn has_fast_kernel(dtype: GgmlDType) -> bool {
+/// The GGML block formats kept quantized (the ones people ship); F32, F16 and BF16 tensors are
+/// dense in every mode.
+pub(crate) fn is_block_format(dtype: GgmlDType) -> bool {
     matches!(
         dtype,
         GgmlDType::Q4_0
+            | GgmlDType::Q4_1
+            | GgmlDType::Q5_0
+            | GgmlDType::Q5_1
             | GgmlDType::Q8_0
             | GgmlDType::Q2K
             | GgmlDType::Q3K
@@ -36,6 +40,96 @@ fn has_fast_kernel(dtype: GgmlDType) -> bool {
             | GgmlDType::Q6K
             | GgmlDType::Q8K
     )
+}
+
+/// The names GGML gives its tensor types (ggml.h), for errors about types candle cannot read.
+fn ggml_type_name(id: u32) -> &'static str {
+    match id {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        6 => "Q5_0",
+        7 => "Q5_1",
+        8 => "Q8_0",
+        9 => "Q8_1",
+        10 => "Q2_K",
+        11 => "Q3_K",
+        12 => "Q4_K",
+        13 => "Q5_K",
+        14 => "Q6_K",
+        15 => "Q8_K",
+        16 => "IQ2_XXS",
+        17 => "IQ2_XS",
+        18 => "IQ3_XXS",
+        19 => "IQ1_S",
+        20 => "IQ4_NL",
+        21 => "IQ3_S",
+        22 => "IQ2_S",
+        23 => "IQ4_XS",
+        24 => "I8",
+        25 => "I16",
+        26 => "I32",
+        27 => "I64",
+        28 => "F64",
+        29 => "IQ1_M",
+        30 => "BF16",
+        34 => "TQ1_0",
+        35 => "TQ2_0",
+        39 => "MXFP4",
+        _ => "unknown",
+    }
+}
+
+/// GGML's name of a type candle reads (`Q4_K`, not candle's `Q4K`).
+fn ggml_name(dtype: GgmlDType) -> &'static str {
+    match dtype {
+        GgmlDType::F32 => "F32",
+        GgmlDType::F16 => "F16",
+        GgmlDType::BF16 => "BF16",
+        GgmlDType::Q4_0 => "Q4_0",
+        GgmlDType::Q4_1 => "Q4_1",
+        GgmlDType::Q5_0 => "Q5_0",
+        GgmlDType::Q5_1 => "Q5_1",
+        GgmlDType::Q8_0 => "Q8_0",
+        GgmlDType::Q8_1 => "Q8_1",
+        GgmlDType::Q2K => "Q2_K",
+        GgmlDType::Q3K => "Q3_K",
+        GgmlDType::Q4K => "Q4_K",
+        GgmlDType::Q5K => "Q5_K",
+        GgmlDType::Q6K => "Q6_K",
+        GgmlDType::Q8K => "Q8_K",
+    }
+}
+
+const SUPPORTED_TYPES: &str =
+    "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K";
+
+/// Q5_0 blocks rewritten as Q8_0 blocks with the same scale: every value is the same (a Q5_0
+/// value is `d·(q − 16)`, `q` in 0..32; a Q8_0 value `d·q`, `q` an i8), and candle has a SIMD
+/// kernel for Q8_0 but not for Q5_0. Both multiply Q8_0-quantized activations, so the products
+/// are llama.cpp's for Q5_0.
+pub(crate) fn q5_0_as_q8_0(q: &QTensor, device: &Device) -> candle_core::Result<QTensor> {
+    const Q5_0_BYTES: usize = 22;
+    let data = q.data()?;
+    if data.len() % Q5_0_BYTES != 0 {
+        candle_core::bail!("Q5_0 data of {} bytes is not whole blocks", data.len());
+    }
+    let mut out = Vec::with_capacity(data.len() / Q5_0_BYTES * 34);
+    for block in data.chunks_exact(Q5_0_BYTES) {
+        out.extend_from_slice(&block[..2]);
+        let qh = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
+        let qs = &block[6..];
+        let mut values = [0u8; 32];
+        for j in 0..16 {
+            let high0 = (((qh >> j) << 4) & 0x10) as u8;
+            let high1 = ((qh >> (j + 12)) & 0x10) as u8;
+            values[j] = (((qs[j] & 0x0f) | high0) as i8 - 16) as u8;
+            values[j + 16] = (((qs[j] >> 4) | high1) as i8 - 16) as u8;
+        }
+        out.extend_from_slice(&values);
+    }
+    ggml_file::qtensor_from_ggml(GgmlDType::Q8_0, &out, q.shape().dims().to_vec(), device)
 }
 
 /// An open GGUF file: its parsed header and a reader for tensor data.
@@ -77,15 +171,56 @@ impl GgufFile {
             reason: one_line(e),
         })?;
         let mut reader = BufReader::new(file);
-        let content = gguf_file::Content::read(&mut reader).map_err(|e| LoadError::Corrupt {
-            path: shown.clone(),
-            reason: format!("not a readable GGUF file ({})", one_line(e)),
+        let content = gguf_file::Content::read(&mut reader).map_err(|e| {
+            let reason = one_line(e);
+            // candle's words for a tensor type it does not know: "unknown dtype for tensor N",
+            // where N is the GGML type id.
+            match reason
+                .strip_prefix("unknown dtype for tensor ")
+                .and_then(|n| n.parse::<u32>().ok())
+            {
+                Some(id) => LoadError::Unsupported {
+                    path: shown.clone(),
+                    what: format!(
+                        "GGML tensor type {} (id {id}; the candle backend reads {SUPPORTED_TYPES})",
+                        ggml_type_name(id)
+                    ),
+                },
+                None => LoadError::Corrupt {
+                    path: shown.clone(),
+                    reason: format!("not a readable GGUF file ({reason})"),
+                },
+            }
         })?;
         Ok(GgufFile {
             content,
             reader,
             path: shown,
         })
+    }
+
+    /// Bytes of every tensor dequantized to `dtype`.
+    pub fn dense_bytes(&self, dtype: DType) -> u64 {
+        self.content
+            .tensor_infos
+            .values()
+            .map(|t| t.shape.elem_count() as u64 * dtype.size_in_bytes() as u64)
+            .sum()
+    }
+
+    /// How many tensors of each GGML type the file holds, e.g. `Q4_K ×169, Q6_K ×29, F32 ×141`.
+    pub fn type_counts(&self) -> String {
+        let mut counts = std::collections::BTreeMap::new();
+        for info in self.content.tensor_infos.values() {
+            *counts.entry(ggml_name(info.ggml_dtype)).or_insert(0usize) += 1;
+        }
+        let mut counts: Vec<(&str, usize)> = counts.into_iter().collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        counts
+            .iter()
+            .map(|(t, n)| format!("{t} ×{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     pub fn architecture(&self) -> Result<String, LoadError> {
@@ -172,6 +307,29 @@ impl GgufFile {
         }
     }
 
+    /// A tensor kept as it is stored, for the quantized mode; Q5_0 becomes the same values in
+    /// Q8_0 (see `q5_0_as_q8_0`). Refuses GGML types the quantized path does not run.
+    fn kept(&mut self, name: &str, device: &Device) -> Result<QTensor, LoadError> {
+        let q = self.qtensor(name, device)?;
+        let err = |reason: String| LoadError::Corrupt {
+            path: self.path.clone(),
+            reason: format!("tensor `{name}`: {reason}"),
+        };
+        match q.dtype() {
+            GgmlDType::Q5_0 => q5_0_as_q8_0(&q, device).map_err(|e| err(one_line(e))),
+            GgmlDType::Q8_1 => Err(LoadError::Unsupported {
+                path: self.path.clone(),
+                what: format!(
+                    "tensor `{name}` of GGML type Q8_1 (the candle backend reads {SUPPORTED_TYPES})"
+                ),
+            }),
+            _ => {
+                q.shape().dims2().map_err(|e| err(one_line(e)))?;
+                Ok(q)
+            }
+        }
+    }
+
     fn linear(
         &mut self,
         name: &str,
@@ -179,10 +337,27 @@ impl GgufFile {
         device: &Device,
         quantized: Quantized,
     ) -> Result<Linear, LoadError> {
-        let q = self.qtensor(name, device)?;
-        if quantized == Quantized::KeepFast && has_fast_kernel(q.dtype()) && dtype == DType::F32 {
-            return Ok(Linear::Quantized(QMatMul::QTensor(Arc::new(q))));
+        if quantized == Quantized::Keep {
+            let q = self.kept(name, device)?;
+            if is_block_format(q.dtype()) {
+                return Blocks::new(q)
+                    .map(Linear::Blocks)
+                    .map_err(|e| LoadError::Corrupt {
+                        path: self.path.clone(),
+                        reason: format!("tensor `{name}`: {}", one_line(e)),
+                    });
+            }
+            let path = self.path.clone();
+            let t = q.dequantize(device).map_err(|e| LoadError::Corrupt {
+                path: path.clone(),
+                reason: format!("tensor `{name}`: {}", one_line(e)),
+            })?;
+            return Linear::dense(&t).map_err(|e| LoadError::Corrupt {
+                path,
+                reason: format!("tensor `{name}`: {}", one_line(e)),
+            });
         }
+        let q = self.qtensor(name, device)?;
         let path = self.path.clone();
         let t = q
             .dequantize(device)
@@ -247,8 +422,28 @@ impl GgufFile {
                 ),
             });
         }
-        let embed = self.dense("token_embd.weight", dtype, device)?;
-        let vocab = embed.dims().first().copied().unwrap_or(0);
+        let (tables, vocab) = match quantized {
+            Quantized::Dequantize => {
+                let embed = self.dense("token_embd.weight", dtype, device)?;
+                let vocab = embed.dims().first().copied().unwrap_or(0);
+                let head = if self.has("output.weight") {
+                    Some(self.dense("output.weight", dtype, device)?)
+                } else {
+                    None
+                };
+                (Tables::Dense(embed, head), vocab)
+            }
+            Quantized::Keep => {
+                let embed = Arc::new(self.kept("token_embd.weight", device)?);
+                let vocab = embed.shape().dims().first().copied().unwrap_or(0);
+                let head = if self.has("output.weight") {
+                    Arc::new(self.kept("output.weight", device)?)
+                } else {
+                    embed.clone()
+                };
+                (Tables::Kept(embed, head), vocab)
+            }
+        };
         let (rope_local_theta, rope_scale, sliding_pattern, attn_scale) = match family {
             Family::Llama => (rope_theta, 1.0, 0, 1.0 / (head_dim as f64).sqrt()),
             Family::Gemma3 => (
@@ -344,17 +539,55 @@ impl GgufFile {
             });
         }
         let norm = self.dense("output_norm.weight", DType::F32, device)?;
-        let lm_head = if self.has("output.weight") {
-            Some(self.dense("output.weight", dtype, device)?)
-        } else {
-            None
-        };
         let path = self.path.clone();
-        Model::new(cfg, embed, layers, norm, lm_head, dtype, device.clone()).map_err(|e| {
-            LoadError::Corrupt {
+        let vocab = match tables {
+            Tables::Dense(embed, head) => Vocab::dense(embed, head),
+            Tables::Kept(embed, head) => Ok(Vocab::Quantized { embed, head }),
+        };
+        vocab
+            .and_then(|vocab| Model::with_vocab(cfg, vocab, layers, norm, dtype, device.clone()))
+            .map_err(|e| LoadError::Corrupt {
                 path,
                 reason: one_line(e),
-            }
-        })
+            })
+    }
+}
+
+/// The embeddings and the untied head as read: dense, or kept as blocks (tied: one tensor).
+enum Tables {
+    Dense(Tensor, Option<Tensor>),
+    Kept(Arc<QTensor>, Arc<QTensor>),
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Q5_0 rewritten as Q8_0 holds exactly the same values, block for block.
+    #[test]
+    fn q5_0_as_q8_0_keeps_every_value() {
+        let device = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (64, 256), &device).unwrap();
+        let scale = (Tensor::arange(1f32, 65.0, &device).unwrap() / 8.0).unwrap();
+        let x = x.broadcast_mul(&scale.reshape((64, 1)).unwrap()).unwrap();
+        let q5 = QTensor::quantize(&x, GgmlDType::Q5_0).unwrap();
+        let q8 = q5_0_as_q8_0(&q5, &device).unwrap();
+        assert_eq!(q8.dtype(), GgmlDType::Q8_0);
+        let a = q5.dequantize(&device).unwrap().flatten_all().unwrap();
+        let b = q8.dequantize(&device).unwrap().flatten_all().unwrap();
+        let (a, b) = (a.to_vec1::<f32>().unwrap(), b.to_vec1::<f32>().unwrap());
+        assert_eq!(a, b);
+        // Not a trivial tensor: the values span the 32 levels of Q5_0.
+        let distinct: std::collections::BTreeSet<u32> = a.iter().map(|v| v.to_bits()).collect();
+        assert!(distinct.len() > 1000, "{} distinct values", distinct.len());
+    }
+
+    #[test]
+    fn ggml_type_names_follow_ggml() {
+        assert_eq!(ggml_type_name(12), "Q4_K");
+        assert_eq!(ggml_type_name(20), "IQ4_NL");
+        assert_eq!(ggml_type_name(99), "unknown");
+        assert_eq!(ggml_name(GgmlDType::Q6K), "Q6_K");
     }
 }

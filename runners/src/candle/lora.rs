@@ -13,7 +13,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use candle_core::quantized::QMatMul;
 use candle_core::{DType, Device, Tensor};
 
 use super::gguf::one_line;
@@ -494,10 +493,7 @@ fn read_weights(path: &Path, n_layers: usize, r: usize) -> Result<Weights, LoadE
 fn linear_shape(linear: &Linear) -> candle_core::Result<(usize, usize)> {
     match linear {
         Linear::Dense(wt) => wt.dims2(),
-        Linear::Quantized(QMatMul::QTensor(q)) => q.shape().dims2().map(|(o, i)| (i, o)),
-        Linear::Quantized(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => {
-            t.dims2().map(|(o, i)| (i, o))
-        }
+        Linear::Blocks(b) => b.dims().map(|(o, i)| (i, o)),
         Linear::LowRank { base, .. } => linear_shape(base),
     }
 }
@@ -724,7 +720,9 @@ mod tests {
         let q = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap();
         let wq = q.dequantize(&dev).unwrap();
         let low = Linear::LowRank {
-            base: Box::new(Linear::Quantized(QMatMul::from_qtensor(q).unwrap())),
+            base: Box::new(Linear::Blocks(
+                crate::candle::model::Blocks::new(q).unwrap(),
+            )),
             a_t: a.t().unwrap().contiguous().unwrap(),
             b_t: (b.t().unwrap() * scale).unwrap().contiguous().unwrap(),
         };

@@ -38,6 +38,10 @@ pub struct CandleOptions {
     pub device: String,
     /// `f32`, `bf16` or `f16`; `None` picks f32 on CPU and bf16 on GPUs.
     pub dtype: Option<String>,
+    /// How a GGUF file's weights are held: `quantized` (its blocks kept in memory), or `f32`,
+    /// `bf16`, `f16` (dequantized at load, the same as `dtype`). `None`: dequantized when the
+    /// dense weights take at most `DENSE_LIMIT` bytes, else quantized (see `weights_mode`).
+    pub weights: Option<String>,
     /// Cases per call; `None` picks one from the device and the query kind.
     pub batch_size: Option<usize>,
     /// A PEFT LoRA adapter folder applied to the model at load (see `lora`).
@@ -51,6 +55,7 @@ impl Default for CandleOptions {
         CandleOptions {
             device: "cpu".to_string(),
             dtype: None,
+            weights: None,
             batch_size: None,
             adapter: None,
             adapter_unmerged: false,
@@ -79,6 +84,12 @@ pub enum LoadError {
     Device { device: String, reason: String },
     #[error("dtype `{dtype}` is not one of f32, bf16, f16")]
     Dtype { dtype: String },
+    #[error("{path}: --weights {weights}: {reason}")]
+    Weights {
+        path: String,
+        weights: String,
+        reason: String,
+    },
     #[error("{path}: {reason}")]
     Adapter { path: String, reason: String },
 }
@@ -143,6 +154,63 @@ fn parse_dtype(dtype: Option<&str>, device: &Device) -> Result<DType, LoadError>
     }
 }
 
+/// Dense weights up to this many bytes are the default for a GGUF file (exact with respect to
+/// transformers, and the fastest on the CPU); above it the blocks stay quantized, so that a
+/// model needs about its file's size in memory. 2 GiB: a 0.5B model in f32.
+pub const DENSE_LIMIT: u64 = 2 << 30;
+
+/// The weights mode of a load: GGUF blocks kept, and the working dtype.
+fn weights_mode(
+    path: &Path,
+    options: &CandleOptions,
+    device: &Device,
+    gguf: Option<&gguf::GgufFile>,
+) -> Result<(gguf::Quantized, DType), LoadError> {
+    let dtype = parse_dtype(options.dtype.as_deref(), device)?;
+    let err = |weights: &str, reason: String| LoadError::Weights {
+        path: path.display().to_string(),
+        weights: weights.to_string(),
+        reason,
+    };
+    match options.weights.as_deref() {
+        Some("quantized") => {
+            if gguf.is_none() {
+                return Err(err(
+                    "quantized",
+                    "needs a GGUF file (an HF folder's weights are dense)".into(),
+                ));
+            }
+            if dtype != DType::F32 && options.dtype.is_some() {
+                return Err(err(
+                    "quantized",
+                    format!(
+                        "runs with f32 activations; --dtype {} does not apply",
+                        dtype_name(dtype)
+                    ),
+                ));
+            }
+            Ok((gguf::Quantized::Keep, DType::F32))
+        }
+        Some(w @ ("f32" | "bf16" | "f16")) => {
+            let wanted = parse_dtype(Some(w), device)?;
+            if options.dtype.is_some() && wanted != dtype {
+                return Err(err(
+                    w,
+                    format!("conflicts with --dtype {}", dtype_name(dtype)),
+                ));
+            }
+            Ok((gguf::Quantized::Dequantize, wanted))
+        }
+        Some(other) => Err(err(other, "expected quantized, f32, bf16 or f16".into())),
+        None => match gguf {
+            Some(file) if options.dtype.is_none() && file.dense_bytes(dtype) > DENSE_LIMIT => {
+                Ok((gguf::Quantized::Keep, DType::F32))
+            }
+            _ => Ok((gguf::Quantized::Dequantize, dtype)),
+        },
+    }
+}
+
 fn dtype_name(dtype: DType) -> &'static str {
     match dtype {
         DType::F32 => "f32",
@@ -182,7 +250,6 @@ impl CandleBackend {
     /// Loads a `.gguf` file or an HF folder (config.json, model.safetensors, tokenizer.json).
     pub fn load(path: &Path, options: &CandleOptions) -> Result<CandleBackend, LoadError> {
         let device = parse_device(&options.device)?;
-        let dtype = parse_dtype(options.dtype.as_deref(), &device)?;
         let is_gguf = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
@@ -193,8 +260,9 @@ impl CandleBackend {
             });
         }
         let mut backend = if is_gguf {
-            Self::load_gguf(path, &device, dtype)?
+            Self::load_gguf(path, &device, options)?
         } else if path.is_dir() {
+            let (_, dtype) = weights_mode(path, options, &device, None)?;
             Self::load_folder(path, &device, dtype)?
         } else {
             return Err(LoadError::UnknownFormat {
@@ -242,9 +310,14 @@ impl CandleBackend {
         Ok(())
     }
 
-    fn load_gguf(path: &Path, device: &Device, dtype: DType) -> Result<CandleBackend, LoadError> {
+    fn load_gguf(
+        path: &Path,
+        device: &Device,
+        options: &CandleOptions,
+    ) -> Result<CandleBackend, LoadError> {
         let shown = path.display().to_string();
         let mut file = gguf::GgufFile::open(path)?;
+        let (quantized, dtype) = weights_mode(path, options, device, Some(&file))?;
         let architecture = file.architecture()?;
         file.family()?;
         let (tokenizer, specials) =
@@ -270,14 +343,36 @@ impl CandleBackend {
             ),
             None => None,
         };
-        let model = file.model(dtype, device, gguf::Quantized::Dequantize)?;
+        let model = file.model(dtype, device, quantized)?;
         let mut details = BTreeMap::new();
         details.insert("format".to_string(), "gguf".to_string());
         details.insert("architecture".to_string(), architecture);
-        details.insert(
-            "weights".to_string(),
-            format!("dequantized to {} at load", dtype_name(dtype)),
-        );
+        let chosen = if options.weights.is_some() || options.dtype.is_some() {
+            "chosen"
+        } else {
+            "default"
+        };
+        let (mode, how) = match quantized {
+            gguf::Quantized::Keep => (
+                "quantized",
+                format!(
+                    "GGUF blocks kept in memory ({}; Q5_0 held as Q8_0, the same values); candle's quantized matmul with activations quantized to Q8 (as llama.cpp) for Q4_0, Q8_0 and k-quants, Q4_1/Q5_1 dequantized per product; activations f32 ({chosen}: dense f32 weights would take {:.2} GB)",
+                    file.type_counts(),
+                    file.dense_bytes(DType::F32) as f64 / 1e9
+                ),
+            ),
+            gguf::Quantized::Dequantize => (
+                dtype_name(dtype),
+                format!(
+                    "dequantized to {} at load ({}; {chosen}: {:.2} GB dense)",
+                    dtype_name(dtype),
+                    file.type_counts(),
+                    file.dense_bytes(dtype) as f64 / 1e9
+                ),
+            ),
+        };
+        details.insert("weights_mode".to_string(), mode.to_string());
+        details.insert("weights".to_string(), how);
         details.insert(
             "tokenizer".to_string(),
             "rebuilt from GGUF metadata (tokenizer.ggml.*)".to_string(),
@@ -496,6 +591,20 @@ impl CandleBackend {
             content: prompt.to_string(),
         });
         template.render(&messages)
+    }
+
+    /// A whole conversation through the model's chat template, with tool definitions for
+    /// templates that have a tools branch (Qwen 2.5); for checks against transformers.
+    pub fn render_messages(
+        &self,
+        messages: &[audit_core::Message],
+        tools: Option<&serde_json::Value>,
+    ) -> Result<String, String> {
+        let template = self
+            .template
+            .as_ref()
+            .ok_or_else(|| "the model has no chat template".to_string())?;
+        template.render_with_tools(messages, tools)
     }
 
     /// Continues raw prompts (token ids, no chat template) as `Chat` does; one seed per prompt.

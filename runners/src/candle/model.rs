@@ -4,10 +4,12 @@
 //!
 //! candle-transformers' decoders return last-position logits only and build no padding mask, so
 //! they cannot score a batch of texts of mixed lengths; this file is the one forward both scoring
-//! and generation use. Weights are `QMatMul`s: dense tensors (dequantized at load) or quantized
-//! blocks for formats with fast kernels.
+//! and generation use. Weights are dense tensors (dequantized at load) or GGUF blocks kept
+//! quantized (`Linear::Quantized`, `Vocab::Quantized`).
 
-use candle_core::quantized::QMatMul;
+use std::sync::Arc;
+
+use candle_core::quantized::{ggml_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor, D};
 
 /// A large negative number used for masked attention scores: finite, so a row whose keys are all
@@ -16,6 +18,191 @@ const MASKED: f32 = -1.0e30;
 
 /// Attention scores held at once, in floats (64 Mi floats: 256 MiB in f32).
 const ATTENTION_BUDGET: usize = 1 << 26;
+
+/// Vocabulary rows of a quantized output head without a fast kernel expanded to f32 at once.
+const HEAD_SLICE: usize = 8192;
+
+/// A quantized weight multiplies at least this many rows as one f32 gemm, the weight dequantized
+/// just before (one weight at a time); fewer rows run candle's quantized matmul, activations
+/// quantized to Q8 as llama.cpp does. Measured on Qwen2.5-1.5B's Q4_K and Q6_K weights
+/// (`cargo run -p runners --example quantized_matmul`, docs/backends/candle.md "Weights").
+pub(crate) const WIDE_ROWS: usize = 96;
+
+/// A quantized matrix `(n, k)` held as its GGUF blocks in two pieces, rows `0..n - 1` and row
+/// `n - 1`. candle 0.11 keeps, beside the blocks of every matrix whose row count is a multiple
+/// of 16, a repacked copy for its x86 tiled kernels (Q4_K: 1.33×, Q6_K: 1.52× the blocks) on
+/// first use; a piece of `n - 1` rows is never repacked, so the model stays near its file's size.
+pub(crate) struct Blocks {
+    main: Arc<QTensor>,
+    last: Option<Arc<QTensor>>,
+}
+
+impl Blocks {
+    pub fn new(q: QTensor) -> candle_core::Result<Blocks> {
+        let (rows, _) = q.shape().dims2()?;
+        if rows < 2 || rows % 16 != 0 {
+            return Ok(Blocks {
+                main: Arc::new(q),
+                last: None,
+            });
+        }
+        Ok(Blocks {
+            main: Arc::new(qrows(&q, 0, rows - 1)?),
+            last: Some(Arc::new(qrows(&q, rows - 1, rows)?)),
+        })
+    }
+
+    /// `(out, in)`.
+    pub fn dims(&self) -> candle_core::Result<(usize, usize)> {
+        let (rows, cols) = self.main.shape().dims2()?;
+        Ok((rows + usize::from(self.last.is_some()), cols))
+    }
+
+    pub fn dtype(&self) -> GgmlDType {
+        self.main.dtype()
+    }
+
+    /// The weight `(out, in)` in f32.
+    pub fn dequantize(&self, device: &Device) -> candle_core::Result<Tensor> {
+        let main = self.main.dequantize(device)?;
+        match &self.last {
+            Some(last) => Tensor::cat(&[main, last.dequantize(device)?], 0),
+            None => Ok(main),
+        }
+    }
+
+    /// `x W^T` for `x` `(m, in)`.
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if x.dim(0)? >= WIDE_ROWS || !has_fast_kernel(self.dtype()) {
+            let dense = self.dequantize(x.device())?.to_dtype(x.dtype())?;
+            return x.matmul(&dense.t()?);
+        }
+        let main = QMatMul::QTensor(self.main.clone()).forward(x)?;
+        match &self.last {
+            Some(last) => Tensor::cat(&[main, QMatMul::QTensor(last.clone()).forward(x)?], 1),
+            None => Ok(main),
+        }
+    }
+}
+
+/// The GGML block formats with SIMD kernels in candle's CPU quantized matmul. Other formats
+/// kept quantized are dequantized for every product.
+pub(crate) fn has_fast_kernel(dtype: GgmlDType) -> bool {
+    matches!(
+        dtype,
+        GgmlDType::Q4_0
+            | GgmlDType::Q8_0
+            | GgmlDType::Q2K
+            | GgmlDType::Q3K
+            | GgmlDType::Q4K
+            | GgmlDType::Q5K
+            | GgmlDType::Q6K
+            | GgmlDType::Q8K
+    )
+}
+
+/// Rows `start..end` of a quantized matrix `(rows, cols)` as a quantized matrix of their own
+/// (each row is whole blocks: GGUF rows never share a block).
+fn qrows(q: &QTensor, start: usize, end: usize) -> candle_core::Result<QTensor> {
+    let (_, cols) = q.shape().dims2()?;
+    let dtype = q.dtype();
+    let row_bytes = cols / dtype.block_size() * dtype.type_size();
+    let data = q.data()?;
+    let bytes = data
+        .get(start * row_bytes..end * row_bytes)
+        .ok_or_else(|| candle_core::Error::Msg(format!("rows {start}..{end} out of range")))?;
+    ggml_file::qtensor_from_ggml(dtype, bytes, vec![end - start, cols], &q.device())
+}
+
+/// The given rows of a quantized matrix, dequantized: `(ids.len(), cols)` in f32.
+fn qgather(q: &QTensor, ids: &[u32], device: &Device) -> candle_core::Result<Tensor> {
+    let (rows, cols) = q.shape().dims2()?;
+    let dtype = q.dtype();
+    let row_bytes = cols / dtype.block_size() * dtype.type_size();
+    let data = q.data()?;
+    let mut bytes = Vec::with_capacity(ids.len() * row_bytes);
+    for &id in ids {
+        let id = id as usize;
+        if id >= rows {
+            candle_core::bail!("token id {id} outside the vocabulary of {rows}");
+        }
+        bytes.extend_from_slice(&data[id * row_bytes..(id + 1) * row_bytes]);
+    }
+    ggml_file::qtensor_from_ggml(dtype, &bytes, vec![ids.len(), cols], &Device::Cpu)?
+        .dequantize(&Device::Cpu)?
+        .to_device(device)
+}
+
+/// The token embeddings and the output head.
+pub(crate) enum Vocab {
+    /// Input embeddings `(V, d)` (`None` when tied to the head, whose transpose serves for
+    /// lookups too) and the head transposed, `(d, V)` contiguous.
+    Dense {
+        embed: Option<Tensor>,
+        head_t: Tensor,
+    },
+    /// GGUF blocks kept: looked-up rows are dequantized; the head `(V, d)` runs as candle's
+    /// quantized matmul at every width (with its repacked copy: expanding 150k vocabulary rows
+    /// for every call would cost more than the matmul), formats without a fast kernel in
+    /// dequantized slices of `HEAD_SLICE` rows. Tied models hold one tensor in both.
+    Quantized {
+        embed: Arc<QTensor>,
+        head: Arc<QTensor>,
+    },
+}
+
+impl Vocab {
+    /// Dense tables from the embeddings `(V, d)` and an untied head `(V, d)`.
+    pub fn dense(embed: Tensor, lm_head: Option<Tensor>) -> candle_core::Result<Vocab> {
+        Ok(match lm_head {
+            Some(head) => Vocab::Dense {
+                embed: Some(embed),
+                head_t: head.t()?.contiguous()?,
+            },
+            None => Vocab::Dense {
+                embed: None,
+                head_t: embed.t()?.contiguous()?,
+            },
+        })
+    }
+
+    /// Embedding rows of `ids`: `(ids.len(), d)` in `dtype`.
+    fn embed(&self, ids: &[u32], dtype: DType, device: &Device) -> candle_core::Result<Tensor> {
+        match self {
+            Vocab::Dense { embed, head_t } => {
+                let idx = Tensor::new(ids, device)?;
+                match embed {
+                    Some(embed) => embed.index_select(&idx, 0),
+                    None => head_t.index_select(&idx, 1)?.t()?.contiguous(),
+                }
+            }
+            Vocab::Quantized { embed, .. } => qgather(embed, ids, device)?.to_dtype(dtype),
+        }
+    }
+
+    /// Logits `(N, V)` in f32 of hidden states `(N, d)`.
+    fn logits(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Vocab::Dense { head_t, .. } => hidden.matmul(head_t)?.to_dtype(DType::F32),
+            Vocab::Quantized { head, .. } => {
+                let hidden = hidden.to_dtype(DType::F32)?.contiguous()?;
+                if has_fast_kernel(head.dtype()) {
+                    return QMatMul::QTensor(head.clone()).forward(&hidden);
+                }
+                let (vocab, _) = head.shape().dims2()?;
+                let mut parts = Vec::new();
+                let mut start = 0;
+                while start < vocab {
+                    let end = (start + HEAD_SLICE).min(vocab);
+                    let w = qrows(head, start, end)?.dequantize(hidden.device())?;
+                    parts.push(hidden.matmul(&w.t()?)?);
+                    start = end;
+                }
+                Tensor::cat(&parts, 1)
+            }
+        }
+    }
+}
 
 /// Which variant of the decoder block a model uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +257,8 @@ impl Config {
 /// slower at decode sizes, 1.1× at prefill sizes).
 pub(crate) enum Linear {
     Dense(Tensor),
-    Quantized(QMatMul),
+    /// GGUF blocks of the quantized mode (see `Blocks`).
+    Blocks(Blocks),
     /// A map plus a LoRA update applied unmerged (see `lora`): `base(x) + (x A^T)(scale B)^T`,
     /// with `a_t` `(in, r)` and `b_t` `(r, out)` holding the scale.
     LowRank {
@@ -100,7 +288,7 @@ impl Linear {
     fn forward_2d(&self, x2: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Linear::Dense(wt) => x2.matmul(wt),
-            Linear::Quantized(q) => q.forward(x2),
+            Linear::Blocks(b) => b.forward(x2),
             Linear::LowRank { base, a_t, b_t } => {
                 base.forward_2d(x2)? + x2.matmul(a_t)?.matmul(b_t)?
             }
@@ -149,11 +337,7 @@ fn project(linear: &Linear, bias: Option<&Tensor>, x: &Tensor) -> candle_core::R
 /// The whole decoder.
 pub(crate) struct Model {
     pub cfg: Config,
-    /// Input embeddings `(V, d)`; `None` when tied to the output head, whose transpose serves
-    /// for lookups too.
-    pub embed: Option<Tensor>,
-    /// The output head transposed, `(d, V)` contiguous.
-    pub head_t: Tensor,
+    pub vocab: Vocab,
     pub layers: Vec<Layer>,
     pub norm: Tensor,
     pub dtype: DType,
@@ -301,6 +485,19 @@ impl Model {
         dtype: DType,
         device: Device,
     ) -> candle_core::Result<Model> {
+        let vocab = Vocab::dense(embed, lm_head)?;
+        Model::with_vocab(cfg, vocab, layers, norm, dtype, device)
+    }
+
+    /// A decoder whose embeddings and head are given as they are held (dense or quantized).
+    pub fn with_vocab(
+        cfg: Config,
+        vocab: Vocab,
+        layers: Vec<Layer>,
+        norm: Tensor,
+        dtype: DType,
+        device: Device,
+    ) -> candle_core::Result<Model> {
         let inv = |theta: f64, scale: f64, factors: Option<&Vec<f32>>| {
             let v: Vec<f32> = (0..cfg.head_dim)
                 .step_by(2)
@@ -319,14 +516,9 @@ impl Model {
             cfg.rope_freq_factors.as_ref(),
         )?;
         let inv_freq_local = inv(cfg.rope_local_theta, 1.0, None)?;
-        let (embed, head_t) = match lm_head {
-            Some(head) => (Some(embed), head.t()?.contiguous()?),
-            None => (None, embed.t()?.contiguous()?),
-        };
         Ok(Model {
             cfg,
-            embed,
-            head_t,
+            vocab,
             layers,
             norm,
             dtype,
@@ -468,8 +660,6 @@ impl Model {
         let cfg = &self.cfg;
         let b = tokens.len();
         let t = tokens.first().map_or(0, Vec::len);
-        let flat: Vec<u32> = tokens.iter().flatten().copied().collect();
-        let ids = Tensor::from_vec(flat, (b, t), &self.device)?;
         let query_pos: Vec<Vec<u32>> = positions
             .iter()
             .map(|row| row.iter().map(|p| p.unwrap_or(0)).collect())
@@ -513,11 +703,8 @@ impl Model {
             None
         };
 
-        let flat_ids = ids.flatten_all()?;
-        let rows = match &self.embed {
-            Some(embed) => embed.index_select(&flat_ids, 0)?,
-            None => self.head_t.index_select(&flat_ids, 1)?.t()?.contiguous()?,
-        };
+        let flat: Vec<u32> = tokens.iter().flatten().copied().collect();
+        let rows = self.vocab.embed(&flat, self.dtype, &self.device)?;
         let mut x = rows.reshape((b, t, cfg.d_model))?;
         if cfg.family == Family::Gemma3 {
             let scale =
@@ -638,7 +825,7 @@ impl Model {
 
     /// Log-softmax rows for hidden states `(N, d)`: returns `(N, V)` logits in f32.
     pub fn logits(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
-        hidden.matmul(&self.head_t)?.to_dtype(DType::F32)
+        self.vocab.logits(hidden)
     }
 
     /// Picks rows of a `(B, T, d)` hidden-state tensor by flat index `b * T + t`.

@@ -226,6 +226,17 @@ impl ChatTemplate {
 
     /// Renders a conversation with `add_generation_prompt=True`.
     pub fn render(&self, messages: &[Message]) -> Result<String, String> {
+        self.render_with_tools(messages, None)
+    }
+
+    /// Renders a conversation with `add_generation_prompt=True` and, where given, `tools` (the
+    /// JSON list transformers' `apply_chat_template(tools=...)` takes). Object keys reach the
+    /// template in sorted order (Python keeps insertion order: they agree for sorted input).
+    pub fn render_with_tools(
+        &self,
+        messages: &[Message],
+        tools: Option<&serde_json::Value>,
+    ) -> Result<String, String> {
         let messages: Vec<Value> = messages
             .iter()
             .map(|m| {
@@ -248,6 +259,7 @@ impl ChatTemplate {
                 minijinja::context! {
                     messages => messages,
                     add_generation_prompt => true,
+                    tools => minijinja::value::Serde(tools),
                     bos_token => self.bos_token.clone(),
                     eos_token => self.eos_token.clone(),
                 },

@@ -11,6 +11,7 @@ use runners::candle::{models_dir, CandleBackend, CandleOptions};
 
 pub const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 pub const GEMMA3: &str = "gemma-3-270m-q4_k_m.gguf";
+pub const QWEN05: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
 
 /// The path of a fetched model file; fails the test (never skips it) when the file is missing.
 pub fn model_path(file: &str, fetch_arg: &str) -> PathBuf {
@@ -38,6 +39,33 @@ pub fn gemma3() -> &'static Mutex<CandleBackend> {
     MODEL.get_or_init(|| {
         let path = model_path(GEMMA3, "gemma");
         Mutex::new(CandleBackend::load(&path, &CandleOptions::default()).unwrap())
+    })
+}
+
+/// Qwen2.5-Coder-0.5B-Instruct loaded once per test binary, dequantized to f32 on the CPU (the
+/// mode that is compared with transformers).
+pub fn qwen05() -> &'static Mutex<CandleBackend> {
+    static MODEL: OnceLock<Mutex<CandleBackend>> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let path = model_path(QWEN05, "qwen0.5b");
+        let options = CandleOptions {
+            weights: Some("f32".into()),
+            ..CandleOptions::default()
+        };
+        Mutex::new(CandleBackend::load(&path, &options).unwrap())
+    })
+}
+
+/// The same file with its blocks kept quantized (the mode compared with llama.cpp).
+pub fn qwen05_quantized() -> &'static Mutex<CandleBackend> {
+    static MODEL: OnceLock<Mutex<CandleBackend>> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let path = model_path(QWEN05, "qwen0.5b");
+        let options = CandleOptions {
+            weights: Some("quantized".into()),
+            ..CandleOptions::default()
+        };
+        Mutex::new(CandleBackend::load(&path, &options).unwrap())
     })
 }
 
