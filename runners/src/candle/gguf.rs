@@ -158,13 +158,34 @@ pub(crate) fn one_line(e: impl std::fmt::Display) -> String {
     lines.join("; ").trim_end_matches('.').to_string()
 }
 
+/// The error for a GGML tensor type candle cannot read, by its GGML name.
+fn unsupported_type(path: &str, id: u32) -> LoadError {
+    LoadError::Unsupported {
+        path: path.to_string(),
+        what: format!(
+            "GGML tensor type {} (id {id}; the candle backend reads {SUPPORTED_TYPES})",
+            ggml_type_name(id)
+        ),
+    }
+}
+
 impl GgufFile {
     pub fn open(path: &Path) -> Result<GgufFile, LoadError> {
         let shown = path.display().to_string();
         // The header decides what candle allocates: it is checked against the file first.
-        super::gguf_header::check_file(path).map_err(|reason| LoadError::Corrupt {
-            path: shown.clone(),
-            reason: format!("not a readable GGUF file ({reason})"),
+        // A tensor type the header check does not know is named, as candle's own error is below.
+        super::gguf_header::check_file(path).map_err(|reason| {
+            match reason
+                .rsplit_once("has unknown or unsupported type ")
+                .and_then(|(_, n)| n.parse::<u32>().ok())
+                .filter(|&id| ggml_type_name(id) != "unknown")
+            {
+                Some(id) => unsupported_type(&shown, id),
+                None => LoadError::Corrupt {
+                    path: shown.clone(),
+                    reason: format!("not a readable GGUF file ({reason})"),
+                },
+            }
         })?;
         let file = File::open(path).map_err(|e| LoadError::Io {
             path: shown.clone(),
@@ -179,13 +200,7 @@ impl GgufFile {
                 .strip_prefix("unknown dtype for tensor ")
                 .and_then(|n| n.parse::<u32>().ok())
             {
-                Some(id) => LoadError::Unsupported {
-                    path: shown.clone(),
-                    what: format!(
-                        "GGML tensor type {} (id {id}; the candle backend reads {SUPPORTED_TYPES})",
-                        ggml_type_name(id)
-                    ),
-                },
+                Some(id) => unsupported_type(&shown, id),
                 None => LoadError::Corrupt {
                     path: shown.clone(),
                     reason: format!("not a readable GGUF file ({reason})"),
