@@ -224,14 +224,35 @@ fn main() -> Result<(), String> {
         ..Generation::default()
     };
     let chat_template = backend.render_chat(None, &[], "x").is_ok();
-    let mut gen_ids: Option<Vec<Vec<u32>>> = None;
-    let (generated, gen_s, gen_cpu_s) = if let Some(file) = text_flag("--prompts")? {
+    // Token prompts (the `--prompts` file through the chat template, or raw prompts for a model
+    // without one) are continued by `complete`, which gives the generated ids; otherwise the
+    // built-in prompts are asked as `Chat` cases.
+    let token_prompts: Option<Vec<Vec<u32>>> = if let Some(file) = text_flag("--prompts")? {
         let text = std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?;
-        let prompts: Vec<Vec<u32>> = text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|p| backend.encode(&backend.render_chat(None, &[], p)?))
-            .collect::<Result<_, String>>()?;
+        Some(
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|p| backend.encode(&backend.render_chat(None, &[], p)?))
+                .collect::<Result<_, String>>()?,
+        )
+    } else if chat_template {
+        None
+    } else {
+        // Raw prompts: BOS (where the tokenizer adds it) and the prompt's tokens.
+        let bos = backend.sentence_prefix().filter(|_| backend.add_bos());
+        Some(
+            PROMPTS[..gen_prompts]
+                .iter()
+                .map(|p| {
+                    let mut ids: Vec<u32> = bos.into_iter().collect();
+                    ids.extend(backend.encode(p)?);
+                    Ok(ids)
+                })
+                .collect::<Result<_, String>>()?,
+        )
+    };
+    let mut gen_ids: Option<Vec<Vec<u32>>> = None;
+    let (generated, gen_s, gen_cpu_s) = if let Some(prompts) = token_prompts {
         let seeds = vec![0; prompts.len()];
         let cpu = cpu_seconds();
         let started = Instant::now();
@@ -241,7 +262,7 @@ fn main() -> Result<(), String> {
         let n = out.iter().map(Vec::len).sum();
         gen_ids = Some(out);
         (n, gen_s, gen_cpu_s)
-    } else if chat_template {
+    } else {
         let chats: Vec<Case> = PROMPTS[..gen_prompts]
             .iter()
             .enumerate()
@@ -271,24 +292,6 @@ fn main() -> Result<(), String> {
             }
         }
         (generated, gen_s, gen_cpu_s)
-    } else {
-        // Raw prompts: BOS (where the tokenizer adds it) and the prompt's tokens.
-        let bos = backend.sentence_prefix().filter(|_| backend.add_bos());
-        let prompts: Vec<Vec<u32>> = PROMPTS[..gen_prompts]
-            .iter()
-            .map(|p| {
-                let mut ids: Vec<u32> = bos.into_iter().collect();
-                ids.extend(backend.encode(p)?);
-                Ok(ids)
-            })
-            .collect::<Result<_, String>>()?;
-        let seeds = vec![0; prompts.len()];
-        let cpu = cpu_seconds();
-        let started = Instant::now();
-        let out = backend.complete(&prompts, &generation, &seeds)?;
-        let gen_s = started.elapsed().as_secs_f64();
-        let gen_cpu_s = cpu_seconds() - cpu;
-        (out.iter().map(Vec::len).sum(), gen_s, gen_cpu_s)
     };
 
     let bbq = match args.iter().position(|a| a == "--bbq") {
