@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
-use audit_core::journal::{self, Journal};
 use audit_core::run::{self, RunConfig, Shard};
-use audit_core::rundir::{self, Host, Manifest, RunDir, RunStatus, Tool};
-use audit_core::summary::{summarise_with_accuracy, SCHEMA_VERSION};
+use audit_core::rundir::{Host, Manifest, RunDir, RunStatus, Tool};
+use audit_core::session;
+use audit_core::summary::{summarise_with_accuracy, Statistics, SCHEMA_VERSION};
 use audit_core::{Backend, Generation, Suite};
 use clap::{Parser, Subcommand};
 
@@ -20,20 +20,7 @@ macro_rules! say {
     }};
 }
 
-// The gate, compare and merge commands live beside this file (declared here, with the rest of
-// the command wiring).
-#[path = "compare.rs"]
-mod compare;
-#[path = "datasets.rs"]
-mod datasets;
-#[path = "gate.rs"]
-mod gate;
-#[path = "merge.rs"]
-mod merge;
-#[path = "progress.rs"]
-mod progress;
-#[path = "shard.rs"]
-mod shard;
+use crate::{compare, datasets, gate, merge, progress, shard};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -608,11 +595,9 @@ fn measure_judges(
 }
 
 fn parse_shard(spec: &str) -> Result<Shard> {
-    let parsed = spec.split_once('/').and_then(|(k, n)| {
-        let (index, count) = (k.parse::<u32>().ok()?, n.parse::<u32>().ok()?);
-        (count >= 1 && (1..=count).contains(&index)).then_some(Shard { index, count })
-    });
-    parsed.with_context(|| format!("--shard {spec}: expected K/N with 1 ≤ K ≤ N"))
+    spec.parse::<Shard>()
+        .ok()
+        .with_context(|| format!("--shard {spec}: expected K/N with 1 ≤ K ≤ N"))
 }
 
 /// Writes text to stdout. A reader that went away (`probity list | head`) is not an error:
@@ -674,15 +659,15 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         .map(|name| suites::load(name, &datasets).map_err(anyhow::Error::from))
         .collect::<Result<Vec<Suite>>>()?;
     // `auto` is resolved here, and the manifest records the shard it resolved to.
-    let shard_spec = match args.shard.as_deref() {
+    let shard = match args.shard.as_deref() {
         Some("auto") => {
             let found = shard::from_env(&|name| std::env::var(name).ok())?;
-            eprintln!("--shard auto: shard {} from {}", found.spec(), found.source);
-            Some(found.spec())
+            eprintln!("--shard auto: shard {} from {}", found.shard, found.source);
+            Some(found.shard)
         }
-        other => other.map(str::to_string),
+        Some(spec) => Some(parse_shard(spec)?),
+        None => None,
     };
-    let shard = shard_spec.as_deref().map(parse_shard).transpose()?;
     let config = RunConfig {
         seed: args.seed,
         generation: Generation {
@@ -711,34 +696,25 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         }
     }
 
-    let dir = RunDir::new(&args.out);
-    let journal_path = dir.file(rundir::ATTEMPTS_JSONL);
-    let manifest_path = dir.file(rundir::MANIFEST);
-    if args.resume && !manifest_path.exists() {
-        bail!(
-            "--resume: {} has no run to continue ({} is missing)",
-            dir.path().display(),
-            manifest_path.display()
-        );
-    }
     // One writer per run directory, held until this process ends (a second run, a --resume
     // of a run still going, a merge, gate or report into it: one-line error).
-    let _lock = dir.create_and_lock()?;
-    // A dangling symlink counts: nothing is ever written through one.
-    let present = |p: &Path| std::fs::symlink_metadata(p).is_ok();
-    if !args.resume && (present(&journal_path) || present(&manifest_path)) {
-        bail!(
-            "{} already holds a run: use --resume to continue it, or choose another --out",
-            dir.path().display()
-        );
-    }
+    let mode = if args.resume {
+        session::Mode::Resume
+    } else {
+        session::Mode::New
+    };
+    let reserved = session::reserve(&args.out, mode)?;
 
     let mut progress = progress::Progress::new(args.quiet);
     progress.phase("loading");
     let mut backend = open_backend(args)?;
     let mut judges = open_judges(args)?;
     let accuracy = measure_judges(&suites, &mut judges, &datasets, args.seed, args.quiet)?;
-    let mut manifest = Manifest {
+    let statistics = Statistics {
+        confidence: args.confidence,
+        min_effect: args.min_effect,
+    };
+    let manifest = Manifest {
         schema_version: SCHEMA_VERSION,
         tool: Tool {
             name: "probity".to_string(),
@@ -753,36 +729,21 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         seed: args.seed,
         generation: config.generation.clone(),
         limit: args.limit,
-        shard: shard_spec.clone(),
-        confidence: args.confidence,
+        shard,
+        statistics,
         host: host(),
         started_at: now(),
         finished_at: None,
         status: RunStatus::Running,
         n_cases: planned.len() as u64,
     };
-    // The manifest is written before the journal exists, so that a run killed at any point
-    // either holds nothing (start again) or has a manifest to resume from.
-    let mut journal = if args.resume {
-        let previous: Manifest = read_json(&manifest_path)?;
-        check_same_run(&previous, &manifest)
-            .with_context(|| format!("--resume: {}", manifest_path.display()))?;
-        manifest.started_at = previous.started_at;
-        write_json(&manifest_path, &manifest)?;
-        if present(&journal_path) {
-            Journal::resume(&journal_path)?.0
-        } else {
-            Journal::create(&journal_path)?
-        }
-    } else {
-        write_json(&manifest_path, &manifest)?;
-        Journal::create(&journal_path)?
-    };
+    let mut session = reserved.begin(manifest)?;
 
     // One counted phase per query kind, in the order the run loop answers them.
     let phases = audit_core::QueryKind::ALL
         .iter()
         .map(|&kind| {
+            let journal = session.journal();
             let remaining = planned
                 .iter()
                 .filter(|p| p.case.query.kind() == kind)
@@ -800,48 +761,34 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         backend.as_mut(),
         &mut judges,
         &config,
-        &mut journal,
+        session.journal(),
         &mut |n| progress.advance(n as u64),
     );
     if let Err(run::RunError::Interrupted) = result {
         progress.finish();
-        manifest.status = RunStatus::Interrupted;
-        write_json(&manifest_path, &manifest)?;
+        let dir = session.path().display().to_string();
+        let journaled = session.interrupt()?;
         eprintln!(
-            "interrupted: {} attempts are journaled in {}; continue with --resume",
-            journal::read(&journal_path)?.len(),
-            dir.path().display()
+            "interrupted: {journaled} attempts are journaled in {dir}; continue with --resume"
         );
         return Ok(ExitCode::from(130));
     }
     result?;
     progress.phase("statistics and reports");
 
-    let attempts = journal::read(&journal_path)?;
-    let mut summary =
-        summarise_with_accuracy(&suites, &attempts, args.seed, args.confidence, &accuracy);
-    // The power warnings at the stated effect of this run, not the default one.
-    let default_power =
-        audit_core::summary::power_warnings(&summary.tests, audit_core::summary::STATED_EFFECT);
-    summary.warnings.retain(|w| !default_power.contains(w));
-    summary.warnings.extend(audit_core::summary::power_warnings(
-        &summary.tests,
-        args.min_effect,
-    ));
-    write_json(&dir.file(rundir::SUMMARY), &summary)?;
-    manifest.finished_at = Some(now());
-    manifest.status = RunStatus::Complete;
-    write_json(&manifest_path, &manifest)?;
-    reports::write_reports(dir.path())?;
+    let attempts = session.attempts()?;
+    let summary = summarise_with_accuracy(&suites, &attempts, args.seed, statistics, &accuracy);
+    session.finish(&summary, RunStatus::Complete, now())?;
+    reports::write_reports(&args.out)?;
     progress.finish();
     eprintln!(
         "wrote {} ({} attempts, {} errors)",
-        dir.path().display(),
+        args.out.display(),
         summary.n_attempts,
         summary.n_errors
     );
     match &policy {
-        Some(policy) => gate::apply(dir.path(), policy, false),
+        Some(policy) => gate::apply(&args.out, policy, false),
         None => Ok(ExitCode::SUCCESS),
     }
 }
@@ -857,60 +804,4 @@ fn catch_signals() -> Result<()> {
             .context("installing the signal handlers")?;
     }
     Ok(())
-}
-
-/// A resumed run must be the same run: every input that shapes the attempts.
-fn check_same_run(previous: &Manifest, current: &Manifest) -> Result<()> {
-    let differences = run_differences(previous, current);
-    if !differences.is_empty() {
-        bail!(
-            "its {} differ from this command's; start a new run with another --out",
-            differences.join(", ")
-        );
-    }
-    Ok(())
-}
-
-/// What differs between two manifests among the inputs that shape the attempts: suites (and
-/// their hashes), the model (backend, name, device, dtype, files and their hashes, details
-/// such as a served model's URL or a judge's model), dataset file hashes, seed, generation
-/// settings, --limit and --shard. Empty when they are the same run.
-pub(crate) fn run_differences(a: &Manifest, b: &Manifest) -> Vec<&'static str> {
-    let datasets = |m: &Manifest| {
-        let mut hashes: Vec<(String, u64)> = m
-            .datasets
-            .iter()
-            .map(|d| (d.sha256.clone(), d.bytes))
-            .collect();
-        hashes.sort();
-        hashes
-    };
-    [
-        ("suites", a.suites != b.suites),
-        ("model backend", a.model.backend != b.model.backend),
-        ("model", a.model.model != b.model.model),
-        ("device", a.model.device != b.model.device),
-        ("dtype", a.model.dtype != b.model.dtype),
-        ("model files", a.model.files != b.model.files),
-        ("model details", a.model.details != b.model.details),
-        ("dataset files", datasets(a) != datasets(b)),
-        ("seed", a.seed != b.seed),
-        ("generation settings", a.generation != b.generation),
-        ("--limit", a.limit != b.limit),
-        ("--shard", a.shard != b.shard),
-    ]
-    .into_iter()
-    .filter(|(_, differs)| *differs)
-    .map(|(what, _)| what)
-    .collect()
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
-}
-
-fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    Ok(rundir::write_json(path, value)?)
 }

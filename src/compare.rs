@@ -29,7 +29,7 @@ pub fn compare(base: &Path, new: &Path, out: Option<&Path>) -> Result<ExitCode> 
     };
     reports::compare::write_comparison(&comparison, &out)?;
     let significant = comparison.tests.iter().filter(|t| t.q_bh < 0.05).count();
-    super::emit(&format!(
+    crate::cli::emit(&format!(
         "{} paired tests on {} shared cases, {significant} significant at q_BH < 0.05; wrote {}\n",
         comparison.tests.len(),
         comparison.n_shared,

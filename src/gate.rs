@@ -67,7 +67,7 @@ pub fn apply(dir: &Path, policy: &Policy, allow_partial: bool) -> Result<ExitCod
             policy.source
         ));
     }
-    super::emit(&out)?;
+    crate::cli::emit(&out)?;
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

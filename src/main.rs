@@ -2,6 +2,12 @@
 //! is wrong, with exit code 2; a failed gate exits 1.
 
 mod cli;
+mod compare;
+mod datasets;
+mod gate;
+mod merge;
+mod progress;
+mod shard;
 
 use std::process::ExitCode;
 

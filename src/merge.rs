@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use audit_core::journal::Journal;
-use audit_core::rundir::{self, Manifest, RunDir, RunStatus};
+use audit_core::rundir::{self, Manifest, RunDir, RunStatus, Sameness};
+use audit_core::session;
 use audit_core::summary::summarise_with_accuracy;
 use audit_core::{Attempt, Suite, SuiteRef};
 
@@ -19,12 +19,7 @@ pub fn merge(shards: &[PathBuf], out: &Path, datasets: &Path) -> Result<ExitCode
     if shards.len() < 2 {
         bail!("merge: give at least two shard run directories");
     }
-    let out_run = RunDir::new(out);
-    let present = |p: &Path| std::fs::symlink_metadata(p).is_ok();
-    let taken = || {
-        present(&out_run.file(rundir::ATTEMPTS_JSONL)) || present(&out_run.file(rundir::MANIFEST))
-    };
-    if taken() {
+    if session::holds_run(out) {
         bail!(
             "{} already holds a run: choose another --out",
             out.display()
@@ -47,38 +42,39 @@ pub fn merge(shards: &[PathBuf], out: &Path, datasets: &Path) -> Result<ExitCode
                 files.manifest.status.name()
             );
         }
-        let spec = files.manifest.shard.clone().with_context(|| {
+        let shard = files.manifest.shard.with_context(|| {
             format!(
                 "{}: not a shard (the run had no --shard)",
                 manifest_path.display()
             )
         })?;
-        let (index, n) = spec
-            .split_once('/')
-            .and_then(|(k, n)| Some((k.parse::<u32>().ok()?, n.parse::<u32>().ok()?)))
-            .with_context(|| format!("{}: shard `{spec}` is not K/N", manifest_path.display()))?;
+        let (index, n) = (shard.index, shard.count);
         if *count.get_or_insert(n) != n {
             bail!(
-                "{}: shard {spec} is of a {n}-way split, the others of {}",
+                "{}: shard {shard} is of a {n}-way split, the others of {}",
                 manifest_path.display(),
                 count.unwrap_or(n)
             );
         }
         if let Some((_, other, _)) = runs.iter().find(|(k, _, _)| *k == index) {
             bail!(
-                "{}: shard {spec} is given twice (also {})",
+                "{}: shard {shard} is given twice (also {})",
                 manifest_path.display(),
                 other.display()
             );
         }
         if let Some((_, first_dir, first)) = runs.first() {
-            check_same_run(&first.manifest, &files.manifest).with_context(|| {
-                format!(
-                    "{} is not a shard of the same run as {}",
+            let differences = first
+                .manifest
+                .differences(&files.manifest, Sameness::Shards);
+            if !differences.is_empty() {
+                bail!(
+                    "{} is not a shard of the same run as {}: its {} differ",
                     manifest_path.display(),
-                    first_dir.display()
-                )
-            })?;
+                    first_dir.display(),
+                    differences.join(", ")
+                );
+            }
         }
         runs.push((index, dir.clone(), files));
     }
@@ -109,7 +105,7 @@ pub fn merge(shards: &[PathBuf], out: &Path, datasets: &Path) -> Result<ExitCode
     // model (greedy, so the same counts): the first shard's corrects the merged rates.
     let accuracy = &runs[0].2.summary.detector_accuracy;
     let mut summary =
-        summarise_with_accuracy(&suites, &attempts, first.seed, first.confidence, accuracy);
+        summarise_with_accuracy(&suites, &attempts, first.seed, first.statistics, accuracy);
     let n = count.unwrap_or(0);
     let complete = runs.len() >= n as usize;
     if !complete {
@@ -127,17 +123,11 @@ pub fn merge(shards: &[PathBuf], out: &Path, datasets: &Path) -> Result<ExitCode
     }
 
     // Nothing is created before the shards are known to be good; then one writer at a time.
-    let _lock = out_run.create_and_lock()?;
-    if taken() {
-        bail!(
-            "{} already holds a run: choose another --out",
-            out.display()
-        );
-    }
     // The manifest first (a merge killed half-way is then `running`, never taken for whole),
     // then the journal, the summary, and the manifest again with the final status.
-    let mut manifest = Manifest {
-        command_line: super::command_line(),
+    let reserved = session::reserve(out, session::Mode::Merge)?;
+    let manifest = Manifest {
+        command_line: crate::cli::command_line(),
         shard: None,
         n_cases: runs.iter().map(|(_, _, f)| f.manifest.n_cases).sum(),
         started_at: runs
@@ -145,23 +135,23 @@ pub fn merge(shards: &[PathBuf], out: &Path, datasets: &Path) -> Result<ExitCode
             .map(|(_, _, f)| f.manifest.started_at.clone())
             .min()
             .unwrap_or_default(),
-        finished_at: runs
-            .iter()
-            .filter_map(|(_, _, f)| f.manifest.finished_at.clone())
-            .max(),
+        finished_at: None,
         status: RunStatus::Running,
         ..first.clone()
     };
-    write_json(&out_run.file(rundir::MANIFEST), &manifest)?;
-    let mut journal = Journal::create(&out_run.file(rundir::ATTEMPTS_JSONL))?;
-    journal.append(&attempts)?;
-    manifest.status = if complete {
+    let finished_at = runs
+        .iter()
+        .filter_map(|(_, _, f)| f.manifest.finished_at.clone())
+        .max()
+        .unwrap_or_default();
+    let mut session = reserved.begin(manifest)?;
+    session.journal().append(&attempts)?;
+    let status = if complete {
         RunStatus::Complete
     } else {
         RunStatus::Partial
     };
-    write_json(&out_run.file(rundir::SUMMARY), &summary)?;
-    write_json(&out_run.file(rundir::MANIFEST), &manifest)?;
+    session.finish(&summary, status, finished_at)?;
     reports::write_reports(out)?;
     eprintln!(
         "merged {} shards into {} ({} attempts, {} errors)",
@@ -171,23 +161,6 @@ pub fn merge(shards: &[PathBuf], out: &Path, datasets: &Path) -> Result<ExitCode
         summary.n_errors
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Shards of one run share every input that shapes the attempts (all but `--shard`, which
-/// differs by design: `run_differences`) and the confidence level.
-fn check_same_run(first: &Manifest, other: &Manifest) -> Result<()> {
-    let mut differences: Vec<&str> = super::run_differences(first, other)
-        .into_iter()
-        .filter(|what| *what != "--shard")
-        .collect();
-    if first.confidence != other.confidence {
-        differences.push("--confidence");
-    }
-    if differences.is_empty() {
-        Ok(())
-    } else {
-        bail!("its {} differ", differences.join(", "))
-    }
 }
 
 /// The suite a manifest names, loaded again from its source and checked against its hash.
@@ -207,8 +180,4 @@ fn rebuild_suite(reference: &SuiteRef, datasets: &Path) -> Result<Suite> {
         );
     }
     Ok(suite)
-}
-
-fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    Ok(rundir::write_json(path, value)?)
 }

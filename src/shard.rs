@@ -13,20 +13,13 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use audit_core::run::Shard;
 
-/// A shard found in the environment: 1-based `index` of `count`, and where it came from.
+/// A shard found in the environment, and where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Found {
-    pub index: u32,
-    pub count: u32,
+    pub shard: Shard,
     pub source: String,
-}
-
-impl Found {
-    /// The `K/N` form of `--shard`.
-    pub fn spec(&self) -> String {
-        format!("{}/{}", self.index, self.count)
-    }
 }
 
 /// The shard of this process, from the variables `var` reads (`std::env::var` in the binary).
@@ -51,8 +44,10 @@ pub fn from_env(var: &dyn Fn(&str) -> Option<String>) -> Result<Found> {
             bail!("--shard auto: {source} gives shard {index} of {count}: expected 1 ≤ K ≤ N");
         }
         Ok(Found {
-            index: u32::try_from(index).context("--shard auto: index too large")?,
-            count: u32::try_from(count).context("--shard auto: count too large")?,
+            shard: Shard {
+                index: u32::try_from(index).context("--shard auto: index too large")?,
+                count: u32::try_from(count).context("--shard auto: count too large")?,
+            },
             source,
         })
     };
@@ -135,7 +130,7 @@ mod tests {
             ("SLURM_ARRAY_TASK_MIN", "0"),
             ("SLURM_ARRAY_TASK_COUNT", "4"),
         ];
-        assert_eq!(with(&vars).unwrap().spec(), "4/4");
+        assert_eq!(with(&vars).unwrap().shard.to_string(), "4/4");
         let stepped = [
             ("SLURM_ARRAY_TASK_ID", "12"),
             ("SLURM_ARRAY_TASK_MIN", "10"),
@@ -143,7 +138,7 @@ mod tests {
             ("SLURM_ARRAY_TASK_COUNT", "3"),
         ];
         let found = with(&stepped).unwrap();
-        assert_eq!(found.spec(), "2/3");
+        assert_eq!(found.shard.to_string(), "2/3");
         assert!(found.source.contains("Slurm"));
         let error = with(&vars[..1]).unwrap_err().to_string();
         assert!(error.contains("SLURM_ARRAY_TASK_MIN"), "{error}");
@@ -152,7 +147,7 @@ mod tests {
     #[test]
     fn kubernetes_and_github_indices_are_zero_based() {
         let k8s = with(&[("JOB_COMPLETION_INDEX", "0"), ("PROBITY_SHARD_COUNT", "5")]).unwrap();
-        assert_eq!(k8s.spec(), "1/5");
+        assert_eq!(k8s.shard.to_string(), "1/5");
         assert!(k8s.source.contains("Kubernetes"));
         let gha = with(&[
             ("GITHUB_ACTIONS", "true"),
@@ -160,7 +155,7 @@ mod tests {
             ("PROBITY_SHARD_COUNT", "3"),
         ])
         .unwrap();
-        assert_eq!(gha.spec(), "3/3");
+        assert_eq!(gha.shard.to_string(), "3/3");
         assert!(gha.source.contains("GitHub Actions"));
         let error = with(&[("JOB_COMPLETION_INDEX", "0")])
             .unwrap_err()

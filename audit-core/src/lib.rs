@@ -11,6 +11,7 @@ pub mod probe;
 pub mod redact;
 pub mod run;
 pub mod rundir;
+pub mod session;
 pub mod stats;
 pub mod suite;
 pub mod summary;

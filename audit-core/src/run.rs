@@ -25,11 +25,46 @@ pub struct RunConfig {
     pub shard: Option<Shard>,
 }
 
-/// One shard of a run: the cases whose id hashes to `index` (1-based) of `count`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One shard of a run: the cases whose id hashes to `index` (1-based) of `count`. Written as
+/// `K/N` (the form of `--shard`) in manifest.json.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Shard {
     pub index: u32,
     pub count: u32,
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `K/N` with 1 ≤ K ≤ N.
+    fn from_str(spec: &str) -> Result<Shard, String> {
+        spec.split_once('/')
+            .and_then(|(k, n)| {
+                let (index, count) = (k.parse::<u32>().ok()?, n.parse::<u32>().ok()?);
+                (count >= 1 && (1..=count).contains(&index)).then_some(Shard { index, count })
+            })
+            .ok_or_else(|| format!("shard `{spec}`: expected K/N with 1 ≤ K ≤ N"))
+    }
+}
+
+impl TryFrom<String> for Shard {
+    type Error = String;
+    fn try_from(spec: String) -> Result<Shard, String> {
+        spec.parse()
+    }
+}
+
+impl From<Shard> for String {
+    fn from(shard: Shard) -> String {
+        shard.to_string()
+    }
 }
 
 impl Shard {

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{FileDigest, Generation, ModelInfo};
+use crate::run::Shard;
 use crate::suite::SuiteRef;
+use crate::summary::Statistics;
 
 pub const MANIFEST: &str = "manifest.json";
 pub const ATTEMPTS_JSONL: &str = "attempts.jsonl";
@@ -83,14 +85,73 @@ pub struct Manifest {
     pub seed: u64,
     pub generation: Generation,
     pub limit: Option<usize>,
-    /// `K/N` when the run is one shard of a larger one.
-    pub shard: Option<String>,
-    pub confidence: f64,
+    /// When the run is one shard of a larger one (`K/N` in the file).
+    pub shard: Option<Shard>,
+    /// The statistics settings (`confidence` and `min_effect` in the file).
+    #[serde(flatten)]
+    pub statistics: Statistics,
     pub host: Host,
     pub started_at: String,
     pub finished_at: Option<String>,
     pub status: RunStatus,
     pub n_cases: u64,
+}
+
+/// Which two runs [`Manifest::differences`] compares: a run and its `--resume` (the same
+/// shard), or two shards of one run (any shard; the same statistics settings, since their
+/// merge has one summary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sameness {
+    Resume,
+    Shards,
+}
+
+impl Manifest {
+    /// What differs between two manifests among the inputs that shape the attempts: suites
+    /// (and their hashes), the model (backend, name, device, dtype, files and their hashes,
+    /// details such as a served model's URL or a judge's model), dataset file hashes, seed,
+    /// generation settings, `--limit`, and `--shard` for a resume or the statistics settings
+    /// for shards. Empty when they are the same run: the one "same run?" rule of `--resume`
+    /// and `merge`.
+    pub fn differences(&self, other: &Manifest, sameness: Sameness) -> Vec<&'static str> {
+        let datasets = |m: &Manifest| {
+            let mut hashes: Vec<(String, u64)> = m
+                .datasets
+                .iter()
+                .map(|d| (d.sha256.clone(), d.bytes))
+                .collect();
+            hashes.sort();
+            hashes
+        };
+        let (a, b) = (self, other);
+        let shards = sameness == Sameness::Shards;
+        [
+            ("suites", a.suites != b.suites),
+            ("model backend", a.model.backend != b.model.backend),
+            ("model", a.model.model != b.model.model),
+            ("device", a.model.device != b.model.device),
+            ("dtype", a.model.dtype != b.model.dtype),
+            ("model files", a.model.files != b.model.files),
+            ("model details", a.model.details != b.model.details),
+            ("dataset files", datasets(a) != datasets(b)),
+            ("seed", a.seed != b.seed),
+            ("generation settings", a.generation != b.generation),
+            ("--limit", a.limit != b.limit),
+            ("--shard", !shards && a.shard != b.shard),
+            (
+                "--confidence",
+                shards && a.statistics.confidence != b.statistics.confidence,
+            ),
+            (
+                "--min-effect",
+                shards && a.statistics.min_effect != b.statistics.min_effect,
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, differs)| *differs)
+        .map(|(what, _)| what)
+        .collect()
+    }
 }
 
 /// The machine a run ran on.

@@ -103,7 +103,7 @@ pub struct Summary {
 /// Computes the summary of a run from its attempts (in any order): every metric of every probe,
 /// then Holm and Benjamini–Hochberg over all tests of the run. Pure and deterministic.
 pub fn summarise(suites: &[Suite], attempts: &[Attempt], seed: u64, confidence: f64) -> Summary {
-    summarise_with_accuracy(suites, attempts, seed, confidence, &[])
+    summarise_with_accuracy(suites, attempts, seed, Statistics::at(confidence), &[])
 }
 
 /// `summarise`, with detector accuracies measured when the run started (judges), which the
@@ -112,9 +112,13 @@ pub fn summarise_with_accuracy(
     suites: &[Suite],
     attempts: &[Attempt],
     seed: u64,
-    confidence: f64,
+    statistics: Statistics,
     accuracy: &[crate::stats::DetectorAccuracy],
 ) -> Summary {
+    let Statistics {
+        confidence,
+        min_effect,
+    } = statistics;
     let mut sorted: Vec<&Attempt> = attempts.iter().collect();
     sorted.sort_by(|a, b| (&a.suite, &a.probe, &a.case_id).cmp(&(&b.suite, &b.probe, &b.case_id)));
 
@@ -160,7 +164,7 @@ pub fn summarise_with_accuracy(
     }
     let mut warnings = drop_undefined(&mut estimates, &mut tests);
     adjust(&mut tests);
-    warnings.extend(power_warnings(&tests, STATED_EFFECT));
+    warnings.extend(power_warnings(&tests, min_effect));
     Summary {
         schema_version: SCHEMA_VERSION,
         suites: suites.iter().map(|s| s.reference.clone()).collect(),
@@ -230,6 +234,30 @@ fn drop_undefined(estimates: &mut Vec<Estimate>, tests: &mut Vec<Test>) -> Vec<S
 
 /// The difference of rates a run is expected to detect unless told otherwise (`--min-effect`).
 pub const STATED_EFFECT: f64 = 0.10;
+
+/// The statistics settings of a run: the confidence level of every interval, and the
+/// smallest difference of rates it is meant to detect (the power warnings' threshold).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Statistics {
+    pub confidence: f64,
+    /// Absent in manifests written before it was recorded: the default then applied.
+    #[serde(default = "stated_effect")]
+    pub min_effect: f64,
+}
+
+fn stated_effect() -> f64 {
+    STATED_EFFECT
+}
+
+impl Statistics {
+    /// `confidence` with the default `min_effect`.
+    pub fn at(confidence: f64) -> Statistics {
+        Statistics {
+            confidence,
+            min_effect: STATED_EFFECT,
+        }
+    }
+}
 
 /// One warning per probe whose comparisons cannot detect a difference of `stated_effect` at
 /// α = 0.05 with 80% power (from each test's `min_detectable_effect`).

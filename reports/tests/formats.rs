@@ -90,7 +90,7 @@ fn scripted_run(profile: &str, policy: &str) -> RunFiles {
         generation: config.generation.clone(),
         limit: None,
         shard: None,
-        confidence: 0.95,
+        statistics: audit_core::summary::Statistics::at(0.95),
         host: Host {
             hostname: "ci".to_string(),
             os: "linux".to_string(),
