@@ -67,7 +67,11 @@ fn journal_line(data: &[u8]) -> String {
 
 fn suite_toml(data: &[u8]) -> String {
     match std::str::from_utf8(data) {
-        Ok(text) => outcome(suites::parse(text, "fuzz.toml", Path::new("/nonexistent"))),
+        Ok(text) => outcome(suites::parse(
+            text,
+            "fuzz.toml",
+            &probes::Context::new(Path::new("/nonexistent")),
+        )),
         Err(_) => "not utf-8".to_string(),
     }
 }

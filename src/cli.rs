@@ -150,6 +150,12 @@ struct RunArgs {
     /// Top-k sampling
     #[arg(long)]
     top_k: Option<usize>,
+    /// The date chat templates print where they ask for today's (`strftime_now`, e.g. the
+    /// Llama 3 family's "Today Date:" line), as YYYY-MM-DD: an input of the run, recorded in the
+    /// manifest, so that prompts do not change with the day. The default is the date those
+    /// templates print when no clock is given
+    #[arg(long, default_value_t = runners::candle::TemplateDate::DEFAULT, value_parser = template_date)]
+    date: runners::candle::TemplateDate,
     /// Confidence level of every interval
     #[arg(long, default_value_t = 0.95, value_parser = finite)]
     confidence: f64,
@@ -179,6 +185,10 @@ const MAX_NEW_TOKENS: i64 = 1 << 20;
 const MAX_CONCURRENCY: i64 = 1024;
 /// The longest `--timeout`, in seconds (a day).
 const MAX_TIMEOUT: f64 = 86_400.0;
+
+fn template_date(text: &str) -> Result<runners::candle::TemplateDate, String> {
+    text.parse()
+}
 
 /// A finite number (JSON, and so the manifest, has no NaN or infinity).
 fn finite(text: &str) -> Result<f64, String> {
@@ -227,6 +237,17 @@ fn timeout(text: &str) -> Result<f64, String> {
 /// datasets fetch` fills.
 fn datasets_dir(flag: Option<&Path>) -> PathBuf {
     datasets::dir(flag)
+}
+
+/// What the suites' builders take from this process: the datasets folder (`datasets_dir`), and
+/// the VADER lexicon folder (`$PROBITY_VADER`, else beside the datasets). The only place the
+/// environment reaches them.
+pub(crate) fn build_context(datasets: Option<&Path>) -> probes::Context {
+    let context = probes::Context::new(&datasets_dir(datasets));
+    match std::env::var_os("PROBITY_VADER") {
+        Some(folder) => context.with_vader(Path::new(&folder)),
+        None => context,
+    }
 }
 
 /// Options of `--backend openai`.
@@ -325,7 +346,7 @@ pub fn main() -> Result<ExitCode> {
         } => merge::merge(
             &shard::shard_dirs(&shards)?,
             &out,
-            &datasets_dir(datasets.as_deref()),
+            &build_context(datasets.as_deref()),
         ),
     }
 }
@@ -364,10 +385,11 @@ fn print_rates(dir: &Path, detector: &str, by: &[String]) -> Result<()> {
 }
 
 fn list() -> Result<ExitCode> {
+    let context = build_context(None);
     let mut out = String::new();
     say!(out, "suites:");
     for (id, text) in suites::BUILTIN {
-        let suite = suites::parse(text, &format!("builtin:{id}"), &datasets_dir(None))?;
+        let suite = suites::parse(text, &format!("builtin:{id}"), &context)?;
         say!(
             out,
             "  {id}@{}  {}",
@@ -423,6 +445,7 @@ fn open_backend(args: &RunArgs) -> Result<Box<dyn Backend>> {
                 weights: args.weights.clone(),
                 batch_size,
                 adapter: args.adapter.clone(),
+                date: args.date,
                 ..Default::default()
             };
             Ok(Box::new(runners::candle::CandleBackend::load(model, &options)?))
@@ -526,6 +549,7 @@ fn open_judges(args: &RunArgs) -> Result<run::JudgeBackends> {
             let options = runners::candle::CandleOptions {
                 device: args.device.clone(),
                 dtype: args.dtype.clone(),
+                date: args.date,
                 ..Default::default()
             };
             Box::new(runners::candle::CandleBackend::load(path, &options)?)
@@ -652,11 +676,12 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
     }
     // The policy is read before the run, so that a typo in it costs no model time.
     let policy = args.policy.as_deref().map(gate::load).transpose()?;
-    let datasets = datasets_dir(args.datasets.as_deref());
+    let context = build_context(args.datasets.as_deref());
+    let datasets = context.datasets().to_path_buf();
     let suites = args
         .suite
         .iter()
-        .map(|name| suites::load(name, &datasets).map_err(anyhow::Error::from))
+        .map(|name| suites::load(name, &context).map_err(anyhow::Error::from))
         .collect::<Result<Vec<Suite>>>()?;
     // `auto` is resolved here, and the manifest records the shard it resolved to.
     let shard = match args.shard.as_deref() {
@@ -684,16 +709,13 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
     let planned = run::plan(&suites, &config)?;
     // The VADER detectors read their lexicon beside the datasets; a run that needs it and
     // cannot read it stops here rather than reporting empty sentiment rates.
-    probes::bias::bold::use_datasets(&datasets);
     let uses_vader = suites.iter().flat_map(|s| &s.probes).any(|p| {
         p.detectors
             .iter()
             .any(|d| probes::bias::bold::is_vader(d.id()))
     });
     if uses_vader {
-        if let Some(error) = probes::bias::bold::lexicon_error() {
-            bail!("the VADER sentiment detectors cannot read their lexicon: {error} (set PROBITY_VADER to the folder that holds vader_lexicon.txt)");
-        }
+        context.vader().map_err(anyhow::Error::msg)?;
     }
 
     // One writer per run directory, held until this process ends (a second run, a --resume
@@ -730,6 +752,7 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         generation: config.generation.clone(),
         limit: args.limit,
         shard,
+        date: args.date.to_string(),
         statistics,
         host: host(),
         started_at: now(),

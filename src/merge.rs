@@ -14,8 +14,8 @@ use audit_core::session;
 use audit_core::summary::summarise_with_accuracy;
 use audit_core::{Attempt, Suite, SuiteRef};
 
-/// Merges shard run directories into `out`. `datasets` is where suite dataset paths resolve.
-pub fn merge(shards: &[PathBuf], out: &Path, datasets: &Path) -> Result<ExitCode> {
+/// Merges shard run directories into `out`; the suites are rebuilt with `context`.
+pub fn merge(shards: &[PathBuf], out: &Path, context: &probes::Context) -> Result<ExitCode> {
     if shards.len() < 2 {
         bail!("merge: give at least two shard run directories");
     }
@@ -99,7 +99,7 @@ pub fn merge(shards: &[PathBuf], out: &Path, datasets: &Path) -> Result<ExitCode
     let suites = first
         .suites
         .iter()
-        .map(|reference| rebuild_suite(reference, datasets))
+        .map(|reference| rebuild_suite(reference, context))
         .collect::<Result<Vec<Suite>>>()?;
     // A judge's accuracy was measured by each shard on the same labels with the same judge
     // model (greedy, so the same counts): the first shard's corrects the merged rates.
@@ -164,12 +164,12 @@ pub fn merge(shards: &[PathBuf], out: &Path, datasets: &Path) -> Result<ExitCode
 }
 
 /// The suite a manifest names, loaded again from its source and checked against its hash.
-fn rebuild_suite(reference: &SuiteRef, datasets: &Path) -> Result<Suite> {
+fn rebuild_suite(reference: &SuiteRef, context: &probes::Context) -> Result<Suite> {
     let name = reference
         .source
         .strip_prefix("builtin:")
         .unwrap_or(&reference.source);
-    let suite = suites::load(name, datasets)?;
+    let suite = suites::load(name, context)?;
     if suite.reference.sha256 != reference.sha256 {
         bail!(
             "suite {}: {} has changed since the shards ran (sha256 {} now, {} then): merge with the suite file the shards used",

@@ -27,6 +27,11 @@ pub struct Attempt {
     /// Detector id → the span of the answer that decided its score, where useful.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub evidence: BTreeMap<String, String>,
+    /// The response decoded as its transform asked the model to encode it (`Transform::decode`),
+    /// set once by the run loop while the attempt is scored and cleared before it is journaled:
+    /// evidence is the answer as written.
+    #[serde(skip)]
+    pub decoded: Vec<String>,
 }
 
 impl Attempt {
@@ -41,7 +46,16 @@ impl Attempt {
             answer,
             scores: BTreeMap::new(),
             evidence: BTreeMap::new(),
+            decoded: Vec::new(),
         }
+    }
+
+    /// Every text a detector should read: the response as written, then each decoded stage
+    /// (none for other answers).
+    pub fn readings(&self) -> impl Iterator<Item = &str> {
+        self.response()
+            .into_iter()
+            .chain(self.decoded.iter().map(String::as_str))
     }
 
     /// The generated text, when the answer is one.

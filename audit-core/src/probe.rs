@@ -30,6 +30,13 @@ pub trait Transform: Send + Sync {
     fn id(&self) -> &str;
     /// The variant of `case`, or None when the transform does not apply to its query kind.
     fn apply(&self, case: &Case) -> Option<Case>;
+    /// The answer to one of its variants read as the attack asked the model to write it (a
+    /// base64 or ROT13 answer decoded), each stage of decoding once; empty for transforms that
+    /// ask for no encoding. The run loop calls it once per answer and detectors read the result
+    /// through `Attempt::readings`.
+    fn decode(&self, _response: &str) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Scores one attempt. Pure: the same attempt always gets the same score.

@@ -270,7 +270,13 @@ pub fn execute_with_judges(
                 .collect();
             judge_pass(suites, batch, &mut attempts, judges, config.seed)?;
             // JSON has no NaN or infinity: an attempt with one is an error that says why.
-            let attempts: Vec<Attempt> = attempts.into_iter().map(Attempt::into_finite).collect();
+            let attempts: Vec<Attempt> = attempts
+                .into_iter()
+                .map(|mut attempt| {
+                    attempt.decoded.clear();
+                    attempt.into_finite()
+                })
+                .collect();
             journal.append(&attempts)?;
             on_progress(attempts.len());
         }
@@ -355,7 +361,16 @@ fn score(suites: &[Suite], planned: &PlannedCase, answer: Answer) -> Attempt {
     if attempt.is_error() {
         return attempt;
     }
-    for detector in &suite.probes[planned.probe].detectors {
+    let plan = &suite.probes[planned.probe];
+    // Decoded once, by the transform that asked for the encoding.
+    let transform = attempt.attribute("transform");
+    if let (Some(t), Some(response)) = (
+        plan.transforms.iter().find(|t| t.id() == transform),
+        attempt.response(),
+    ) {
+        attempt.decoded = t.decode(response);
+    }
+    for detector in &plan.detectors {
         if let Some(score) = detector.score(&attempt) {
             attempt
                 .scores

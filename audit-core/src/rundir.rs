@@ -87,6 +87,10 @@ pub struct Manifest {
     pub limit: Option<usize>,
     /// When the run is one shard of a larger one (`K/N` in the file).
     pub shard: Option<Shard>,
+    /// The date chat templates printed (`--date`, YYYY-MM-DD); empty in manifests written
+    /// before it was an input (templates then printed the day of the run).
+    #[serde(default)]
+    pub date: String,
     /// The statistics settings (`confidence` and `min_effect` in the file).
     #[serde(flatten)]
     pub statistics: Statistics,
@@ -110,7 +114,7 @@ impl Manifest {
     /// What differs between two manifests among the inputs that shape the attempts: suites
     /// (and their hashes), the model (backend, name, device, dtype, files and their hashes,
     /// details such as a served model's URL or a judge's model), dataset file hashes, seed,
-    /// generation settings, `--limit`, and `--shard` for a resume or the statistics settings
+    /// generation settings, `--limit`, `--date`, and `--shard` for a resume or the statistics settings
     /// for shards. Empty when they are the same run: the one "same run?" rule of `--resume`
     /// and `merge`.
     pub fn differences(&self, other: &Manifest, sameness: Sameness) -> Vec<&'static str> {
@@ -137,6 +141,7 @@ impl Manifest {
             ("seed", a.seed != b.seed),
             ("generation settings", a.generation != b.generation),
             ("--limit", a.limit != b.limit),
+            ("--date", a.date != b.date),
             ("--shard", !shards && a.shard != b.shard),
             (
                 "--confidence",

@@ -217,6 +217,7 @@ mod tests {
             generation: Generation::default(),
             limit: None,
             shard: Some("2/3".parse().unwrap()),
+            date: "2024-07-26".into(),
             statistics: Statistics {
                 confidence: 0.9,
                 min_effect: 0.2,

@@ -3,6 +3,7 @@
 
 pub mod bias;
 pub mod catalogue;
+pub mod context;
 pub mod counterfactual;
 pub mod detectors;
 pub mod judges;
@@ -12,3 +13,5 @@ pub mod registry;
 pub mod safety;
 pub mod transforms;
 pub mod weat;
+
+pub use context::Context;

@@ -117,6 +117,7 @@ mod tests {
                 .map(|s| [("refusal".to_string(), s)].into_iter().collect())
                 .unwrap_or_default(),
             evidence: Default::default(),
+            decoded: Vec::new(),
         }
     }
 

@@ -98,8 +98,12 @@ fn run() -> RunFiles {
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("likes-she.toml");
     std::fs::write(&profile, PROFILE).unwrap();
-    let suites =
-        vec![suites::parse(SUITE, "bias-report-test.toml", &fixtures::datasets()).unwrap()];
+    let suites = vec![suites::parse(
+        SUITE,
+        "bias-report-test.toml",
+        &suites::Context::new(&fixtures::datasets()),
+    )
+    .unwrap()];
     let mut backend = runners::scripted::ScriptedBackend::load(&profile).unwrap();
     let config = RunConfig {
         seed: 0,
@@ -140,6 +144,7 @@ fn run() -> RunFiles {
         generation: config.generation.clone(),
         limit: None,
         shard: None,
+        date: "2024-07-26".into(),
         statistics: audit_core::summary::Statistics::at(0.95),
         host: Host {
             hostname: "ci".to_string(),

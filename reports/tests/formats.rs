@@ -34,7 +34,7 @@ fn policy_path(name: &str) -> PathBuf {
 /// is fixed so that every rendering is byte-stable.
 fn scripted_run(profile: &str, policy: &str) -> RunFiles {
     let dir = tempfile::tempdir().unwrap();
-    let suites = vec![suites::load(SUITE, &fixtures::datasets()).unwrap()];
+    let suites = vec![suites::load(SUITE, &suites::Context::new(&fixtures::datasets())).unwrap()];
     let mut backend =
         runners::scripted::ScriptedBackend::load(&fixtures::profile(profile)).unwrap();
     let config = RunConfig {
@@ -90,6 +90,7 @@ fn scripted_run(profile: &str, policy: &str) -> RunFiles {
         generation: config.generation.clone(),
         limit: None,
         shard: None,
+        date: "2024-07-26".into(),
         statistics: audit_core::summary::Statistics::at(0.95),
         host: Host {
             hostname: "ci".to_string(),

@@ -8,7 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let [_, suite, journal] = args.as_slice() else {
         return Err("usage: bench_summary SUITE.toml ATTEMPTS.jsonl".into());
     };
-    let suite = suites::load(suite, Path::new("."))?;
+    let suite = suites::load(suite, &probes::Context::new(Path::new(".")))?;
     let attempts = audit_core::journal::read(Path::new(journal))?;
     let summary = audit_core::summary::summarise(&[suite], &attempts, 0, 0.95);
     println!("{}", serde_json::to_string(&summary)?);

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use audit_core::{Detector, Judge, Metric, ProbePlan, Suite, SuiteRef, Transform};
 use probes::registry::{self, ProbeArgs};
+use probes::Context;
 use serde::Deserialize;
 use sha2::Digest;
 use toml::Spanned;
@@ -73,8 +74,10 @@ const COMMON_KEYS: &[&str] = &[
 ];
 
 /// Parses and validates a suite file; `source` names it in errors and in the run's manifest;
-/// relative dataset paths are resolved against `datasets`.
-pub fn parse(text: &str, source: &str, datasets: &Path) -> Result<Suite, SuiteError> {
+/// relative dataset paths are resolved against the context's datasets folder, and detectors
+/// that need a resource (the VADER lexicon) take it from the context.
+pub fn parse(text: &str, source: &str, context: &Context) -> Result<Suite, SuiteError> {
+    let datasets = context.datasets();
     let line = |offset: usize| Some(line_of(text, offset));
     let file: SuiteFile = toml::from_str(text).map_err(|e| {
         SuiteError::at(
@@ -136,7 +139,7 @@ pub fn parse(text: &str, source: &str, datasets: &Path) -> Result<Suite, SuiteEr
                     format!("unknown detector `{name}` (known: {})", known.join(", ")),
                 ));
             };
-            detectors.push((kind.build)());
+            detectors.push((kind.build)(context));
         }
         let mut transforms: Vec<Box<dyn Transform>> = Vec::new();
         for (index, name) in common.transforms.iter().enumerate() {

@@ -8,6 +8,7 @@ pub use format::{parse, SuiteError};
 use std::path::Path;
 
 use audit_core::Suite;
+pub use probes::Context;
 
 /// The built-in suites: (id, file text).
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -65,10 +66,10 @@ pub fn builtin(id: &str) -> Option<&'static str> {
 }
 
 /// Loads a suite named on the command line: a built-in suite id, or the path of a suite file.
-/// Relative dataset paths in the suite resolve against `datasets`.
-pub fn load(name: &str, datasets: &Path) -> Result<Suite, SuiteError> {
+/// Relative dataset paths in the suite resolve against the context's datasets folder.
+pub fn load(name: &str, context: &Context) -> Result<Suite, SuiteError> {
     if let Some(text) = builtin(name) {
-        return parse(text, &format!("builtin:{name}"), datasets);
+        return parse(text, &format!("builtin:{name}"), context);
     }
     let path = Path::new(name);
     let looks_like_path = name.contains('/') || name.contains('\\') || name.ends_with(".toml");
@@ -82,7 +83,7 @@ pub fn load(name: &str, datasets: &Path) -> Result<Suite, SuiteError> {
     let bytes = std::fs::read(path).map_err(|e| SuiteError::at(name, None, e.to_string()))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| SuiteError::at(name, None, "the file is not UTF-8 text".to_string()))?;
-    parse(&text, name, datasets)
+    parse(&text, name, context)
 }
 
 #[cfg(test)]
@@ -95,6 +96,7 @@ mod tests {
     #[test]
     fn builtin_suites_conform() {
         let datasets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets");
+        let datasets = probes::Context::new(&datasets);
         let suites: Vec<Suite> = BUILTIN
             .iter()
             .map(|(id, text)| {

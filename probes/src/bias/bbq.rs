@@ -824,6 +824,7 @@ mod tests {
             answer: Answer::Logprobs(logprobs.to_vec()),
             scores: Default::default(),
             evidence: Default::default(),
+            decoded: Vec::new(),
         }
     }
 

@@ -51,6 +51,7 @@ mod tests {
             answer,
             scores: Default::default(),
             evidence: Default::default(),
+            decoded: Vec::new(),
         };
         assert_eq!(ChoiceCorrect.score(&attempt).map(|s| s.value), expect);
     }

@@ -469,6 +469,7 @@ mod tests {
             answer: Answer::Logprobs(vec![more, less]),
             scores: Default::default(),
             evidence: Default::default(),
+            decoded: Vec::new(),
         }
     }
 

@@ -14,10 +14,8 @@ pub mod crows_pairs;
 pub mod csv;
 pub mod holistic_bias;
 pub mod stereoset;
-/// The VADER port lives beside the detectors (probes/src/detectors/vader.rs) and is declared
-/// from here, because detectors/mod.rs is outside this change.
-#[path = "../detectors/vader.rs"]
-pub mod vader;
+/// The VADER port (probes/src/detectors/vader.rs), which BOLD scores with.
+pub use crate::detectors::vader;
 pub mod winobias;
 pub mod winogender;
 

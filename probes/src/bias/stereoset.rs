@@ -486,6 +486,7 @@ mod tests {
             answer: audit_core::Answer::Logprobs(vec![-1.0, -1.0, -1.0]),
             scores: Default::default(),
             evidence: Default::default(),
+            decoded: Vec::new(),
         };
         assert_eq!(outcome(&attempt, Length::Sum), Some(o("t", false, 0)));
         // Per token needs the counts.
@@ -511,6 +512,7 @@ mod tests {
             },
             scores: Default::default(),
             evidence: Default::default(),
+            decoded: Vec::new(),
         };
         assert_eq!(outcome(&attempt, Length::PerToken), Some(o("t", true, 2)));
         assert_eq!(outcome(&attempt, Length::Sum), Some(o("t", false, 2)));

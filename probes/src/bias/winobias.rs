@@ -585,6 +585,7 @@ mod tests {
             answer: audit_core::Answer::Logprobs(logprobs.to_vec()),
             scores: Default::default(),
             evidence: Default::default(),
+            decoded: Vec::new(),
         }
     }
 

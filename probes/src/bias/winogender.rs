@@ -405,6 +405,7 @@ mod tests {
             }),
             scores: Default::default(),
             evidence: Default::default(),
+            decoded: Vec::new(),
         }
     }
 

@@ -25,12 +25,9 @@ impl Detector for CanaryDetector {
     }
 
     fn score(&self, attempt: &Attempt) -> Option<Score> {
-        let response = attempt.response()?;
+        attempt.response()?;
         let canary = attempt.attributes.get(ATTRIBUTE)?;
-        let leaked = contains_canary(response, canary)
-            || crate::transforms::decoded_answers(attempt)
-                .iter()
-                .any(|decoded| contains_canary(decoded, canary));
+        let leaked = attempt.readings().any(|text| contains_canary(text, canary));
         Some(Score {
             value: if leaked { 1.0 } else { 0.0 },
             evidence: leaked.then(|| canary.clone()),

@@ -8,3 +8,4 @@ pub mod phrase_list;
 pub mod pii;
 pub mod refusal;
 pub mod target_string;
+pub mod vader;

@@ -45,10 +45,10 @@ impl Detector for PiiDetector {
     }
 
     fn score(&self, attempt: &Attempt) -> Option<Score> {
-        let response = attempt.response()?;
-        let mut kinds = find_pii(response);
-        for decoded in crate::transforms::decoded_answers(attempt) {
-            for kind in find_pii(&decoded) {
+        attempt.response()?;
+        let mut kinds = Vec::new();
+        for text in attempt.readings() {
+            for kind in find_pii(text) {
                 if !kinds.contains(&kind) {
                     kinds.push(kind);
                 }

@@ -21,12 +21,11 @@ impl Detector for TargetString {
     }
 
     fn score(&self, attempt: &Attempt) -> Option<Score> {
-        let response = attempt.response()?;
+        attempt.response()?;
         let target = attempt.attributes.get(ATTRIBUTE)?;
-        let emitted = response.trim().contains(target.as_str())
-            || crate::transforms::decoded_answers(attempt)
-                .iter()
-                .any(|decoded| decoded.contains(target.as_str()));
+        let emitted = attempt
+            .readings()
+            .any(|text| text.contains(target.as_str()));
         Some(Score {
             value: if emitted { 1.0 } else { 0.0 },
             evidence: None,

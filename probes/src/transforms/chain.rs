@@ -50,6 +50,22 @@ impl Transform for Chain {
             .insert("transform".to_string(), self.id.clone());
         Some(variant)
     }
+
+    /// The encodings undone from the last step to the first (the last step's instruction is
+    /// the one the model reads first, so its encoding is the outermost), every stage returned:
+    /// a model that honours only the outer instruction is read at the first stage, one that
+    /// honours all of them at the last. A step that decodes nothing is skipped.
+    fn decode(&self, response: &str) -> Vec<String> {
+        let mut stages = Vec::new();
+        let mut text = response.to_string();
+        for step in self.steps.iter().rev() {
+            if let Some(decoded) = step.decode(&text).pop() {
+                stages.push(decoded.clone());
+                text = decoded;
+            }
+        }
+        stages
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Encoding attacks: the request written in base64, ROT13, leetspeak or with its characters
 //! spaced out, so that a filter trained on plain text does not see it. Base64, ROT13 and
-//! leetspeak also ask for the answer in the same encoding; `decoded_answers` undoes it.
+//! leetspeak also ask for the answer in the same encoding; `Transform::decode` undoes it.
 
 use audit_core::{Case, Transform};
 use base64::Engine;
@@ -56,6 +56,18 @@ impl Transform for Encoded {
             ),
         }
         })
+    }
+
+    /// Base64: every run of at least 12 base64 characters that decodes to UTF-8 text, joined by
+    /// spaces (nothing when none does). ROT13 and leetspeak: the whole answer mapped back.
+    fn decode(&self, response: &str) -> Vec<String> {
+        let decoded = match self.0 {
+            Encoding::Base64 => decode_base64_spans(response),
+            Encoding::Rot13 => Some(rot13(response)),
+            Encoding::Leetspeak => Some(unleet(response)),
+            Encoding::CharSpacing => None,
+        };
+        decoded.into_iter().collect()
     }
 }
 

@@ -4,8 +4,9 @@
 //! Suites name transforms through `crate::registry::TRANSFORMS`, and chains of them
 //! (`persona-unfiltered+base64`, [`chain`]) through `crate::registry::transform_chain`.
 //!
-//! Where an attack asks for an encoded answer (base64, ROT13, leetspeak), [`decoded_answers`]
-//! gives the detectors the decoded text as well, keyed by the case's `transform` attribute.
+//! Where an attack asks for an encoded answer (base64, ROT13, leetspeak), the transform decodes
+//! it (`Transform::decode`, every stage of a chain), once per answer in the run loop, and every
+//! detector reads the decoded text as well through `Attempt::readings`.
 
 pub mod chain;
 pub mod encoding;
@@ -14,7 +15,7 @@ pub mod priming;
 pub mod split;
 pub mod suppression;
 
-use audit_core::{Attempt, Case, Message, Query};
+use audit_core::{Case, Message, Query};
 
 /// The variant of a Chat case made by `rewrite` (system, history, prompt → the new ones), with
 /// the transform recorded; None for other query kinds.
@@ -57,37 +58,6 @@ pub(crate) fn prompt_variant(
     })
 }
 
-/// The answer decoded as the attack asked the model to encode it, when the case's transform
-/// (or a step of its chain) asked for an encoded answer: detectors match these texts as well as
-/// the answer as written. Base64: every run of at least 12 base64 characters that decodes to
-/// UTF-8 text, joined by spaces. ROT13 and leetspeak: the whole answer mapped back.
-///
-/// In a chain the encodings are undone from the last step to the first (the last step's
-/// instruction is the one the model reads first, so its encoding is the outermost), and every
-/// stage is returned: after undoing the last encoding, after undoing the last two, and so on. A
-/// model that honours only the outer instruction is read at the first stage, one that honours
-/// all of them at the last. A base64 step that finds nothing to decode is skipped.
-pub fn decoded_answers(attempt: &Attempt) -> Vec<String> {
-    let Some(response) = attempt.response() else {
-        return Vec::new();
-    };
-    let mut stages = Vec::new();
-    let mut text = response.to_string();
-    for step in chain::steps(attempt.attribute("transform")).rev() {
-        let decoded = match step {
-            encoding::BASE64 => encoding::decode_base64_spans(&text),
-            encoding::ROT13 => Some(encoding::rot13(&text)),
-            encoding::LEETSPEAK => Some(encoding::unleet(&text)),
-            _ => None,
-        };
-        if let Some(decoded) = decoded {
-            stages.push(decoded.clone());
-            text = decoded;
-        }
-    }
-    stages
-}
-
 #[cfg(test)]
 pub(crate) mod test_support {
     use audit_core::{Attributes, Case, Query};
@@ -121,11 +91,23 @@ mod tests {
     use audit_core::{Answer, Attempt};
     use base64::Engine;
 
+    /// The answer as the run loop reads it: the response, and the transform's decoding.
     fn attempt(transform: &str, response: &str) -> Attempt {
         let mut case = test_support::case("Do X.");
         case.attributes
             .insert("transform".to_string(), transform.to_string());
-        Attempt::new("s", &case, Answer::Response(response.into()))
+        let mut attempt = Attempt::new("s", &case, Answer::Response(response.into()));
+        attempt.decoded = decoded_answers(&attempt);
+        attempt
+    }
+
+    fn decoded_answers(attempt: &Attempt) -> Vec<String> {
+        match attempt.attribute("transform") {
+            "none" => Vec::new(),
+            chain => crate::registry::transform_chain(chain)
+                .expect("a known chain in this test")
+                .decode(attempt.response().unwrap_or_default()),
+        }
     }
 
     fn b64(text: &str) -> String {

@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 
 use self::model::Model;
 use self::template::ChatTemplate;
+pub use self::template::TemplateDate;
 use self::tokenizer::Specials;
 
 /// How to run a model: the device, the working dtype and the batch size.
@@ -48,6 +49,8 @@ pub struct CandleOptions {
     pub adapter: Option<PathBuf>,
     /// Apply the adapter unmerged even on dense weights (slower; checks the merge).
     pub adapter_unmerged: bool,
+    /// The date chat templates print (`strftime_now`): an input of the run, not the clock.
+    pub date: TemplateDate,
 }
 
 impl Default for CandleOptions {
@@ -59,6 +62,7 @@ impl Default for CandleOptions {
             batch_size: None,
             adapter: None,
             adapter_unmerged: false,
+            date: TemplateDate::DEFAULT,
         }
     }
 }
@@ -119,7 +123,7 @@ pub fn render_chat_template(
     source: &str,
     messages: &[audit_core::Message],
 ) -> Result<String, String> {
-    ChatTemplate::new(source, "<s>", "</s>")?.render(messages)
+    ChatTemplate::new(source, "<s>", "</s>", TemplateDate::DEFAULT)?.render(messages)
 }
 
 fn parse_device(device: &str) -> Result<Device, LoadError> {
@@ -263,7 +267,7 @@ impl CandleBackend {
             Self::load_gguf(path, &device, options)?
         } else if path.is_dir() {
             let (_, dtype) = weights_mode(path, options, &device, None)?;
-            Self::load_folder(path, &device, dtype)?
+            Self::load_folder(path, &device, dtype, options.date)?
         } else {
             return Err(LoadError::UnknownFormat {
                 path: path.display().to_string(),
@@ -335,6 +339,7 @@ impl CandleBackend {
                     &source,
                     &token_text(specials.bos),
                     &token_text(specials.eos),
+                    options.date,
                 )
                 .map_err(|reason| LoadError::Template {
                     path: shown.clone(),
@@ -410,7 +415,12 @@ impl CandleBackend {
         })
     }
 
-    fn load_folder(dir: &Path, device: &Device, dtype: DType) -> Result<CandleBackend, LoadError> {
+    fn load_folder(
+        dir: &Path,
+        device: &Device,
+        dtype: DType,
+        date: TemplateDate,
+    ) -> Result<CandleBackend, LoadError> {
         let shown = dir.display().to_string();
         let folder = hf::Folder::open(dir)?;
         let (mut tokenizer, specials, template_source) = folder.tokenizer()?;
@@ -448,6 +458,7 @@ impl CandleBackend {
                     &source,
                     &token_text(specials.bos),
                     &token_text(specials.eos),
+                    date,
                 )
                 .map_err(|reason| LoadError::Template {
                     path: shown.clone(),

@@ -30,14 +30,75 @@ fn raise_exception(message: String) -> Result<Value, Error> {
     Err(Error::new(ErrorKind::InvalidOperation, message))
 }
 
-/// Today's date, formatted by a small strftime subset (%Y, %m, %d, %B, %b, %%); templates use it
-/// for "Today Date: 26 Jul 2024" lines. Days since the epoch are converted by the civil calendar.
-fn strftime_now(format: String) -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let days = (secs / 86_400) as i64;
-    let (year, month, day) = civil_from_days(days);
+/// The date a chat template's `strftime_now` prints ("Today Date: 26 Jul 2024" in the Llama 3
+/// family's templates). It is an input of the run (`probity run --date`, recorded in the
+/// manifest), never the clock, so that the same run renders the same prompts on any day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TemplateDate {
+    pub year: u16,
+    pub month: u8,
+    pub day: u8,
+}
+
+impl TemplateDate {
+    /// The date the Llama 3.1 templates print when `strftime_now` is not defined: 26 Jul 2024.
+    pub const DEFAULT: TemplateDate = TemplateDate {
+        year: 2024,
+        month: 7,
+        day: 26,
+    };
+}
+
+impl Default for TemplateDate {
+    fn default() -> Self {
+        TemplateDate::DEFAULT
+    }
+}
+
+impl std::fmt::Display for TemplateDate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+impl std::str::FromStr for TemplateDate {
+    type Err = String;
+
+    /// `YYYY-MM-DD`, a real day of the Gregorian calendar.
+    fn from_str(text: &str) -> Result<TemplateDate, String> {
+        let bad = || format!("`{text}`: expected a date as YYYY-MM-DD");
+        let mut parts = text.split('-');
+        let (Some(y), Some(m), Some(d), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+            return Err(bad());
+        }
+        let (year, month, day): (u16, u8, u8) = (
+            y.parse().map_err(|_| bad())?,
+            m.parse().map_err(|_| bad())?,
+            d.parse().map_err(|_| bad())?,
+        );
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        let days_in_month = match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => return Err(format!("`{text}`: there is no month {month}")),
+        };
+        if day == 0 || day > days_in_month {
+            return Err(format!("`{text}`: that month has no day {day}"));
+        }
+        Ok(TemplateDate { year, month, day })
+    }
+}
+
+/// `date` formatted by a small strftime subset (%Y, %m, %d, %B, %b, %%), as Python's
+/// `datetime.strftime` does for these directives.
+fn strftime(date: TemplateDate, format: &str) -> String {
     const MONTHS: [&str; 12] = [
         "January",
         "February",
@@ -52,7 +113,7 @@ fn strftime_now(format: String) -> String {
         "November",
         "December",
     ];
-    let name = MONTHS[((month - 1) as usize).min(11)];
+    let name = MONTHS[usize::from(date.month.clamp(1, 12) - 1)];
     let mut out = String::new();
     let mut chars = format.chars();
     while let Some(c) = chars.next() {
@@ -61,9 +122,9 @@ fn strftime_now(format: String) -> String {
             continue;
         }
         match chars.next() {
-            Some('Y') => out.push_str(&year.to_string()),
-            Some('m') => out.push_str(&format!("{month:02}")),
-            Some('d') => out.push_str(&format!("{day:02}")),
+            Some('Y') => out.push_str(&format!("{:04}", date.year)),
+            Some('m') => out.push_str(&format!("{:02}", date.month)),
+            Some('d') => out.push_str(&format!("{:02}", date.day)),
             Some('B') => out.push_str(name),
             Some('b') => out.push_str(&name[..3]),
             Some('%') => out.push('%'),
@@ -75,20 +136,6 @@ fn strftime_now(format: String) -> String {
         }
     }
     out
-}
-
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// Python's `json.dumps(value, ensure_ascii=False, indent=indent)`.
@@ -200,8 +247,14 @@ impl std::io::Write for Bounded {
 }
 
 impl ChatTemplate {
-    /// Compiles `source`; the error is minijinja's one-line description.
-    pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<ChatTemplate, String> {
+    /// Compiles `source`, whose `strftime_now` prints `date`; the error is minijinja's one-line
+    /// description.
+    pub fn new(
+        source: &str,
+        bos_token: &str,
+        eos_token: &str,
+        date: TemplateDate,
+    ) -> Result<ChatTemplate, String> {
         let mut env = Environment::new();
         let syntax = SyntaxConfig::builder()
             .trim_blocks(true)
@@ -213,7 +266,9 @@ impl ChatTemplate {
         env.set_recursion_limit(TEMPLATE_RECURSION);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
-        env.add_function("strftime_now", strftime_now);
+        env.add_function("strftime_now", move |format: String| {
+            strftime(date, &format)
+        });
         env.add_filter("tojson", tojson);
         env.add_template_owned("chat", source.to_string())
             .map_err(|e| e.to_string().replace('\n', " "))?;
@@ -285,14 +340,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+    fn dates_are_read_checked_and_printed_as_strftime_does() {
+        let date: TemplateDate = "2024-02-29".parse().unwrap();
+        assert_eq!(date.to_string(), "2024-02-29");
+        // Python: datetime.date(2024, 2, 29).strftime("%d %b %Y|%B|%m|%%|%q")
+        assert_eq!(
+            strftime(date, "%d %b %Y|%B|%m|%%|%q"),
+            "29 Feb 2024|February|02|%|%q"
+        );
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-04-31",
+            "2024-1-01",
+            "24-01-01",
+            "x",
+            "2024-01-01-01",
+        ] {
+            assert!(bad.parse::<TemplateDate>().is_err(), "{bad}");
+        }
+        // The template sees the run's date, not the clock.
+        let source = "{{ strftime_now('%d %b %Y') }}";
+        let t = ChatTemplate::new(source, "", "", TemplateDate::DEFAULT).unwrap();
+        assert_eq!(t.render(&[]).unwrap(), "26 Jul 2024");
+        let t = ChatTemplate::new(source, "", "", "2030-01-05".parse().unwrap()).unwrap();
+        assert_eq!(t.render(&[]).unwrap(), "05 Jan 2030");
     }
 
     #[test]
     fn tojson_is_python_style() {
-        let t = ChatTemplate::new("{{ messages[0] | tojson }}", "", "").unwrap();
+        let t =
+            ChatTemplate::new("{{ messages[0] | tojson }}", "", "", TemplateDate::DEFAULT).unwrap();
         let out = t
             .render(&[Message {
                 role: Role::User,
@@ -314,19 +392,19 @@ mod tests {
         // An endless loop (fuel), runaway recursion, and a prompt of gigabytes.
         let endless =
             "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
-        let error = ChatTemplate::new(endless, "", "")
+        let error = ChatTemplate::new(endless, "", "", TemplateDate::DEFAULT)
             .unwrap()
             .render(&[user("x")])
             .unwrap_err();
         assert!(error.contains("fuel"), "{error}");
         let recursive = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}";
-        let error = ChatTemplate::new(recursive, "", "")
+        let error = ChatTemplate::new(recursive, "", "", TemplateDate::DEFAULT)
             .unwrap()
             .render(&[user("x")])
             .unwrap_err();
         assert!(error.contains("recursion"), "{error}");
         let huge = "{% for i in range(1000) %}{{ 'x' * 1000000 }}{% endfor %}";
-        let error = ChatTemplate::new(huge, "", "")
+        let error = ChatTemplate::new(huge, "", "", TemplateDate::DEFAULT)
             .unwrap()
             .render(&[user("x")])
             .unwrap_err();
@@ -334,7 +412,7 @@ mod tests {
         // A real conversation stays far inside the limits.
         let plain = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}";
         let many: Vec<Message> = (0..2000).map(|i| user(&format!("shot {i}"))).collect();
-        assert!(ChatTemplate::new(plain, "", "")
+        assert!(ChatTemplate::new(plain, "", "", TemplateDate::DEFAULT)
             .unwrap()
             .render(&many)
             .is_ok());
