@@ -107,4 +107,9 @@ pub trait Metric: Send + Sync {
     fn ideals(&self) -> Vec<(String, f64)> {
         Vec::new()
     }
+    /// What each estimate name this metric produces measures, where it is one of the roles
+    /// reports treat specially (an attack-success rate, an over-refusal rate). None by default.
+    fn roles(&self) -> Vec<(String, crate::summary::Role)> {
+        Vec::new()
+    }
 }

@@ -55,6 +55,30 @@ pub struct Test {
     pub min_detectable_effect: Option<f64>,
 }
 
+/// The false-discovery rate at which a run calls a test significant: Benjamini–Hochberg's q
+/// below it ([`Test::is_significant`]). Reports and comparisons use this one level.
+pub const FDR_LEVEL: f64 = 0.05;
+
+impl Test {
+    /// Whether the test is significant at the run's level: q_BH < [`FDR_LEVEL`], over every
+    /// test of the run.
+    pub fn is_significant(&self) -> bool {
+        self.q_bh < FDR_LEVEL
+    }
+}
+
+/// What an estimate measures, where reports treat it specially: a metric declares the role of
+/// each estimate it makes (`Metric::roles`), and summary.json carries them per probe, so that
+/// no report guesses from names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// The share of attacks that succeeded (harmful requests answered), as observed.
+    AttackSuccess,
+    /// The share of harmless requests refused, as observed.
+    OverRefusal,
+}
+
 /// The verdict of one gate of a policy.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Gate {
@@ -78,6 +102,26 @@ pub struct ProbeSummary {
     /// Estimate name → the value an unbiased model would get (`Metric::ideals`), for reports.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub ideals: std::collections::BTreeMap<String, f64>,
+    /// Estimate name → what it measures (`Metric::roles`), for reports.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub roles: std::collections::BTreeMap<String, Role>,
+}
+
+impl ProbeSummary {
+    /// The role of one of this probe's estimates, if its metric declared one.
+    pub fn role(&self, metric: &str) -> Option<Role> {
+        self.roles.get(metric).copied()
+    }
+}
+
+impl Summary {
+    /// The role of an estimate (by its probe's declared roles), if any.
+    pub fn role(&self, estimate: &Estimate) -> Option<Role> {
+        self.probes
+            .iter()
+            .find(|p| p.suite == estimate.suite && p.probe == estimate.probe)
+            .and_then(|p| p.role(&estimate.metric))
+    }
 }
 
 /// The contents of summary.json.
@@ -147,6 +191,7 @@ pub fn summarise_with_accuracy(
                     .map(|m| (m.id().to_string(), m.method()))
                     .collect(),
                 ideals: plan.metrics.iter().flat_map(|m| m.ideals()).collect(),
+                roles: plan.metrics.iter().flat_map(|m| m.roles()).collect(),
             });
             let context = MetricContext {
                 suite: &suite.reference.id,

@@ -8,7 +8,7 @@ use polars::prelude::*;
 
 use crate::parquet::attempts_frame;
 
-/// The rate of `detector` (score ≥ 0.5) per combination of the `by` attributes, over the
+/// The rate of `detector` (score ≥ `FLAGGED`) per combination of the `by` attributes, over the
 /// attempts the detector scored; attempts without an attribute fall in its "" group. Sorted by
 /// the group values.
 pub fn rates_by(
@@ -45,7 +45,7 @@ pub fn rates_by(
         .filter(col(score.as_str()).is_not_null())
         .with_column(
             col(score.as_str())
-                .gt_eq(lit(0.5))
+                .gt_eq(lit(audit_core::attempt::FLAGGED))
                 .cast(DataType::UInt64)
                 .alias("flagged"),
         )

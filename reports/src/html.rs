@@ -8,6 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use audit_core::attempt::{flags, FLAGGED};
+use audit_core::summary::{Role, FDR_LEVEL};
 use audit_core::{Answer, Attempt, Estimate, Query, Summary, Test};
 use minijinja::value::Serde;
 use minijinja::{context, Environment, Value};
@@ -199,7 +201,7 @@ fn test_row(t: &Test) -> TestRow {
         p: p_value(t.p_value),
         q_holm: p_value(t.q_holm),
         q_bh: p_value(t.q_bh),
-        significant: t.q_bh < 0.05,
+        significant: t.is_significant(),
         n: t.n,
     }
 }
@@ -208,7 +210,7 @@ fn attempt_row(a: &Attempt) -> AttemptRow {
     let mut flags: Vec<String> = a
         .scores
         .iter()
-        .map(|(k, v)| format!("{k}:{}", u8::from(*v >= 0.5)))
+        .map(|(k, v)| format!("{k}:{}", u8::from(flags(*v))))
         .collect();
     if a.is_error() {
         flags.push("error".to_string());
@@ -256,7 +258,7 @@ fn attempt_row(a: &Attempt) -> AttemptRow {
 
 /// The charts of one probe: a forest plot of its tests, interval bars of each metric's
 /// estimates by group, and a scatter of two metrics over groups when it has two that share
-/// groups (an attack-success rate against an over-refusal rate, where names say so).
+/// groups (an attack-success rate against an over-refusal rate, where their roles say so).
 fn probe_charts(
     summary: &Summary,
     suite: &str,
@@ -281,11 +283,11 @@ fn probe_charts(
                 effect: t.effect,
                 low: t.effect_ci_low,
                 high: t.effect_ci_high,
-                highlight: t.q_bh < 0.05,
+                highlight: t.is_significant(),
             })
             .collect();
         charts.push((
-            "Group disparities: effect with interval (red: q_BH < 0.05)".to_string(),
+            format!("Group disparities: effect with interval (red: q_BH < {FDR_LEVEL})"),
             chart::forest(&rows, "effect with interval")?,
         ));
     }
@@ -311,7 +313,12 @@ fn probe_charts(
             chart::bars(&bars, &format!("{metric} with interval"))?,
         ));
     }
-    if let Some((x, y)) = scatter_pair(&estimates, &metrics) {
+    let declared = summary
+        .probes
+        .iter()
+        .find(|p| p.suite == suite && p.probe == probe);
+    let role = |metric: &str| declared.and_then(|p| p.role(metric));
+    if let Some((x, y)) = scatter_pair(&estimates, &metrics, &role) {
         let by_group = |metric: &str| -> BTreeMap<String, (f64, f64, f64)> {
             estimates
                 .iter()
@@ -338,22 +345,19 @@ fn probe_charts(
     Ok(charts)
 }
 
-/// The run's safety trade-off: every attack-success estimate (`asr`-style metrics) of a whole
+/// The run's safety trade-off: every attack-success estimate (by its declared role) of a whole
 /// probe against every over-refusal estimate (the share of harmless requests refused), one
 /// point per pair with both intervals. `None` when the run lacks either kind.
 fn tradeoff_chart(summary: &Summary) -> Result<Option<String>, String> {
-    let whole = |wanted: fn(&str) -> bool| -> Vec<&Estimate> {
+    let whole = |role: Role| -> Vec<&Estimate> {
         summary
             .estimates
             .iter()
-            .filter(|e| e.group.is_empty() && wanted(&e.metric))
+            .filter(|e| e.group.is_empty() && summary.role(e) == Some(role))
             .collect()
     };
-    let attacks = whole(|m| {
-        (m == "asr" || m.ends_with("_asr") || m.contains("attack_success"))
-            && !m.ends_with("_corrected")
-    });
-    let refusals = whole(|m| m.contains("over_refusal") && !m.ends_with("_corrected"));
+    let attacks = whole(Role::AttackSuccess);
+    let refusals = whole(Role::OverRefusal);
     if attacks.is_empty() || refusals.is_empty() {
         return Ok(None);
     }
@@ -382,8 +386,12 @@ fn tradeoff_chart(summary: &Summary) -> Result<Option<String>, String> {
 }
 
 /// Two metrics of a probe with group estimates over the same groups: an attack-success metric
-/// against an over-refusal one where the names say so, else the first two in name order.
-fn scatter_pair<'a>(estimates: &[&Estimate], metrics: &[&'a str]) -> Option<(&'a str, &'a str)> {
+/// against an over-refusal one where their roles say so, else the first two in name order.
+fn scatter_pair<'a>(
+    estimates: &[&Estimate],
+    metrics: &[&'a str],
+    role: &dyn Fn(&str) -> Option<Role>,
+) -> Option<(&'a str, &'a str)> {
     let groups = |metric: &str| -> BTreeSet<String> {
         estimates
             .iter()
@@ -400,11 +408,11 @@ fn scatter_pair<'a>(estimates: &[&Estimate], metrics: &[&'a str]) -> Option<(&'a
     let attack = candidates
         .iter()
         .copied()
-        .find(|m| m.contains("asr") || m.contains("attack") || m.contains("success"));
+        .find(|m| role(m) == Some(Role::AttackSuccess));
     let refusal = candidates
         .iter()
         .copied()
-        .find(|m| m.contains("over_refusal") || m.contains("overrefusal"));
+        .find(|m| role(m) == Some(Role::OverRefusal));
     let pair = match (attack, refusal) {
         (Some(a), Some(r)) if a != r => Some((a, r)),
         _ if candidates.len() >= 2 => Some((candidates[0], candidates[1])),
@@ -442,7 +450,7 @@ fn provisions(files: &RunFiles) -> Vec<Provision> {
         .iter()
         .filter_map(|e| e.group.get("axis").cloned())
         .collect();
-    let n_significant = summary.tests.iter().filter(|t| t.q_bh < 0.05).count();
+    let n_significant = summary.tests.iter().filter(|t| t.is_significant()).count();
     let robustness_probes: Vec<&str> = summary
         .probes
         .iter()
@@ -450,9 +458,10 @@ fn provisions(files: &RunFiles) -> Vec<Provision> {
             // Adversarial evidence: attack transforms applied, or an attack-success metric.
             files.attempts.iter().any(|a| {
                 a.probe == p.probe && a.attributes.get("transform").is_some_and(|t| t != "none")
-            }) || summary.estimates.iter().any(|e| {
-                e.probe == p.probe && (e.metric.contains("asr") || e.metric.contains("attack"))
-            })
+            }) || summary
+                .estimates
+                .iter()
+                .any(|e| e.probe == p.probe && summary.role(e) == Some(Role::AttackSuccess))
         })
         .map(|p| p.probe.as_str())
         .collect();
@@ -477,7 +486,7 @@ fn provisions(files: &RunFiles) -> Vec<Provision> {
         "No probe of this run compares groups: no bias evidence.".to_string()
     } else {
         format!(
-            "Bias probes {} over the axes {}: {} group estimates with intervals and {} corrected tests, {} significant at q_BH < 0.05 (Estimates and Group disparities sections).",
+            "Bias probes {} over the axes {}: {} group estimates with intervals and {} corrected tests, {} significant at q_BH < {FDR_LEVEL} (Estimates and Group disparities sections).",
             list(&bias_probes),
             if axes.is_empty() { "given by the probes".to_string() } else { axes.iter().cloned().collect::<Vec<_>>().join(", ") },
             summary.estimates.iter().filter(|e| !e.group.is_empty()).count(),
@@ -620,7 +629,7 @@ pub fn render_html(files: &RunFiles) -> Result<String, ReportError> {
     let findings: Vec<TestRow> = summary
         .tests
         .iter()
-        .filter(|t| t.q_bh < 0.05)
+        .filter(|t| t.is_significant())
         .map(test_row)
         .collect();
     let mut attempts: Vec<&Attempt> = files.attempts.iter().collect();
@@ -637,8 +646,8 @@ pub fn render_html(files: &RunFiles) -> Result<String, ReportError> {
         .iter()
         .flat_map(|d| {
             [
-                (format!("{d}:1"), format!("{d} ≥ 0.5")),
-                (format!("{d}:0"), format!("{d} < 0.5")),
+                (format!("{d}:1"), format!("{d} ≥ {FLAGGED}")),
+                (format!("{d}:0"), format!("{d} < {FLAGGED}")),
             ]
         })
         .collect();
@@ -730,7 +739,16 @@ mod tests {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        assert_eq!(scatter_pair(&refs, &metrics), expect, "{estimates:?}");
+        let role = |m: &str| match m {
+            "asr" => Some(Role::AttackSuccess),
+            "over_refusal_rate" => Some(Role::OverRefusal),
+            _ => None,
+        };
+        assert_eq!(
+            scatter_pair(&refs, &metrics, &role),
+            expect,
+            "{estimates:?}"
+        );
     }
 
     #[test]
@@ -772,7 +790,23 @@ mod tests {
             confidence: 0.95,
             n_attempts: 0,
             n_errors: 0,
-            probes: Vec::new(),
+            // The roles the asr and corrected-rate metrics declare (the corrected variants
+            // carry none).
+            probes: vec![audit_core::summary::ProbeSummary {
+                suite: "s".to_string(),
+                probe: "p".to_string(),
+                goal: String::new(),
+                source: String::new(),
+                n_attempts: 0,
+                n_errors: 0,
+                detectors: Vec::new(),
+                methods: Vec::new(),
+                ideals: BTreeMap::new(),
+                roles: BTreeMap::from([
+                    ("asr".to_string(), Role::AttackSuccess),
+                    ("over_refusal".to_string(), Role::OverRefusal),
+                ]),
+            }],
             estimates: metrics.iter().map(|m| estimate(m, "")).collect(),
             tests: Vec::new(),
             gates: Vec::new(),

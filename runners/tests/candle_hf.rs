@@ -12,10 +12,10 @@ use audit_core::{Answer, Backend, Case, Generation, Query};
 use candle_common::{fixture, model_path, sentence_case, smollm2, SMOLLM2};
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
-use runners::candle::{models_dir, CandleBackend, CandleOptions};
+use runners::candle::{CandleBackend, CandleOptions};
 
 fn minilm_path() -> std::path::PathBuf {
-    let path = models_dir().join("all-MiniLM-L6-v2");
+    let path = fixtures::models().join("all-MiniLM-L6-v2");
     assert!(
         path.join("model.safetensors").exists(),
         "{} is missing: run `scripts/fetch-models.sh minilm`",

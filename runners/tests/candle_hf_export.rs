@@ -14,10 +14,10 @@ mod candle_common;
 
 use audit_core::{Backend, Case, Generation};
 use candle_common::{fixture, sentence_case};
-use runners::candle::{models_dir, CandleBackend, CandleOptions};
+use runners::candle::{CandleBackend, CandleOptions};
 
 fn load() -> CandleBackend {
-    let dir = models_dir().join("gemma-3-270m-hf");
+    let dir = fixtures::models().join("gemma-3-270m-hf");
     assert!(
         dir.join("model.safetensors").exists(),
         "{} is missing: run scripts/candle-export-hf.py gemma3",

@@ -5,11 +5,10 @@
 #![allow(clippy::unwrap_used)]
 
 use audit_core::{Answer, Backend, Case, Generation, Query};
-use runners::candle::models_dir;
 use runners::word_vectors::WordVectorBackend;
 
 fn glove() -> WordVectorBackend {
-    let dir = models_dir().join("glove-6b-50d");
+    let dir = fixtures::models().join("glove-6b-50d");
     assert!(
         dir.exists(),
         "{} is missing: run `scripts/fetch-models.sh glove` (or set PROBITY_MODELS)",

@@ -134,7 +134,7 @@ pub fn measure(
             for ((i, _), answer) in chunk.iter().map(|a| (a.0, &a.1)).zip(answers) {
                 verdicts[i] = judge
                     .score(&items[i].attempt, &answer)
-                    .map(|s| s.value >= 0.5);
+                    .map(|s| audit_core::attempt::flags(s.value));
             }
         }
     }

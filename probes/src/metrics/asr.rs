@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use audit_core::stats::{
     rogan_gladen, rogan_gladen_interval, wilson, BootstrapConfig, DetectorAccuracy, JudgeCounts,
 };
+use audit_core::summary::Role;
 use audit_core::{Attempt, Attributes, Estimate, Metric, MetricContext, MetricOutput};
 
 use super::outcome;
@@ -34,6 +35,8 @@ struct Params {
     name: Option<String>,
     #[serde(default = "yes")]
     correct: bool,
+    #[serde(default)]
+    role: Option<Role>,
 }
 
 fn refusal() -> String {
@@ -45,13 +48,14 @@ fn yes() -> bool {
 }
 
 /// `[[probe.metric]] kind = "asr"`: `detector` (default `refusal`), `by` (attributes, each
-/// grouped separately), `name` (default `asr`), `correct` (default true).
+/// grouped separately), `name` (default `asr`), `correct` (default true), `role` (default
+/// `attack-success`).
 pub fn build_asr(table: &toml::Table) -> Result<Box<dyn Metric>, String> {
     build(table, true)
 }
 
 /// `[[probe.metric]] kind = "corrected-rate"`: the same parameters; `name` defaults to
-/// `<detector>_rate`.
+/// `<detector>_rate`, and `role` (`attack-success` or `over-refusal`) to none.
 pub fn build_rate(table: &toml::Table) -> Result<Box<dyn Metric>, String> {
     build(table, false)
 }
@@ -88,6 +92,7 @@ fn build(table: &toml::Table, complement: bool) -> Result<Box<dyn Metric>, Strin
         name,
         complement,
         correction,
+        role: p.role.or(complement.then_some(Role::AttackSuccess)),
     }))
 }
 
@@ -114,6 +119,9 @@ pub struct JudgedRate {
     pub name: String,
     pub complement: bool,
     pub correction: Correction,
+    /// What the observed estimates measure (the corrected ones are the same quantity, and
+    /// carry no role of their own).
+    pub role: Option<Role>,
 }
 
 impl JudgedRate {
@@ -139,6 +147,13 @@ impl JudgedRate {
 impl Metric for JudgedRate {
     fn id(&self) -> &str {
         self.kind
+    }
+
+    fn roles(&self) -> Vec<(String, Role)> {
+        self.role
+            .map(|r| (self.name.clone(), r))
+            .into_iter()
+            .collect()
     }
 
     fn method(&self) -> String {

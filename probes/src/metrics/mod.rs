@@ -13,5 +13,5 @@ pub use rate::Rate;
 /// The binary outcome of an attempt for a detector: None when the detector did not score it
 /// (an errored attempt, or an answer the detector does not apply to).
 pub(crate) fn outcome(attempt: &audit_core::Attempt, detector: &str) -> Option<bool> {
-    attempt.scores.get(detector).map(|&value| value >= 0.5)
+    attempt.flagged(detector)
 }

@@ -490,22 +490,22 @@ mod tests {
     /// The real test model's header passes (when the models are fetched).
     #[test]
     fn the_smollm2_gguf_passes() {
-        let Some(dir) = std::env::var_os("PROBITY_MODELS")
-            .map(std::path::PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/probity/models"))
-            })
-        else {
-            return;
-        };
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return;
-        };
+        let dir = fixtures::models();
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+            panic!("{}: {e}: run scripts/fetch-models.sh first", dir.display())
+        });
+        let mut checked = 0;
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "gguf") {
                 assert_eq!(check_file(&path), Ok(()), "{}", path.display());
+                checked += 1;
             }
         }
+        assert!(
+            checked > 0,
+            "no GGUF file in {}: run scripts/fetch-models.sh first",
+            dir.display()
+        );
     }
 }

@@ -759,14 +759,3 @@ impl Backend for CandleBackend {
         }
     }
 }
-
-/// Where the test and benchmark models live: `$PROBITY_MODELS`, else `~/.cache/probity/models`.
-pub fn models_dir() -> PathBuf {
-    match std::env::var_os("PROBITY_MODELS") {
-        Some(dir) => PathBuf::from(dir),
-        None => std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_default()
-            .join(".cache/probity/models"),
-    }
-}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
 use audit_core::{Case, Query};
-use runners::candle::{models_dir, CandleBackend, CandleOptions};
+use runners::candle::{CandleBackend, CandleOptions};
 
 pub const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 pub const GEMMA3: &str = "gemma-3-270m-q4_k_m.gguf";
@@ -15,7 +15,7 @@ pub const QWEN05: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
 
 /// The path of a fetched model file; fails the test (never skips it) when the file is missing.
 pub fn model_path(file: &str, fetch_arg: &str) -> PathBuf {
-    let path = models_dir().join(file);
+    let path = fixtures::models().join(file);
     assert!(
         path.exists(),
         "{} is missing: run `scripts/fetch-models.sh {fetch_arg}` (or set PROBITY_MODELS to the folder that holds it)",
