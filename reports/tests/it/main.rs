@@ -1,0 +1,5 @@
+//! Integration tests of the reports, as one test binary: every format of scripted runs by insta snapshot, the bias report and the comparison of two runs; the JUnit schema check (xmllint) is ignored unless asked for.
+
+mod bias_report;
+mod compare_changes;
+mod formats;

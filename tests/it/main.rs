@@ -1,0 +1,25 @@
+//! End-to-end tests of the `probity` binary, as one test binary (one link instead of one per
+//! file). Tiers: most need nothing; `openai` needs the llama.cpp server
+//! (scripts/install-llama-server.sh) and, with `bias_crows`, `crows_mlm`, `lora`, `weat`, the
+//! fetched weights (scripts/fetch-models.sh); `report_browser` needs Chromium and is ignored
+//! unless asked for (`.ci/run` runs it). docs/testing.md has the table.
+
+mod support;
+
+mod bias_bold;
+mod bias_crows;
+mod compare;
+mod crows_mlm;
+mod datasets;
+mod gate;
+mod integrity;
+mod lora;
+mod merge;
+mod openai;
+mod progress;
+mod report_browser;
+mod run;
+mod safety_core;
+mod scale_out;
+mod shard;
+mod weat;
