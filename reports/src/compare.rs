@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::path::Path;
 
-use audit_core::stats::{self, BootstrapConfig, WilcoxonConfig};
+use audit_core::stats;
 use audit_core::Attempt;
 use minijinja::value::Serde;
 use minijinja::{context, Environment, Value};
@@ -253,83 +253,27 @@ fn paired_test(
     confidence: f64,
     seed: u64,
 ) -> PairedTest {
-    let n = values.len();
-    let mean = |f: fn(&(f64, f64)) -> f64| {
-        if n == 0 {
-            f64::NAN
-        } else {
-            values.iter().map(f).sum::<f64>() / n as f64
-        }
-    };
-    let base_mean = mean(|v| v.0);
-    let new_mean = mean(|v| v.1);
-    let binary = values
-        .iter()
-        .all(|(b, n)| (*b == 0.0 || *b == 1.0) && (*n == 0.0 || *n == 1.0));
-    let mut test = PairedTest {
+    let d = stats::paired_difference(values, confidence, seed);
+    PairedTest {
         suite,
         probe,
         detector,
-        scale: String::new(),
-        n: n as u64,
-        base_mean,
-        new_mean,
-        effect: new_mean - base_mean,
-        effect_ci_low: f64::NAN,
-        effect_ci_high: f64::NAN,
-        ci_method: String::new(),
-        method: String::new(),
-        statistic: f64::NAN,
-        p_value: f64::NAN,
+        scale: d.scale.to_string(),
+        n: d.n,
+        base_mean: d.first_mean,
+        new_mean: d.second_mean,
+        effect: d.effect,
+        effect_ci_low: d.effect_ci_low,
+        effect_ci_high: d.effect_ci_high,
+        ci_method: d.ci_method.to_string(),
+        method: d.method.to_string(),
+        statistic: d.statistic,
+        p_value: d.p_value,
         q_holm: f64::NAN,
         q_bh: f64::NAN,
-        base_only: 0,
-        new_only: 0,
-    };
-    if binary {
-        let count = |f: &dyn Fn(bool, bool) -> bool| {
-            values
-                .iter()
-                .filter(|(b, n)| f(*b == 1.0, *n == 1.0))
-                .count() as u64
-        };
-        let both = count(&|b, n| b && n);
-        let base_only = count(&|b, n| b && !n);
-        let new_only = count(&|b, n| !b && n);
-        let neither = count(&|b, n| !b && !n);
-        let result = stats::mcnemar_exact(new_only, base_only);
-        let interval =
-            stats::newcombe_paired_difference(both, new_only, base_only, neither, confidence);
-        test.scale = "binary".to_string();
-        test.method = "mcnemar-exact".to_string();
-        test.ci_method = "newcombe-paired".to_string();
-        test.statistic = result.statistic;
-        test.p_value = result.p_value;
-        test.effect_ci_low = interval.low;
-        test.effect_ci_high = interval.high;
-        test.base_only = base_only;
-        test.new_only = new_only;
-    } else {
-        let differences: Vec<f64> = values.iter().map(|(b, n)| n - b).collect();
-        let result = stats::wilcoxon_signed_rank(&differences, WilcoxonConfig::default());
-        let interval = stats::bootstrap(
-            &differences,
-            |d: &[f64]| d.iter().sum::<f64>() / d.len().max(1) as f64,
-            &BootstrapConfig {
-                resamples: 2000,
-                confidence,
-                seed,
-            },
-        );
-        test.scale = "continuous".to_string();
-        test.method = "wilcoxon-signed-rank".to_string();
-        test.ci_method = "bootstrap-bca".to_string();
-        test.statistic = result.statistic;
-        test.p_value = result.p_value;
-        test.effect_ci_low = interval.bca.low;
-        test.effect_ci_high = interval.bca.high;
+        base_only: d.first_only,
+        new_only: d.second_only,
     }
-    test
 }
 
 /// Significance threshold of "What the fine-tune changed" (on q_BH).
