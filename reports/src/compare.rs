@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::path::Path;
 
-use audit_core::stats::{self, BootstrapConfig, WilcoxonConfig};
+use audit_core::stats;
+use audit_core::summary::FDR_LEVEL;
 use audit_core::Attempt;
 use minijinja::value::Serde;
 use minijinja::{context, Environment, Value};
@@ -63,6 +64,13 @@ pub struct PairedTest {
     /// Binary: cases scored 1 in base only, and in new only.
     pub base_only: u64,
     pub new_only: u64,
+}
+
+impl PairedTest {
+    /// Whether the change is significant at the run's level (q_BH < [`FDR_LEVEL`]).
+    pub fn is_significant(&self) -> bool {
+        self.q_bh < FDR_LEVEL
+    }
 }
 
 /// compare.json.
@@ -253,87 +261,28 @@ fn paired_test(
     confidence: f64,
     seed: u64,
 ) -> PairedTest {
-    let n = values.len();
-    let mean = |f: fn(&(f64, f64)) -> f64| {
-        if n == 0 {
-            f64::NAN
-        } else {
-            values.iter().map(f).sum::<f64>() / n as f64
-        }
-    };
-    let base_mean = mean(|v| v.0);
-    let new_mean = mean(|v| v.1);
-    let binary = values
-        .iter()
-        .all(|(b, n)| (*b == 0.0 || *b == 1.0) && (*n == 0.0 || *n == 1.0));
-    let mut test = PairedTest {
+    let d = stats::paired_difference(values, confidence, seed);
+    PairedTest {
         suite,
         probe,
         detector,
-        scale: String::new(),
-        n: n as u64,
-        base_mean,
-        new_mean,
-        effect: new_mean - base_mean,
-        effect_ci_low: f64::NAN,
-        effect_ci_high: f64::NAN,
-        ci_method: String::new(),
-        method: String::new(),
-        statistic: f64::NAN,
-        p_value: f64::NAN,
+        scale: d.scale.to_string(),
+        n: d.n,
+        base_mean: d.first_mean,
+        new_mean: d.second_mean,
+        effect: d.effect,
+        effect_ci_low: d.effect_ci_low,
+        effect_ci_high: d.effect_ci_high,
+        ci_method: d.ci_method.to_string(),
+        method: d.method.to_string(),
+        statistic: d.statistic,
+        p_value: d.p_value,
         q_holm: f64::NAN,
         q_bh: f64::NAN,
-        base_only: 0,
-        new_only: 0,
-    };
-    if binary {
-        let count = |f: &dyn Fn(bool, bool) -> bool| {
-            values
-                .iter()
-                .filter(|(b, n)| f(*b == 1.0, *n == 1.0))
-                .count() as u64
-        };
-        let both = count(&|b, n| b && n);
-        let base_only = count(&|b, n| b && !n);
-        let new_only = count(&|b, n| !b && n);
-        let neither = count(&|b, n| !b && !n);
-        let result = stats::mcnemar_exact(new_only, base_only);
-        let interval =
-            stats::newcombe_paired_difference(both, new_only, base_only, neither, confidence);
-        test.scale = "binary".to_string();
-        test.method = "mcnemar-exact".to_string();
-        test.ci_method = "newcombe-paired".to_string();
-        test.statistic = result.statistic;
-        test.p_value = result.p_value;
-        test.effect_ci_low = interval.low;
-        test.effect_ci_high = interval.high;
-        test.base_only = base_only;
-        test.new_only = new_only;
-    } else {
-        let differences: Vec<f64> = values.iter().map(|(b, n)| n - b).collect();
-        let result = stats::wilcoxon_signed_rank(&differences, WilcoxonConfig::default());
-        let interval = stats::bootstrap(
-            &differences,
-            |d: &[f64]| d.iter().sum::<f64>() / d.len().max(1) as f64,
-            &BootstrapConfig {
-                resamples: 2000,
-                confidence,
-                seed,
-            },
-        );
-        test.scale = "continuous".to_string();
-        test.method = "wilcoxon-signed-rank".to_string();
-        test.ci_method = "bootstrap-bca".to_string();
-        test.statistic = result.statistic;
-        test.p_value = result.p_value;
-        test.effect_ci_low = interval.bca.low;
-        test.effect_ci_high = interval.bca.high;
+        base_only: d.first_only,
+        new_only: d.second_only,
     }
-    test
 }
-
-/// Significance threshold of "What the fine-tune changed" (on q_BH).
-const CHANGED_Q: f64 = 0.05;
 
 /// One probe whose scores moved significantly between the runs.
 #[derive(Clone, Debug, Serialize)]
@@ -352,7 +301,7 @@ struct Change {
     q_holm: String,
 }
 
-/// "What the fine-tune changed": the significant tests (q_BH < 0.05), most significant first,
+/// "What the fine-tune changed": the significant tests (q_BH < `FDR_LEVEL`), most significant first,
 /// and the files the new side adds to the base's (an adapter on the same base weights).
 #[derive(Clone, Debug, Serialize)]
 struct Changes {
@@ -367,7 +316,7 @@ fn changes(comparison: &Comparison) -> Changes {
     let mut significant: Vec<&PairedTest> = comparison
         .tests
         .iter()
-        .filter(|t| t.q_bh < CHANGED_Q)
+        .filter(|t| t.is_significant())
         .collect();
     significant.sort_by(|a, b| {
         a.q_bh
@@ -446,13 +395,13 @@ pub fn render_changes_markdown(comparison: &Comparison) -> String {
         };
         let _ = writeln!(
             out,
-            "No probe changed significantly: {tests} q_BH < 0.05. On these cases the runs do not tell the two models apart; that is not evidence that they behave the same (see the intervals below).",
+            "No probe changed significantly: {tests} q_BH < {FDR_LEVEL}. On these cases the runs do not tell the two models apart; that is not evidence that they behave the same (see the intervals below).",
         );
         return out;
     }
     let _ = writeln!(
         out,
-        "{} of {} paired tests changed significantly (q_BH < 0.05, Benjamini–Hochberg over all of them):\n",
+        "{} of {} paired tests changed significantly (q_BH < {FDR_LEVEL}, Benjamini–Hochberg over all of them):\n",
         c.rows.len(),
         c.n_tests
     );
@@ -485,10 +434,14 @@ pub fn render_compare_markdown(comparison: &Comparison) -> String {
         "# Probity comparison: {} → {}\n",
         comparison.base.model, comparison.new.model
     );
-    let significant = comparison.tests.iter().filter(|t| t.q_bh < 0.05).count();
+    let significant = comparison
+        .tests
+        .iter()
+        .filter(|t| t.is_significant())
+        .count();
     let _ = writeln!(
         out,
-        "{} shared cases ({} only in base, {} only in new) · {} paired tests, {} significant at q_BH < 0.05 · {}% intervals\n",
+        "{} shared cases ({} only in base, {} only in new) · {} paired tests, {} significant at q_BH < {FDR_LEVEL} · {}% intervals\n",
         comparison.n_shared,
         comparison.n_base_only,
         comparison.n_new_only,
@@ -500,7 +453,7 @@ pub fn render_compare_markdown(comparison: &Comparison) -> String {
     let _ = writeln!(out, "\n## All paired tests\n");
     let _ = writeln!(out, "| probe | detector | n | base | new | new − base | interval | test | p | q_holm | q_bh |\n|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|");
     for t in &comparison.tests {
-        let mark = if t.q_bh < 0.05 { " ⚠️" } else { "" };
+        let mark = if t.is_significant() { " ⚠️" } else { "" };
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {}{mark} | [{}, {}] | {} | {} | {} | {} |",
@@ -565,7 +518,7 @@ pub fn render_compare_html(comparison: &Comparison) -> Result<String, ReportErro
             p: p_value(t.p_value),
             q_holm: p_value(t.q_holm),
             q_bh: p_value(t.q_bh),
-            significant: t.q_bh < 0.05,
+            significant: t.is_significant(),
         })
         .collect();
     let forest_rows: Vec<crate::chart::ForestRow> = comparison
@@ -576,7 +529,7 @@ pub fn render_compare_html(comparison: &Comparison) -> Result<String, ReportErro
             effect: t.effect,
             low: t.effect_ci_low,
             high: t.effect_ci_high,
-            highlight: t.q_bh < 0.05,
+            highlight: t.is_significant(),
         })
         .collect();
     let forest = if forest_rows.is_empty() {

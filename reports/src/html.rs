@@ -13,7 +13,7 @@ use audit_core::summary::{Role, FDR_LEVEL};
 use audit_core::{Answer, Attempt, Estimate, Query, Summary, Test};
 use minijinja::value::Serde;
 use minijinja::{context, Environment, Value};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::chart::{self, Bar, ForestRow, Point};
 use crate::{group_label, number, p_value, ReportError, RunFiles};
@@ -423,7 +423,7 @@ fn scatter_pair<'a>(
 
 /// Which evidence of this run speaks to which provision. Evidence, not a conformity
 /// assessment: the page says so next to the table.
-fn provisions(files: &RunFiles) -> Vec<Provision> {
+fn provisions(files: &RunFiles) -> Result<Vec<Provision>, ReportError> {
     let summary = &files.summary;
     let manifest = &files.manifest;
     let bias_probes: Vec<&str> = summary
@@ -524,74 +524,112 @@ fn provisions(files: &RunFiles) -> Vec<Provision> {
         summary.estimates.len(),
         number(summary.confidence * 100.0, 0)
     );
-    let eu = "EU AI Act (Regulation (EU) 2024/1689)".to_string();
-    let nist = "NIST AI RMF 1.0".to_string();
-    vec![
-        Provision {
-            framework: eu.clone(),
-            provision: "Art. 10(2)(f)".to_string(),
-            asks: "Examination in view of possible biases likely to affect health and safety, fundamental rights, or lead to prohibited discrimination.".to_string(),
-            evidence: vec![bias.clone()],
-        },
-        Provision {
-            framework: eu.clone(),
-            provision: "Art. 10(2)(g)".to_string(),
-            asks: "Appropriate measures to detect, prevent and mitigate the biases identified.".to_string(),
-            evidence: vec![gates.clone(), "A later run compared with this one (`probity compare`) measures whether a mitigation worked, with paired tests.".to_string()],
-        },
-        Provision {
-            framework: eu.clone(),
-            provision: "Art. 10(5)".to_string(),
-            asks: "Special categories of personal data processed only where strictly necessary for bias detection and correction, with safeguards.".to_string(),
-            evidence: vec![if axes.is_empty() {
-                "No protected-attribute axis in this run.".to_string()
-            } else {
-                format!("The probes name the protected attributes ({}) in synthetic, counterfactual prompts: no personal data about real people is processed.", axes.iter().cloned().collect::<Vec<_>>().join(", "))
-            }],
-        },
-        Provision {
-            framework: eu.clone(),
-            provision: "Art. 15".to_string(),
-            asks: "An appropriate level of accuracy, robustness and cybersecurity, declared with its metrics; resilience to errors and to attempts to exploit vulnerabilities.".to_string(),
-            evidence: vec![rates.clone(), robustness.clone(), errors.clone()],
-        },
-        Provision {
-            framework: eu,
-            provision: "Annex IV (2)(g)".to_string(),
-            asks: "Technical documentation: validation and testing procedures, the data used, metrics for accuracy, robustness and discriminatory impacts, dated test logs and reports.".to_string(),
-            evidence: vec![methods.clone(), hashes.clone(), format!("Dated: {} → {}.", manifest.started_at, manifest.finished_at.as_deref().unwrap_or("not finished"))],
-        },
-        Provision {
-            framework: nist.clone(),
-            provision: "MEASURE 2.3".to_string(),
-            asks: "System performance or assurance criteria are measured and demonstrated for conditions similar to deployment.".to_string(),
-            evidence: vec![rates, gates],
-        },
-        Provision {
-            framework: nist.clone(),
-            provision: "MEASURE 2.5".to_string(),
-            asks: "Validity and reliability are demonstrated, with the limits of generalisation documented.".to_string(),
-            evidence: vec![methods, format!("Every number carries its interval; the same seed ({}) and CPU backend reproduce attempts.jsonl and summary.json byte for byte.", summary.seed)],
-        },
-        Provision {
-            framework: nist.clone(),
-            provision: "MEASURE 2.6".to_string(),
-            asks: "The system is evaluated regularly for safety risks; residual risk stays within tolerance.".to_string(),
-            evidence: vec![format!("Probes of this run: {}.", summary.probes.iter().map(|p| p.probe.as_str()).collect::<Vec<_>>().join(", ")), errors],
-        },
-        Provision {
-            framework: nist.clone(),
-            provision: "MEASURE 2.7".to_string(),
-            asks: "Security and resilience are evaluated and documented.".to_string(),
-            evidence: vec![robustness],
-        },
-        Provision {
-            framework: nist,
-            provision: "MEASURE 2.11".to_string(),
-            asks: "Fairness and bias are evaluated and the results documented.".to_string(),
-            evidence: vec![bias, hashes],
-        },
-    ]
+    let special_categories = if axes.is_empty() {
+        "No protected-attribute axis in this run.".to_string()
+    } else {
+        format!("The probes name the protected attributes ({}) in synthetic, counterfactual prompts: no personal data about real people is processed.", axes.iter().cloned().collect::<Vec<_>>().join(", "))
+    };
+    let evidence: BTreeMap<&str, String> = BTreeMap::from([
+        ("bias", bias),
+        ("gates", gates),
+        ("compare", "A later run compared with this one (`probity compare`) measures whether a mitigation worked, with paired tests.".to_string()),
+        ("special_categories", special_categories),
+        ("rates", rates),
+        ("robustness", robustness),
+        ("errors", errors),
+        ("methods", methods),
+        ("hashes", hashes),
+        ("dated", format!("Dated: {} → {}.", manifest.started_at, manifest.finished_at.as_deref().unwrap_or("not finished"))),
+        ("reproducible", format!("Every number carries its interval; the same seed ({}) and CPU backend reproduce attempts.jsonl and summary.json byte for byte.", summary.seed)),
+        ("probes", format!("Probes of this run: {}.", summary.probes.iter().map(|p| p.probe.as_str()).collect::<Vec<_>>().join(", "))),
+    ]);
+    let mapping = frameworks()?;
+    mapping
+        .provision
+        .iter()
+        .map(|p| {
+            let unknown = |what: &str, name: &str| {
+                frameworks_error(format!(
+                    "provision {}: unknown {what} `{name}`",
+                    p.provision
+                ))
+            };
+            Ok(Provision {
+                framework: mapping
+                    .frameworks
+                    .get(&p.framework)
+                    .ok_or_else(|| unknown("framework", &p.framework))?
+                    .clone(),
+                provision: p.provision.clone(),
+                asks: p.asks.clone(),
+                evidence: p
+                    .evidence
+                    .iter()
+                    .map(|name| {
+                        evidence
+                            .get(name.as_str())
+                            .cloned()
+                            .ok_or_else(|| unknown("evidence", name))
+                    })
+                    .collect::<Result<_, _>>()?,
+            })
+        })
+        .collect()
+}
+
+/// The file that maps evidence to provisions, embedded at build time.
+const FRAMEWORKS_FILE: &str = "reports/src/frameworks.toml";
+const FRAMEWORKS: &str = include_str!("frameworks.toml");
+
+/// The evidence sentences `provisions` writes, by the names frameworks.toml uses.
+#[cfg(test)]
+const EVIDENCE: [&str; 12] = [
+    "bias",
+    "gates",
+    "compare",
+    "special_categories",
+    "rates",
+    "robustness",
+    "errors",
+    "methods",
+    "hashes",
+    "dated",
+    "reproducible",
+    "probes",
+];
+
+/// frameworks.toml: the frameworks' full names, and the provisions in the table's order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Frameworks {
+    frameworks: BTreeMap<String, String>,
+    provision: Vec<FrameworkProvision>,
+}
+
+/// One provision: what it asks and the names of the evidence that speaks to it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrameworkProvision {
+    framework: String,
+    provision: String,
+    asks: String,
+    evidence: Vec<String>,
+}
+
+fn frameworks_error(message: String) -> ReportError {
+    ReportError::Render {
+        what: FRAMEWORKS_FILE.to_string(),
+        message,
+    }
+}
+
+/// frameworks.toml, parsed once.
+fn frameworks() -> Result<&'static Frameworks, ReportError> {
+    static PARSED: std::sync::OnceLock<Result<Frameworks, String>> = std::sync::OnceLock::new();
+    PARSED
+        .get_or_init(|| toml::from_str(FRAMEWORKS).map_err(|e| e.message().to_string()))
+        .as_ref()
+        .map_err(|e| frameworks_error(e.clone()))
 }
 
 /// The tests, interval methods and random procedures used anywhere in the run, for the methods
@@ -663,6 +701,7 @@ pub fn render_html(files: &RunFiles) -> Result<String, ReportError> {
         });
     }
     let (test_methods, interval_methods) = methods_used(summary);
+    let provisions = provisions(files)?;
     let tradeoff = tradeoff_chart(summary)
         .map_err(|e| render_error("charts", e))?
         .unwrap_or_default();
@@ -695,7 +734,7 @@ pub fn render_html(files: &RunFiles) -> Result<String, ReportError> {
                 }).collect::<Vec<_>>(),
             }).collect::<Vec<_>>(),
             tradeoff_svg => Value::from_safe_string(tradeoff),
-            provisions => Value::from(Serde(&provisions(files))),
+            provisions => Value::from(Serde(&provisions)),
             test_methods => test_methods,
             interval_methods => interval_methods,
             n_failed_gates => summary.gates.iter().filter(|g| !g.passed).count(),
@@ -817,5 +856,33 @@ mod tests {
         assert_eq!(chart(&["asr", "over_refusal"]), Ok(true));
         assert_eq!(chart(&["asr", "refusal_rate"]), Ok(false));
         assert_eq!(chart(&["over_refusal", "asr_corrected"]), Ok(false));
+    }
+
+    #[test]
+    fn the_framework_mapping_parses_and_names_known_evidence() {
+        let mapping = frameworks().unwrap();
+        assert_eq!(mapping.provision.len(), 10);
+        for p in &mapping.provision {
+            assert!(
+                mapping.frameworks.contains_key(&p.framework),
+                "{}: framework {}",
+                p.provision,
+                p.framework
+            );
+            assert!(!p.evidence.is_empty(), "{}", p.provision);
+            for name in &p.evidence {
+                assert!(EVIDENCE.contains(&name.as_str()), "{}: {name}", p.provision);
+            }
+        }
+        // Every evidence sentence is used somewhere.
+        for name in EVIDENCE {
+            assert!(
+                mapping
+                    .provision
+                    .iter()
+                    .any(|p| p.evidence.iter().any(|e| e == name)),
+                "{name}"
+            );
+        }
     }
 }

@@ -31,8 +31,8 @@ pub use judge::{
 };
 pub use multiplicity::{benjamini_hochberg, holm};
 pub use paired::{
-    mcnemar_exact, mcnemar_midp, paired_permutation, sign_test, wilcoxon_signed_rank,
-    PermutationConfig, WilcoxonConfig, WilcoxonMethod,
+    mcnemar_exact, mcnemar_midp, paired_difference, paired_permutation, sign_test,
+    wilcoxon_signed_rank, PairedDifference, PermutationConfig, WilcoxonConfig, WilcoxonMethod,
 };
 pub use power::{
     detectable_cohens_h, min_detectable_difference, min_detectable_paired_difference, underpowered,

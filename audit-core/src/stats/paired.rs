@@ -5,8 +5,10 @@ use rand::RngCore;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::bootstrap::{bootstrap, BootstrapConfig};
 use super::distributions::{binomial_cdf, binomial_pmf, normal_two_sided};
 use super::proportion::binomial_test;
+use super::proportion::newcombe_paired_difference;
 use super::ranks::{average_ranks, tie_term};
 use super::resampling::stream;
 use super::TestResult;
@@ -309,5 +311,107 @@ pub fn paired_permutation(differences: &[f64], config: PermutationConfig) -> Tes
     TestResult {
         statistic,
         p_value: (1 + count) as f64 / (1 + config.resamples) as f64,
+    }
+}
+
+/// The comparison of paired values `(first, second)` (e.g. one score of the same case in two
+/// runs), as `probity compare` reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairedDifference {
+    /// `"binary"` when every value is 0 or 1, else `"continuous"`.
+    pub scale: &'static str,
+    pub n: u64,
+    /// Means of the first and second values (NaN when there are no pairs).
+    pub first_mean: f64,
+    pub second_mean: f64,
+    /// `second_mean − first_mean`.
+    pub effect: f64,
+    /// The interval of the effect and its method (`newcombe-paired` or `bootstrap-bca`).
+    pub effect_ci_low: f64,
+    pub effect_ci_high: f64,
+    pub ci_method: &'static str,
+    /// The test of no difference (`mcnemar-exact` or `wilcoxon-signed-rank`).
+    pub method: &'static str,
+    pub statistic: f64,
+    pub p_value: f64,
+    /// Binary scale: the discordant pairs, 1 only in the first / only in the second (0 else).
+    pub first_only: u64,
+    pub second_only: u64,
+}
+
+/// Tests and estimates the difference of paired values. Binary values (all 0 or 1): the exact
+/// McNemar test on the discordant pairs and Newcombe's interval for the paired difference of
+/// proportions. Otherwise: the Wilcoxon signed-rank test (default settings) on the differences
+/// `second − first` and the BCa bootstrap interval (2000 resamples, `seed`) of their mean.
+pub fn paired_difference(values: &[(f64, f64)], confidence: f64, seed: u64) -> PairedDifference {
+    let n = values.len();
+    let mean = |f: fn(&(f64, f64)) -> f64| {
+        if n == 0 {
+            f64::NAN
+        } else {
+            values.iter().map(f).sum::<f64>() / n as f64
+        }
+    };
+    let first_mean = mean(|v| v.0);
+    let second_mean = mean(|v| v.1);
+    let binary = values
+        .iter()
+        .all(|(b, n)| (*b == 0.0 || *b == 1.0) && (*n == 0.0 || *n == 1.0));
+    if binary {
+        let count = |f: &dyn Fn(bool, bool) -> bool| {
+            values
+                .iter()
+                .filter(|(b, n)| f(*b == 1.0, *n == 1.0))
+                .count() as u64
+        };
+        let both = count(&|b, n| b && n);
+        let first_only = count(&|b, n| b && !n);
+        let second_only = count(&|b, n| !b && n);
+        let neither = count(&|b, n| !b && !n);
+        let result = mcnemar_exact(second_only, first_only);
+        let interval =
+            newcombe_paired_difference(both, second_only, first_only, neither, confidence);
+        PairedDifference {
+            scale: "binary",
+            n: n as u64,
+            first_mean,
+            second_mean,
+            effect: second_mean - first_mean,
+            effect_ci_low: interval.low,
+            effect_ci_high: interval.high,
+            ci_method: "newcombe-paired",
+            method: "mcnemar-exact",
+            statistic: result.statistic,
+            p_value: result.p_value,
+            first_only,
+            second_only,
+        }
+    } else {
+        let differences: Vec<f64> = values.iter().map(|(b, n)| n - b).collect();
+        let result = wilcoxon_signed_rank(&differences, WilcoxonConfig::default());
+        let interval = bootstrap(
+            &differences,
+            |d: &[f64]| d.iter().sum::<f64>() / d.len().max(1) as f64,
+            &BootstrapConfig {
+                resamples: 2000,
+                confidence,
+                seed,
+            },
+        );
+        PairedDifference {
+            scale: "continuous",
+            n: n as u64,
+            first_mean,
+            second_mean,
+            effect: second_mean - first_mean,
+            effect_ci_low: interval.bca.low,
+            effect_ci_high: interval.bca.high,
+            ci_method: "bootstrap-bca",
+            method: "wilcoxon-signed-rank",
+            statistic: result.statistic,
+            p_value: result.p_value,
+            first_only: 0,
+            second_only: 0,
+        }
     }
 }
