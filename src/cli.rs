@@ -801,7 +801,7 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         &mut judges,
         &config,
         &mut journal,
-        &mut |n| progress.advance(n as u64),
+        &mut |n, tokens| progress.advance_batch(n as u64, tokens),
     );
     if let Err(run::RunError::Interrupted) = result {
         progress.finish();
