@@ -28,6 +28,8 @@ mod compare;
 mod datasets;
 #[path = "gate.rs"]
 mod gate;
+#[path = "history.rs"]
+mod history;
 #[path = "merge.rs"]
 mod merge;
 #[path = "progress.rs"]
@@ -84,6 +86,15 @@ enum Command {
         /// Where to write compare.html, compare.json and compare.md (default NEW/compare-<base name>)
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Headline estimates, gate verdicts and run-to-run comparisons over many runs
+    History {
+        /// Run directories, or folders holding run directories (one level down)
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where to write history.html and history.json
+        #[arg(long)]
+        out: PathBuf,
     },
     /// List, fetch and verify the benchmark datasets the built-in suites read
     Datasets {
@@ -331,6 +342,7 @@ pub fn main() -> Result<ExitCode> {
         }
         Command::Compare { base, new, out } => compare::compare(&base, &new, out.as_deref()),
         Command::Datasets { command } => datasets::run(command),
+        Command::History { dirs, out } => history::history(&dirs, &out),
         Command::Merge {
             shards,
             out,
