@@ -20,7 +20,7 @@ macro_rules! say {
     }};
 }
 
-use crate::{compare, datasets, gate, merge, progress, shard};
+use crate::{compare, datasets, gate, history, merge, progress, shard};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -71,6 +71,15 @@ enum Command {
         /// Where to write compare.html, compare.json and compare.md (default NEW/compare-<base name>)
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Headline estimates, gate verdicts and run-to-run comparisons over many runs
+    History {
+        /// Run directories, or folders holding run directories (one level down)
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where to write history.html and history.json
+        #[arg(long)]
+        out: PathBuf,
     },
     /// List, fetch and verify the benchmark datasets the built-in suites read
     Datasets {
@@ -339,6 +348,7 @@ pub fn main() -> Result<ExitCode> {
         }
         Command::Compare { base, new, out } => compare::compare(&base, &new, out.as_deref()),
         Command::Datasets { command } => datasets::run(command),
+        Command::History { dirs, out } => history::history(&dirs, &out),
         Command::Merge {
             shards,
             out,
@@ -785,7 +795,7 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         &mut judges,
         &config,
         session.journal(),
-        &mut |n| progress.advance(n as u64),
+        &mut |n, tokens| progress.advance_batch(n as u64, tokens),
     );
     if let Err(run::RunError::Interrupted) = result {
         progress.finish();

@@ -5,6 +5,7 @@ mod cli;
 mod compare;
 mod datasets;
 mod gate;
+mod history;
 mod merge;
 mod progress;
 mod shard;

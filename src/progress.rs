@@ -24,6 +24,8 @@ pub struct Progress {
     name: String,
     total: Option<u64>,
     done: u64,
+    /// Tokens generated in the current phase, where the backend counts them.
+    tokens: Option<u64>,
     started: Instant,
     run_started: Instant,
     bar: Option<indicatif::ProgressBar>,
@@ -51,6 +53,7 @@ impl Progress {
             name: String::new(),
             total: None,
             done: 0,
+            tokens: None,
             started: Instant::now(),
             run_started: Instant::now(),
             bar: None,
@@ -79,7 +82,7 @@ impl Progress {
             n -= step;
             if let Some(bar) = &self.bar {
                 bar.inc(step);
-                bar.set_message(format!("{:.1}/s", self.rate()));
+                bar.set_message(self.rates());
             }
             if self.done == total {
                 match self.queue.pop() {
@@ -101,6 +104,15 @@ impl Progress {
         }
     }
 
+    /// A batch of `n` items done, with the tokens generated for it where the backend counts
+    /// them (shown as tokens per second beside items per second).
+    pub fn advance_batch(&mut self, n: u64, tokens: Option<u64>) {
+        if let (Some(t), Some(_)) = (tokens, self.total) {
+            self.tokens = Some(self.tokens.unwrap_or(0) + t);
+        }
+        self.advance(n);
+    }
+
     /// Ends the last phase.
     pub fn finish(&mut self) {
         self.end();
@@ -111,6 +123,7 @@ impl Progress {
         self.name = name;
         self.total = total;
         self.done = 0;
+        self.tokens = None;
         self.started = Instant::now();
         match &mut self.mode {
             Mode::Hidden => {}
@@ -119,7 +132,7 @@ impl Progress {
                     Some(n) => {
                         let bar = indicatif::ProgressBar::new(n);
                         if let Ok(style) = indicatif::ProgressStyle::with_template(
-                            "{prefix:>16} [{bar:30}] {pos}/{len} items {msg} ({eta} left, {elapsed} elapsed)",
+                            "{prefix:>16} [{bar:30}] {pos}/{len} items, {msg} ({eta} left, {elapsed} elapsed)",
                         ) {
                             bar.set_style(style.progress_chars("=> "));
                         }
@@ -170,31 +183,57 @@ impl Progress {
         self.total = None;
     }
 
-    /// Items per second in the current phase.
-    fn rate(&self) -> f64 {
-        self.done as f64 / self.started.elapsed().as_secs_f64().max(1e-9)
+    /// "3.2 items/s, 41.0 tokens/s" (tokens where counted).
+    fn rates(&self) -> String {
+        rates(self.done, self.tokens, self.started.elapsed())
     }
 
-    /// "choice: 120/660 items, 3.2/s, 2m 48s left, 37s elapsed".
+    /// "chat: 120/660 items, 3.2 items/s, 41.0 tokens/s, 2m 48s left, 37s elapsed".
     fn figures(&self) -> String {
-        let elapsed = self.started.elapsed();
-        let Some(total) = self.total else {
-            return format!("{}: {} elapsed", self.name, human(elapsed));
-        };
-        let rate = self.rate();
-        let left = if self.done == 0 {
-            "time left unknown".to_string()
-        } else {
-            let seconds = (total - self.done) as f64 / rate;
-            format!("{} left", human(Duration::from_secs_f64(seconds)))
-        };
-        format!(
-            "{}: {}/{total} items, {rate:.1}/s, {left}, {} elapsed",
-            self.name,
+        figures(
+            &self.name,
             self.done,
-            human(elapsed)
+            self.total,
+            self.tokens,
+            self.started.elapsed(),
         )
     }
+}
+
+/// Items (and tokens, where counted) per second over `elapsed`.
+fn rates(done: u64, tokens: Option<u64>, elapsed: Duration) -> String {
+    let seconds = elapsed.as_secs_f64().max(1e-9);
+    let items = format!("{:.1} items/s", done as f64 / seconds);
+    match tokens {
+        Some(t) => format!("{items}, {:.1} tokens/s", t as f64 / seconds),
+        None => items,
+    }
+}
+
+/// The progress line of a phase: items done of `total`, rates, time left (at the phase's
+/// rate so far) and time elapsed; an uncounted phase (`total` None) says its time only.
+fn figures(
+    name: &str,
+    done: u64,
+    total: Option<u64>,
+    tokens: Option<u64>,
+    elapsed: Duration,
+) -> String {
+    let Some(total) = total else {
+        return format!("{name}: {} elapsed", human(elapsed));
+    };
+    let left = if done == 0 {
+        "time left unknown".to_string()
+    } else {
+        let rate = done as f64 / elapsed.as_secs_f64().max(1e-9);
+        let seconds = total.saturating_sub(done) as f64 / rate;
+        format!("{} left", human(Duration::from_secs_f64(seconds)))
+    };
+    format!(
+        "{name}: {done}/{total} items, {}, {left}, {} elapsed",
+        rates(done, tokens, elapsed),
+        human(elapsed)
+    )
 }
 
 /// "1h 2m", "3m 4s", "5s".
@@ -216,6 +255,27 @@ mod tests {
         assert_eq!(human(Duration::from_secs(5)), "5s");
         assert_eq!(human(Duration::from_secs(184)), "3m 4s");
         assert_eq!(human(Duration::from_secs(3720)), "1h 2m");
+    }
+
+    #[test]
+    fn the_log_line_gives_rates_and_time_left() {
+        let elapsed = Duration::from_secs(40);
+        assert_eq!(
+            figures("chat", 100, Some(400), Some(2000), elapsed),
+            "chat: 100/400 items, 2.5 items/s, 50.0 tokens/s, 2m 0s left, 40s elapsed"
+        );
+        assert_eq!(
+            figures("choice", 100, Some(400), None, elapsed),
+            "choice: 100/400 items, 2.5 items/s, 2m 0s left, 40s elapsed"
+        );
+        assert_eq!(
+            figures("chat", 0, Some(400), None, elapsed),
+            "chat: 0/400 items, 0.0 items/s, time left unknown, 40s elapsed"
+        );
+        assert_eq!(
+            figures("loading", 0, None, None, elapsed),
+            "loading: 40s elapsed"
+        );
     }
 
     #[test]

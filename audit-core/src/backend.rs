@@ -121,6 +121,12 @@ pub trait Backend: Send {
         batch: &[&Case],
         generation: &Generation,
     ) -> Result<Vec<Answer>, BackendError>;
+
+    /// Tokens this backend has generated so far, all calls together, where it counts them
+    /// (progress shows tokens per second from it); None, the default, where it does not.
+    fn generated_tokens(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A seed for one case, from the run's seed and the case id (FNV-1a over the id, mixed with the

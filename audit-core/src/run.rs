@@ -183,14 +183,15 @@ pub fn plan(suites: &[Suite], config: &RunConfig) -> Result<Vec<PlannedCase>, Ru
 /// Answers, scores and journals every planned case the journal does not hold yet. Batches are
 /// formed per query kind from cases sorted by size (longest first, so that a batch size too
 /// large fails early), and each batch is journaled, in order, as soon as it is scored.
-/// `on_progress` is called with the number of attempts each batch finished.
+/// `on_progress` is called with the number of attempts each batch finished and the tokens the
+/// backend generated for it (where it counts them).
 pub fn execute(
     suites: &[Suite],
     planned: &[PlannedCase],
     backend: &mut dyn Backend,
     config: &RunConfig,
     journal: &mut Journal,
-    on_progress: &mut dyn FnMut(usize),
+    on_progress: &mut dyn FnMut(usize, Option<u64>),
 ) -> Result<(), RunError> {
     execute_with_judges(
         suites,
@@ -228,7 +229,7 @@ pub fn execute_with_judges(
     judges: &mut JudgeBackends,
     config: &RunConfig,
     journal: &mut Journal,
-    on_progress: &mut dyn FnMut(usize),
+    on_progress: &mut dyn FnMut(usize, Option<u64>),
 ) -> Result<(), RunError> {
     for suite in suites {
         for plan in &suite.probes {
@@ -256,7 +257,11 @@ pub fn execute_with_judges(
                 return Err(RunError::Interrupted);
             }
             let cases: Vec<&Case> = batch.iter().map(|p| &p.case).collect();
+            let tokens_before = backend.generated_tokens();
             let answers = backend.answer(&cases, &config.generation)?;
+            let tokens = backend
+                .generated_tokens()
+                .map(|after| after.saturating_sub(tokens_before.unwrap_or(0)));
             if answers.len() != batch.len() {
                 return Err(RunError::AnswerCount {
                     expected: batch.len(),
@@ -278,7 +283,7 @@ pub fn execute_with_judges(
                 })
                 .collect();
             journal.append(&attempts)?;
-            on_progress(attempts.len());
+            on_progress(attempts.len(), tokens);
         }
     }
     Ok(())

@@ -5,6 +5,7 @@
 pub mod aggregate;
 mod chart;
 pub mod compare;
+pub mod history;
 mod html;
 mod junit;
 mod markdown;

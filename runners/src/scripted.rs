@@ -238,6 +238,8 @@ pub struct ScriptedBackend {
     labels: Vec<String>,
     classify_base: f64,
     classify_rules: Vec<(Regex, f64)>,
+    /// Words of the chat answers given so far (a scripted token is a word), for progress.
+    generated: u64,
 }
 
 impl ScriptedBackend {
@@ -346,6 +348,7 @@ impl ScriptedBackend {
             })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(ScriptedBackend {
+            generated: 0,
             name: file.name.unwrap_or_else(|| default_name.to_string()),
             delay: std::time::Duration::from_millis(file.delay_ms),
             digest,
@@ -486,7 +489,7 @@ impl Backend for ScriptedBackend {
         if !self.delay.is_zero() {
             std::thread::sleep(self.delay);
         }
-        Ok(batch
+        let answers: Vec<Answer> = batch
             .iter()
             .map(|case| match &case.query {
                 Query::Chat { prompt, .. } => self.chat(case, prompt, generation.seed),
@@ -508,7 +511,17 @@ impl Backend for ScriptedBackend {
                     Answer::Labels(texts.iter().map(|t| self.classify(t)).collect())
                 }
             })
-            .collect())
+            .collect();
+        for answer in &answers {
+            if let Answer::Response(text) = answer {
+                self.generated += text.split_whitespace().count() as u64;
+            }
+        }
+        Ok(answers)
+    }
+
+    fn generated_tokens(&self) -> Option<u64> {
+        Some(self.generated)
     }
 }
 

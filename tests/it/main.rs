@@ -12,6 +12,8 @@ mod compare;
 mod crows_mlm;
 mod datasets;
 mod gate;
+mod history;
+mod history_browser;
 mod integrity;
 mod lora;
 mod merge;

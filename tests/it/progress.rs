@@ -40,6 +40,9 @@ fn without_a_terminal_each_phase_prints_plain_lines() {
     assert!(!updates.is_empty(), "{stderr}");
     assert!(updates[0].ends_with(" elapsed"), "{stderr}");
     assert!(updates[0].contains(" left, "), "{stderr}");
+    // The scripted backend counts words as tokens.
+    assert!(updates[0].contains(" items/s, "), "{stderr}");
+    assert!(updates[0].contains(" tokens/s, "), "{stderr}");
     let done = format!("chat: {n}/{n} done in ");
     assert!(lines.iter().any(|l| l.starts_with(&done)), "{stderr}");
     assert!(
@@ -82,6 +85,7 @@ fn on_a_terminal_a_bar_is_drawn() {
     let screen = String::from_utf8_lossy(&output.stdout);
     assert!(screen.contains("chat"), "{screen}");
     assert!(screen.contains("/40 "), "{screen}");
+    assert!(screen.contains("tokens/s"), "{screen}");
     assert!(
         screen.contains("=>") || screen.contains("=="),
         "a bar: {screen}"

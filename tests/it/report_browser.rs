@@ -87,7 +87,7 @@ fn host_of(url: &str) -> &str {
 }
 
 #[test]
-#[ignore = "needs Chromium (apt-get install chromium); .ci/run runs it: cargo test -p probity --test it -- --ignored report_browser"]
+#[ignore = "needs Chromium (apt-get install chromium); .ci/run runs it: cargo test -p probity --test it -- --ignored browser"]
 fn the_report_is_safe_and_works_in_chromium() {
     let chromium = ["chromium", "chromium-browser"]
         .into_iter()

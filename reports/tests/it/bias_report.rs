@@ -120,7 +120,7 @@ fn run() -> RunFiles {
         &mut backend,
         &config,
         &mut journal,
-        &mut |_| {},
+        &mut |_, _| {},
     )
     .unwrap();
     let attempts = journal::read(&path).unwrap();

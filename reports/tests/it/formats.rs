@@ -59,7 +59,7 @@ fn scripted_run(profile: &str, policy: &str) -> RunFiles {
         &mut backend,
         &config,
         &mut journal,
-        &mut |_| {},
+        &mut |_, _| {},
     )
     .unwrap();
     let attempts = journal::read(&path).unwrap();

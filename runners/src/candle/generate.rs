@@ -76,6 +76,10 @@ pub(crate) fn answer(
             super::gguf::one_line(e)
         ))
     })?;
+    let generated: usize = finished.iter().map(|row| row.generated.len()).sum();
+    backend
+        .generated_tokens
+        .fetch_add(generated as u64, std::sync::atomic::Ordering::Relaxed);
     for row in finished {
         let text = match row.stopped_text {
             Some(text) => Ok(text),
