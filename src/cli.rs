@@ -474,7 +474,9 @@ fn open_backend(args: &RunArgs) -> Result<Box<dyn Backend>> {
             let options = runners::openai::OpenAiOptions {
                 base_url: base_url.clone(),
                 model_name: model_name.clone(),
-                api_key_env: served.api_key_env.clone(),
+                api_key: served.api_key_env.as_deref().map(|variable| {
+                    runners::openai::ApiKey::new(variable, std::env::var(variable).ok())
+                }),
                 concurrency: served.concurrency as usize,
                 requests_per_minute: served.requests_per_minute,
                 tokens_per_minute: served.tokens_per_minute,

@@ -32,7 +32,7 @@ struct TemplateEntry {
 }
 
 /// Builds a counterfactual probe from its suite-file parameters: `system` (optional),
-/// `[[probe.template]]` entries (`id`, `text`) and `[probe.axes]` (axis = [groups]).
+/// `[[probe.template]]` entries (`id`, `text`) and `[probe.axes]` (`axis = [groups]`).
 pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
     let params: Params = params(args.params)?;
     let probe = CounterfactualProbe {

@@ -24,4 +24,5 @@ mod run;
 mod safety_core;
 mod scale_out;
 mod shard;
+mod tidy;
 mod weat;

@@ -42,14 +42,39 @@ use limiter::RateLimiter;
 pub use reply::{judge_alignment, prompt_logprob, prompt_logprob_counted, ALIGNMENT_PROBE};
 
 /// How to reach and pace the server.
+/// An API key and the environment variable it was read from (`--api-key-env`); its `Debug`
+/// shows the variable only, so the key never reaches a log or an error.
+#[derive(Clone, PartialEq)]
+pub struct ApiKey {
+    pub variable: String,
+    value: Option<String>,
+}
+
+impl ApiKey {
+    /// The key in `variable`, or `None` when it is unset (the backend then refuses to start).
+    pub fn new(variable: &str, value: Option<String>) -> ApiKey {
+        ApiKey {
+            variable: variable.to_string(),
+            value,
+        }
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiKey(${})", self.variable)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct OpenAiOptions {
     /// e.g. `http://127.0.0.1:8000/v1`.
     pub base_url: String,
     /// The served model's name, sent as `model`.
     pub model_name: String,
-    /// The environment variable holding the API key (none: no Authorization header).
-    pub api_key_env: Option<String>,
+    /// The API key, read by the caller from the environment variable the user named (none: no
+    /// Authorization header). The library reads no environment itself.
+    pub api_key: Option<ApiKey>,
     /// Requests in flight at once.
     pub concurrency: usize,
     pub requests_per_minute: Option<u32>,
@@ -98,7 +123,7 @@ impl Default for OpenAiOptions {
         OpenAiOptions {
             base_url: "http://127.0.0.1:8000/v1".to_string(),
             model_name: "default".to_string(),
-            api_key_env: None,
+            api_key: None,
             concurrency: 4,
             requests_per_minute: None,
             tokens_per_minute: None,
@@ -146,12 +171,12 @@ impl OpenAiBackend {
         if options.concurrency == 0 {
             return Err(OpenAiError::Concurrency);
         }
-        let api_key = match &options.api_key_env {
-            Some(name) => Some(
-                std::env::var(name)
-                    .ok()
+        let api_key = match &options.api_key {
+            Some(key) => Some(
+                key.value
+                    .clone()
                     .filter(|k| !k.is_empty())
-                    .ok_or_else(|| OpenAiError::MissingKey(name.clone()))?,
+                    .ok_or_else(|| OpenAiError::MissingKey(key.variable.clone()))?,
             ),
             None => None,
         };
@@ -427,7 +452,7 @@ mod tests {
             Err(OpenAiError::BaseUrl(_))
         ));
         let missing = OpenAiOptions {
-            api_key_env: Some("PROBITY_TEST_SURELY_UNSET_KEY".into()),
+            api_key: Some(ApiKey::new("PROBITY_TEST_SURELY_UNSET_KEY", None)),
             ..OpenAiOptions::default()
         };
         assert!(matches!(
