@@ -389,7 +389,7 @@ pub fn render_history_html(history: &History) -> Result<String, ReportError> {
                 .comparison
                 .tests
                 .iter()
-                .filter(|t| t.q_bh < 0.05)
+                .filter(|t| t.is_significant())
                 .collect();
             StepRow {
                 series: step.series + 1,

@@ -100,7 +100,12 @@ pub fn render_junit(files: &RunFiles) -> String {
         summary.probes.len()
     );
     let _ = writeln!(out, "    <properties>");
-    for (index, test) in summary.tests.iter().filter(|t| t.q_bh < 0.05).enumerate() {
+    for (index, test) in summary
+        .tests
+        .iter()
+        .filter(|t| t.is_significant())
+        .enumerate()
+    {
         property(
             &mut out,
             &format!("finding.{}", index + 1),

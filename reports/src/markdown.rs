@@ -87,12 +87,13 @@ pub fn render_markdown(files: &RunFiles) -> String {
             );
         }
     }
-    let significant = summary.tests.iter().filter(|t| t.q_bh < 0.05).count();
+    let significant = summary.tests.iter().filter(|t| t.is_significant()).count();
     let _ = writeln!(
         out,
-        "\n## Tests\n\n{} tests, {} significant at q_BH < 0.05 (Benjamini–Hochberg over all tests of the run; Holm also given).\n",
+        "\n## Tests\n\n{} tests, {} significant at q_BH < {} (Benjamini–Hochberg over all tests of the run; Holm also given).\n",
         summary.tests.len(),
-        significant
+        significant,
+        audit_core::summary::FDR_LEVEL
     );
     if !summary.tests.is_empty() {
         let _ = writeln!(out, "| probe | comparison | effect | interval | p | q_holm | q_bh | n |\n|---|---|---:|---|---:|---:|---:|---:|");

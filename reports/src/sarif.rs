@@ -85,7 +85,7 @@ fn sarif(files: &RunFiles) -> Value {
             "properties": { "gate": gate.name }
         }));
     }
-    for test in summary.tests.iter().filter(|t| t.q_bh < 0.05) {
+    for test in summary.tests.iter().filter(|t| t.is_significant()) {
         let groups: Vec<String> = test.groups.iter().map(group_label).collect();
         results.push(json!({
             "ruleId": test.probe,

@@ -4,6 +4,9 @@
 //! fetched weights (scripts/fetch-models.sh); `report_browser` needs Chromium and is ignored
 //! unless asked for (`.ci/run` runs it). docs/testing.md has the table.
 
+// A test that cannot unwrap has failed: the panic is its report.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 mod bias_bold;

@@ -1,6 +1,6 @@
 //! Tidy: the rules of ARCHITECTURE.md and the house style, checked on the source tree the way
 //! rust-analyzer's tidy test does: crate dependencies point one way, every file opens with a
-//! `//!` line, no `#[path]` module tricks, no environment reads in library crates, no
+//! `//!` line, no `path` attributes on modules, no environment reads in library crates, no
 //! significance or flag thresholds written by hand.
 
 use std::path::{Path, PathBuf};
@@ -42,7 +42,11 @@ fn rust_files() -> Vec<PathBuf> {
         walk(&root().join(dir), &mut files);
     }
     files.sort();
-    assert!(files.len() > 100, "the walk found only {} files", files.len());
+    assert!(
+        files.len() > 100,
+        "the walk found only {} files",
+        files.len()
+    );
     files
 }
 
@@ -64,7 +68,10 @@ fn every_file_opens_with_a_doc_line() {
         .filter(|p| !text(p).starts_with("//!"))
         .map(|p| shown(p))
         .collect();
-    assert!(bad.is_empty(), "files without a leading `//!` line: {bad:?}");
+    assert!(
+        bad.is_empty(),
+        "files without a leading `//!` line: {bad:?}"
+    );
 }
 
 #[test]
@@ -84,9 +91,15 @@ fn library_code() -> Vec<(PathBuf, String)> {
         .into_iter()
         .filter(|p| {
             let s = shown(p);
-            ["audit-core/src", "probes/src", "suites/src", "runners/src", "reports/src"]
-                .iter()
-                .any(|c| s.starts_with(c))
+            [
+                "audit-core/src",
+                "probes/src",
+                "suites/src",
+                "runners/src",
+                "reports/src",
+            ]
+            .iter()
+            .any(|c| s.starts_with(c))
         })
         .map(|p| {
             let t = text(&p);
@@ -134,7 +147,14 @@ fn workspace_dependencies(krate: &str) -> Vec<String> {
     let manifest: toml::Table = text(&root().join(krate).join("Cargo.toml"))
         .parse()
         .unwrap_or_else(|e| panic!("{krate}/Cargo.toml: {e}"));
-    let members = ["audit-core", "probes", "suites", "runners", "reports", "fixtures"];
+    let members = [
+        "audit-core",
+        "probes",
+        "suites",
+        "runners",
+        "reports",
+        "fixtures",
+    ];
     manifest
         .get("dependencies")
         .and_then(|d| d.as_table())

@@ -1,5 +1,8 @@
 //! Integration tests of the probes, as one test binary: the loaders on the real benchmark files in ../shared/datasets, the VADER port and the detectors' measured accuracy.
 
+// A test that cannot unwrap has failed: the panic is its report.
+#![allow(clippy::unwrap_used)]
+
 mod bias_bbq;
 mod bias_bold;
 mod bias_crows_pairs;

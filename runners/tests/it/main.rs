@@ -1,5 +1,8 @@
 //! Integration tests of the backends, as one test binary: candle against transformers' reference values on the fetched weights (scripts/fetch-models.sh) and on tiny seeded models, the LoRA adapters, the MLM and classifier heads, word vectors; the load errors.
 
+// A test that cannot unwrap has failed: the panic is its report.
+#![allow(clippy::unwrap_used)]
+
 mod candle_common;
 
 mod candle_errors;
