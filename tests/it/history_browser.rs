@@ -13,7 +13,6 @@
 
 use std::process::Command;
 
-use serde_json::Value;
 
 const INSTRUMENT_HEAD: &str = r##"<script>
 window.__seen = { errors: [], violations: [] };
@@ -45,19 +44,8 @@ const INSTRUMENT_BODY: &str = r##"<script>
 #[test]
 #[ignore = "needs Chromium (apt-get install chromium); .ci/run runs it: cargo test -p probity --test it -- --ignored browser"]
 fn the_history_is_safe_and_works_in_chromium() {
-    let chromium = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|name| {
-            Command::new(name)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "chromium is not installed: run .ci/run's install step (apt-get install chromium)"
-            )
-        });
+    // Fail at once, before any run, when Chromium is missing.
+    crate::support::chromium::find();
 
     let dir = tempfile::tempdir().unwrap();
     let backend = format!(
@@ -116,45 +104,7 @@ fn the_history_is_safe_and_works_in_chromium() {
     let page_path = out.join("instrumented.html");
     std::fs::write(&page_path, page).unwrap();
 
-    let output = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.path().join("profile").display()
-        ))
-        .arg(format!("file://{}", page_path.display()))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "chromium failed: {stderr}");
-    let dom = String::from_utf8_lossy(&output.stdout);
-    let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
-    assert!(console.is_empty(), "console messages: {console:#?}");
-
-    let start = dom
-        .find("<pre id=\"probe-result\">")
-        .expect("the instrumentation ran")
-        + 23;
-    let end = start + dom[start..].find("</pre>").unwrap();
-    let text = dom[start..end]
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&amp;", "&");
-    let seen: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let seen = crate::support::chromium::instrumented(&page_path, dir.path(), None);
 
     assert_eq!(seen["seen"]["errors"], serde_json::json!([]), "{seen}");
     assert_eq!(seen["seen"]["violations"], serde_json::json!([]), "{seen}");

@@ -89,19 +89,8 @@ fn host_of(url: &str) -> &str {
 #[test]
 #[ignore = "needs Chromium (apt-get install chromium); .ci/run runs it: cargo test -p probity --test it -- --ignored browser"]
 fn the_report_is_safe_and_works_in_chromium() {
-    let chromium = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|name| {
-            Command::new(name)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "chromium is not installed: run .ci/run's install step (apt-get install chromium)"
-            )
-        });
+    // Fail at once, before any run, when Chromium is missing.
+    crate::support::chromium::find();
 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
@@ -158,48 +147,7 @@ fn the_report_is_safe_and_works_in_chromium() {
     std::fs::write(&page_path, page).unwrap();
 
     let net_log = dir.path().join("netlog.json");
-    let output = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.path().join("profile").display()
-        ))
-        .arg(format!("--log-net-log={}", net_log.display()))
-        .arg(format!("file://{}", page_path.display()))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "chromium failed: {stderr}");
-    let dom = String::from_utf8_lossy(&output.stdout);
-
-    // Nothing on the console: no error, no CSP violation, no log line at all.
-    let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
-    assert!(console.is_empty(), "console messages: {console:#?}");
-
-    let start = dom
-        .find("<pre id=\"probe-result\">")
-        .expect("the instrumentation ran")
-        + 23;
-    let end = start + dom[start..].find("</pre>").unwrap();
-    let text = dom[start..end]
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&amp;", "&");
-    let seen: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let seen = crate::support::chromium::instrumented(&page_path, dir.path(), Some(&net_log));
 
     assert_eq!(seen["seen"]["errors"], serde_json::json!([]), "{seen}");
     assert_eq!(

@@ -1,5 +1,6 @@
 //! Helpers shared by the end-to-end tests: the binary, servers, mirrors and proxies they start.
 
+pub mod chromium;
 pub mod cli;
 pub mod llama;
 pub mod mirror;
