@@ -13,7 +13,6 @@
 
 use std::process::Command;
 
-
 const INSTRUMENT_HEAD: &str = r##"<script>
 window.__seen = { errors: [], violations: [] };
 window.addEventListener("error", function (e) { window.__seen.errors.push(String(e.message || e.type)); }, true);
