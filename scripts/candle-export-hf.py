@@ -8,8 +8,8 @@ so the candle backend's HF-folder path can be checked against its GGUF path on r
 The folder holds config.json (transformers 5 layout: `rope_parameters` keyed by layer type),
 model.safetensors (f32, HF norm convention: Gemma's RMS weights without the +1 llama.cpp adds),
 tokenizer.json and tokenizer_config.json, and export.json with the library versions.
-`runners/tests/candle_hf_export.rs` loads it (`cargo test -p runners --test candle_hf_export --
---ignored`).
+`runners/tests/it/candle_hf_export.rs` loads it (`cargo test -p runners --test it --
+--ignored candle_hf_export`).
 """
 
 import json

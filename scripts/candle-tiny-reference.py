@@ -4,7 +4,7 @@ that no real weights here exercise: Qwen 2 (attention biases), Llama with `rope_
 llama3 and linear, and Gemma 3 (`gemma3_text`, sliding layers with a window of 8).
 
 Each model is built by transformers from a config, its weights are filled from a 64-bit linear
-congruential generator that `runners/tests/candle_tiny.rs` reproduces bit for bit (so the fixture
+congruential generator that `runners/tests/it/candle_tiny.rs` reproduces bit for bit (so the fixture
 holds no weights), and the config.json transformers writes is stored verbatim. The fixture holds,
 per model: that config, the tensors in generation order with their shape and value range, token
 prompts, the summed log-probability of each prompt's tokens after the first (f32, eager

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes an all-float32 copy of a GGUF file with llama.cpp's own quantizer (no torch needed).
 
-The server/candle cross-check (tests/openai.rs, docs/backends/openai.md) runs both engines on an
+The server/candle cross-check (tests/it/openai.rs, docs/backends/openai.md) runs both engines on an
 unquantized GGUF of SmolLM2, so that both multiply in float32 and only summation order differs.
 This script makes that file from the Q4_1 one: llama_model_quantize with ftype ALL_F32 and
 allow_requantize dequantizes every tensor (Q4_1 blocks: d * q + m; the Q8_0 token embedding:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs llama.cpp's OpenAI-compatible server (llama-cpp-python[server], pinned) into a virtual
-# environment outside the repo, for the openai backend's end-to-end tests (tests/openai.rs).
+# environment outside the repo, for the openai backend's end-to-end tests (tests/it/openai.rs).
 #
 #   scripts/install-llama-server.sh
 #

@@ -10,7 +10,7 @@ over the option's tokens, from llama.cpp's raw logits in float64.
 
 llama-cpp-python's server cannot return these for SmolLM2 without a BOS in front (its prompt
 log-probs are shifted by one token when no BOS was dropped, see docs/backends/openai.md), so this
-is how tests/openai.rs checks candle's log-likelihoods against llama.cpp on the very tokens candle
+is how tests/it/openai.rs checks candle's log-likelihoods against llama.cpp on the very tokens candle
 scores. `--kv f32` (the default) keeps llama.cpp's KV cache in float32; `--kv f16` is llama.cpp's
 own default. Prints one JSON object: {"case_id": [score, ...], ...}.
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reference outputs of PEFT LoRA adapters on SmolLM2-135M-Instruct, for the candle backend's
-adapter tests (runners/tests/candle_lora.rs).
+adapter tests (runners/tests/it/candle_lora.rs).
 
 The adapters themselves are written without Python, deterministically, by the fixtures crate
 (fixtures/src/lora.rs: seeded random A and B in PEFT's folder layout), so that CI needs no torch:

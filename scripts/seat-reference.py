@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference SEAT values on all-MiniLM-L6-v2 from transformers (tests/weat.rs): SEAT 6 and 9 with
+"""Reference SEAT values on all-MiniLM-L6-v2 from transformers (tests/it/weat.rs): SEAT 6 and 9 with
 sentence-transformers' pooling (mean over tokens, L2-normalized) computed by torch, and the WEAT
 statistics of scripts/weat-reference.py (numpy/scipy) with 10,000 permutation samples.
 

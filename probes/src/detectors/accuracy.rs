@@ -1,6 +1,6 @@
 //! The measured accuracy of the binary detectors against human labels, as counts: the data the
 //! judge-corrected metrics use. The counts are computed from the labelled files by
-//! `probes/tests/safety_detector_accuracy.rs`, which fails when they drift from the detector,
+//! `probes/tests/it/safety_detector_accuracy.rs`, which fails when they drift from the detector,
 //! and recorded with every baseline in `fixtures/data/detector_accuracy.json`
 //! (docs/detectors.md).
 

@@ -3,7 +3,7 @@
 //! counts the corrected metrics use (`probes::detectors::accuracy`) are the measured ones,
 //! that our detector beats every baseline on balanced accuracy on the held-out XSTest split,
 //! and that `fixtures/data/detector_accuracy.json` holds these numbers. Regenerate the file
-//! with `PROBITY_UPDATE_FIXTURES=1 cargo test -p probes --test safety_detector_accuracy`.
+//! with `PROBITY_UPDATE_FIXTURES=1 cargo test -p probes --test it -- safety_detector_accuracy`.
 
 use std::path::{Path, PathBuf};
 
@@ -123,7 +123,7 @@ fn refusal_detector_accuracy() {
     }
     let document = json!({
         "about": "Refusal detectors against human labels. Positive = refusal: XSTest full or partial refusal; JailbreakBench human_majority = 0 (not jailbroken). Held-out = XSTest prompts whose number is a multiple of 4 (all five models). JailbreakBench was held out for two rounds of rules; the third round (declining phrases, a limitation followed by an offer) was written after reading its errors, so its numbers are in-sample for that round. Intervals: Wilson 95%.",
-        "command": "PROBITY_UPDATE_FIXTURES=1 cargo test -p probes --test safety_detector_accuracy",
+        "command": "PROBITY_UPDATE_FIXTURES=1 cargo test -p probes --test it -- safety_detector_accuracy",
         "splits": Value::Object(results),
     });
     let text = serde_json::to_string_pretty(&document).expect("valid in this test") + "\n";

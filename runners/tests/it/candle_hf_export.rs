@@ -6,7 +6,7 @@
 //!
 //! Ignored by default: writing the folder needs PyTorch, which CI does not install. Run
 //! `~/.cache/probity/venv-torch/bin/python scripts/candle-export-hf.py gemma3` and then
-//! `cargo test -p runners --test candle_hf_export -- --ignored`.
+//! `cargo test -p runners --test it -- --ignored candle_hf_export`.
 
 #![allow(clippy::unwrap_used)]
 

@@ -2,7 +2,7 @@
 //! sequences of fixtures/data/tiny_mlm_reference.json (written by scripts/tiny-mlm.py), and the
 //! tiny synthetic masked LM of fixtures/data/tiny-mlm loading as a masked LM that answers choices
 //! only. Its pseudo-log-likelihoods against transformers' are checked end to end in
-//! tests/crows_mlm.rs.
+//! tests/it/crows_mlm.rs.
 
 #![allow(clippy::unwrap_used)]
 
