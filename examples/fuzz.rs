@@ -131,7 +131,7 @@ fn dataset_loaders(data: &[u8]) -> String {
         1 => outcome(probes::bias::stereoset::parse(text)),
         2 => outcome(probes::bias::bbq::parse(text)),
         3 => outcome(probes::weat::parse(text)),
-        _ => outcome(probes::safety::csv::Table::parse(text)),
+        _ => outcome(probes::csv::Table::parse(text)),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod bias;
 pub mod catalogue;
 pub mod context;
 pub mod counterfactual;
+pub mod csv;
 pub mod detectors;
 pub mod judges;
 pub mod metrics;

@@ -20,7 +20,7 @@ use audit_core::{
 };
 use serde::Deserialize;
 
-use super::{csv, Sampling};
+use super::Sampling;
 use crate::registry::{params, ProbeArgs};
 
 pub const FAMILY: &str = "crows-pairs";
@@ -61,7 +61,7 @@ pub fn load(path: &Path) -> Result<Vec<Pair>, String> {
 
 /// Parses the text of a CrowS-Pairs CSV; errors name the line and the problem.
 pub fn parse(text: &str) -> Result<Vec<Pair>, String> {
-    let records = csv::parse(text)?;
+    let records = crate::csv::parse(text)?;
     let Some((header, rows)) = records.split_first() else {
         return Err("the file is empty".to_string());
     };

@@ -11,7 +11,6 @@ pub mod bbq;
 pub mod bold;
 pub mod choice;
 pub mod crows_pairs;
-pub mod csv;
 pub mod holistic_bias;
 pub mod stereoset;
 /// The VADER port (probes/src/detectors/vader.rs), which BOLD scores with.

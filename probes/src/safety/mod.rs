@@ -10,7 +10,7 @@
 //! the problem.
 
 pub mod advbench;
-pub mod csv;
+pub use crate::csv;
 pub mod do_not_answer;
 pub mod harmbench;
 pub mod injection;

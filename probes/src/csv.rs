@@ -1,6 +1,7 @@
-//! A small RFC 4180 CSV reader for the benchmark files: quoted fields with embedded commas,
-//! quotes and newlines, CRLF or LF line endings, no final newline. It returns rows with their
-//! 1-based line numbers so that errors name the row.
+//! The one CSV reader of the probes (RFC 4180 as the benchmark files use it): quoted fields with
+//! doubled quotes, commas and newlines; CRLF or LF line endings; a byte-order mark; no final
+//! newline. Rows carry their 1-based line numbers so that errors name the row; blank lines are
+//! skipped. `Table` adds the header row.
 
 /// One record of a CSV file and the line it starts on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -11,6 +12,7 @@ pub struct Record {
 
 /// Splits `text` into records. A quote that never closes is an error naming its line.
 pub fn parse(text: &str) -> Result<Vec<Record>, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut records = Vec::new();
     let mut fields = Vec::new();
     let mut field = String::new();
@@ -147,6 +149,56 @@ mod tests {
         check("", &[]);
         assert_eq!(
             parse("a\n\"open").expect_err("an error is expected"),
+            "line 2: a quoted field is never closed"
+        );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests_quotes {
+    use super::*;
+
+    fn check(text: &str, expect: &[&[&str]]) {
+        let records = parse(text).unwrap();
+        let got: Vec<Vec<&str>> = records
+            .iter()
+            .map(|r| r.fields.iter().map(String::as_str).collect())
+            .collect();
+        let want: Vec<Vec<&str>> = expect.iter().map(|r| r.to_vec()).collect();
+        assert_eq!(got, want, "{text:?}");
+    }
+
+    #[test]
+    fn fields_quotes_and_line_endings() {
+        check("a,b\n1,2\n", &[&["a", "b"], &["1", "2"]]);
+        check("a,b\r\n1,2", &[&["a", "b"], &["1", "2"]]);
+        check(",x\n", &[&["", "x"]]);
+        check("\"a,b\",\"say \"\"hi\"\"\"\n", &[&["a,b", "say \"hi\""]]);
+        check(
+            "\"two\nlines\",z\n\n3,4\n",
+            &[&["two\nlines", "z"], &["3", "4"]],
+        );
+        check("it's,5\" tall\n", &[&["it's", "5\" tall"]]);
+        check("a,\n", &[&["a", ""]]);
+    }
+
+    #[test]
+    fn record_lines_count_embedded_newlines() {
+        let records = parse("h\n\"x\ny\"\nz\n").unwrap();
+        assert_eq!(records[1].line, 2);
+        assert_eq!(records[2].line, 4);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_field() {
+        check("\u{feff}a,b\n1,2\n", &[&["a", "b"], &["1", "2"]]);
+    }
+
+    #[test]
+    fn an_unclosed_quote_names_its_line() {
+        assert_eq!(
+            parse("a\n\"open,\nb\n").unwrap_err(),
             "line 2: a quoted field is never closed"
         );
     }
