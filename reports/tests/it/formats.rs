@@ -12,8 +12,7 @@ use std::process::Command;
 
 use audit_core::journal::{self, Journal};
 use audit_core::run::{self, RunConfig};
-use audit_core::rundir::{Host, Manifest, RunStatus, Tool};
-use audit_core::summary::{summarise, SCHEMA_VERSION};
+use audit_core::summary::summarise;
 use audit_core::{Backend, Generation};
 use reports::RunFiles;
 
@@ -70,39 +69,18 @@ fn scripted_run(profile: &str, policy: &str) -> RunFiles {
     for file in &mut model.files {
         file.path = format!("fixtures/profiles/{profile}.toml");
     }
-    let manifest = Manifest {
-        schema_version: SCHEMA_VERSION,
-        tool: Tool {
-            name: "probity".to_string(),
-            version: "0.1.0".to_string(),
-            git_sha: "0000000000000000000000000000000000000000".to_string(),
-        },
-        command_line: vec![
+    let manifest = crate::support::fixed_manifest(
+        vec![
             "probity".to_string(),
             "run".to_string(),
             "--suite".to_string(),
             SUITE.to_string(),
         ],
-        suites: summary.suites.clone(),
+        summary.suites.clone(),
         model,
-        datasets: Vec::new(),
-        seed: 0,
-        generation: config.generation.clone(),
-        limit: None,
-        shard: None,
-        date: "2024-07-26".into(),
-        statistics: audit_core::summary::Statistics::at(0.95),
-        host: Host {
-            hostname: "ci".to_string(),
-            os: "linux".to_string(),
-            arch: "x86_64".to_string(),
-            cpus: 2,
-        },
-        started_at: "2026-01-01T00:00:00Z".to_string(),
-        finished_at: Some("2026-01-01T00:01:00Z".to_string()),
-        status: RunStatus::Complete,
-        n_cases: planned.len() as u64,
-    };
+        config.generation.clone(),
+        planned.len() as u64,
+    );
     RunFiles {
         manifest,
         summary,

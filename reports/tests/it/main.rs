@@ -6,3 +6,4 @@
 mod bias_report;
 mod compare_changes;
 mod formats;
+mod support;
