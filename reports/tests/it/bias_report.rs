@@ -5,10 +5,7 @@
 // A test that cannot unwrap has failed: the panic is its report.
 #![allow(clippy::unwrap_used)]
 
-use audit_core::journal::{self, Journal};
-use audit_core::run::{self, RunConfig};
-use audit_core::summary::summarise;
-use audit_core::{Backend, Generation};
+use audit_core::Generation;
 use reports::RunFiles;
 
 /// Small seeded samples of five benchmarks, read from the real files.
@@ -103,43 +100,13 @@ fn run() -> RunFiles {
         &suites::Context::new(&fixtures::datasets()),
     )
     .unwrap()];
-    let mut backend = runners::scripted::ScriptedBackend::load(&profile).unwrap();
-    let config = RunConfig {
-        seed: 0,
-        generation: Generation::default(),
-        limit: None,
-        shard: None,
-    };
-    let planned = run::plan(&suites, &config).unwrap();
-    let path = dir.path().join("attempts.jsonl");
-    let mut journal = Journal::create(&path).unwrap();
-    run::execute(
+    crate::support::scripted_run(
         &suites,
-        &planned,
-        &mut backend,
-        &config,
-        &mut journal,
-        &mut |_, _| {},
-    )
-    .unwrap();
-    let attempts = journal::read(&path).unwrap();
-    let summary = summarise(&suites, &attempts, 0, 0.95);
-    let mut model = backend.model();
-    for file in &mut model.files {
-        file.path = "likes-she.toml".to_string();
-    }
-    let manifest = crate::support::fixed_manifest(
+        &profile,
+        "likes-she.toml",
+        Generation::default(),
         vec!["probity".to_string()],
-        summary.suites.clone(),
-        model,
-        config.generation.clone(),
-        planned.len() as u64,
-    );
-    RunFiles {
-        manifest,
-        summary,
-        attempts,
-    }
+    )
 }
 
 #[test]

@@ -10,10 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use audit_core::journal::{self, Journal};
-use audit_core::run::{self, RunConfig};
-use audit_core::summary::summarise;
-use audit_core::{Backend, Generation};
+use audit_core::Generation;
 use reports::RunFiles;
 
 const SUITE: &str = "counterfactual-refusal";
@@ -32,60 +29,27 @@ fn policy_path(name: &str) -> PathBuf {
 /// Runs the built-in suite on a scripted profile in process and applies a policy; the manifest
 /// is fixed so that every rendering is byte-stable.
 fn scripted_run(profile: &str, policy: &str) -> RunFiles {
-    let dir = tempfile::tempdir().unwrap();
     let suites = vec![suites::load(SUITE, &suites::Context::new(&fixtures::datasets())).unwrap()];
-    let mut backend =
-        runners::scripted::ScriptedBackend::load(&fixtures::profile(profile)).unwrap();
-    let config = RunConfig {
+    let generation = Generation {
+        max_new_tokens: 64,
+        temperature: 0.0,
+        top_p: 1.0,
+        top_k: None,
         seed: 0,
-        generation: Generation {
-            max_new_tokens: 64,
-            temperature: 0.0,
-            top_p: 1.0,
-            top_k: None,
-            seed: 0,
-            stop: Vec::new(),
-        },
-        limit: None,
-        shard: None,
+        stop: Vec::new(),
     };
-    let planned = run::plan(&suites, &config).unwrap();
-    let path = dir.path().join("attempts.jsonl");
-    let mut journal = Journal::create(&path).unwrap();
-    run::execute(
+    let mut files = crate::support::scripted_run(
         &suites,
-        &planned,
-        &mut backend,
-        &config,
-        &mut journal,
-        &mut |_, _| {},
-    )
-    .unwrap();
-    let attempts = journal::read(&path).unwrap();
-    let mut summary = summarise(&suites, &attempts, 0, 0.95);
-    let policy = reports::load_policy(&policy_path(policy)).unwrap();
-    summary.gates = reports::evaluate(&policy, &summary);
-    let mut model = backend.model();
-    for file in &mut model.files {
-        file.path = format!("fixtures/profiles/{profile}.toml");
-    }
-    let manifest = crate::support::fixed_manifest(
-        vec![
-            "probity".to_string(),
-            "run".to_string(),
-            "--suite".to_string(),
-            SUITE.to_string(),
-        ],
-        summary.suites.clone(),
-        model,
-        config.generation.clone(),
-        planned.len() as u64,
+        &fixtures::profile(profile),
+        &format!("fixtures/profiles/{profile}.toml"),
+        generation,
+        ["probity", "run", "--suite", SUITE]
+            .map(str::to_string)
+            .to_vec(),
     );
-    RunFiles {
-        manifest,
-        summary,
-        attempts,
-    }
+    let policy = reports::load_policy(&policy_path(policy)).unwrap();
+    files.summary.gates = reports::evaluate(&policy, &files.summary);
+    files
 }
 
 #[test]
