@@ -48,10 +48,6 @@ impl Context {
         &self.datasets
     }
 
-    pub fn vader_folder(&self) -> &Path {
-        &self.vader
-    }
-
     /// The VADER analyser, or why its lexicon cannot be read (one line naming the file, with
     /// the `PROBITY_VADER` hint).
     pub fn vader(&self) -> Result<Arc<Vader>, String> {
