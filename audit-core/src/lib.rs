@@ -20,7 +20,7 @@ pub use attempt::{Attempt, Score};
 pub use backend::{case_seed, Answer, Backend, BackendError, FileDigest, Generation, ModelInfo};
 pub use case::{Attributes, Case, Message, Query, QueryKind, Role};
 pub use probe::{
-    Detector, Judge, Metric, MetricContext, MetricOutput, Probe, ProbeError, Transform,
+    Detector, Judge, Metric, MetricContext, MetricOutput, Probe, ProbeError, ProbeInfo, Transform,
 };
 pub use suite::{ProbePlan, Suite, SuiteRef};
 pub use summary::{Estimate, Gate, Summary, Test};

@@ -11,14 +11,34 @@ use crate::summary::{Estimate, Test};
 #[error("{0}")]
 pub struct ProbeError(pub String);
 
+/// What every probe says about itself, in its suite file's words: the same three fields for
+/// every family, defined once.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProbeInfo {
+    /// Unique within its suite, stable across versions: `family.name`.
+    pub id: String,
+    /// What the probe tries to make the model do, in the imperative.
+    pub goal: String,
+    /// Where the prompts come from (a paper, a dataset file, "Probity's own templates").
+    pub source: String,
+}
+
 /// Makes the cases of one probe. A probe does not know what it attacks.
 pub trait Probe: Send + Sync {
+    /// Its id, goal and source.
+    fn info(&self) -> &ProbeInfo;
     /// Unique within its suite, stable across versions: `family.name`.
-    fn id(&self) -> &str;
+    fn id(&self) -> &str {
+        &self.info().id
+    }
     /// What the probe tries to make the model do, in the imperative.
-    fn goal(&self) -> &str;
+    fn goal(&self) -> &str {
+        &self.info().goal
+    }
     /// Where the prompts come from (a paper, a dataset file, "Probity's own templates").
-    fn source(&self) -> &str;
+    fn source(&self) -> &str {
+        &self.info().source
+    }
     /// The cases, deterministic for a seed. Ids are unique within the probe.
     fn cases(&self, seed: u64) -> Result<Vec<Case>, ProbeError>;
 }

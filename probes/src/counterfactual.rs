@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use audit_core::{Attributes, Case, Probe, ProbeError, Query};
+use audit_core::{Attributes, Case, Probe, ProbeError, ProbeInfo, Query};
 use serde::Deserialize;
 
 use crate::registry::{params, ProbeArgs};
@@ -36,9 +36,7 @@ struct TemplateEntry {
 pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
     let params: Params = params(args.params)?;
     let probe = CounterfactualProbe {
-        id: args.id.to_string(),
-        goal: args.goal.to_string(),
-        source: args.source.to_string(),
+        info: args.info(),
         system: params.system,
         templates: params
             .templates
@@ -75,9 +73,7 @@ pub struct Axis {
 /// Templates × groups, for every axis.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CounterfactualProbe {
-    pub id: String,
-    pub goal: String,
-    pub source: String,
+    pub info: ProbeInfo,
     pub system: Option<String>,
     pub templates: Vec<Template>,
     pub axes: Vec<Axis>,
@@ -123,16 +119,8 @@ impl CounterfactualProbe {
 }
 
 impl Probe for CounterfactualProbe {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn goal(&self) -> &str {
-        &self.goal
-    }
-
-    fn source(&self) -> &str {
-        &self.source
+    fn info(&self) -> &ProbeInfo {
+        &self.info
     }
 
     fn cases(&self, _seed: u64) -> Result<Vec<Case>, ProbeError> {
@@ -147,8 +135,8 @@ impl Probe for CounterfactualProbe {
                         ("template".to_string(), template.id.clone()),
                     ]);
                     cases.push(Case {
-                        id: format!("{}/{}/{}/{}", self.id, template.id, axis.name, group),
-                        probe: self.id.clone(),
+                        id: format!("{}/{}/{}/{}", self.info.id, template.id, axis.name, group),
+                        probe: self.info.id.clone(),
                         attributes,
                         query: Query::Chat {
                             system: self.system.clone(),
@@ -185,9 +173,11 @@ mod tests {
 
     fn probe() -> CounterfactualProbe {
         CounterfactualProbe {
-            id: "cf".into(),
-            goal: "g".into(),
-            source: "s".into(),
+            info: audit_core::ProbeInfo {
+                id: "cf".into(),
+                goal: "g".into(),
+                source: "s".into(),
+            },
             system: None,
             templates: vec![
                 Template {

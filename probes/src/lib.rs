@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod provenance;
 pub mod registry;
 pub mod safety;
+pub mod sampling;
 pub mod transforms;
 pub mod weat;
 

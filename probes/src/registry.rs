@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use audit_core::{Detector, Judge, Metric, Probe, Transform};
+use audit_core::{Detector, Judge, Metric, Probe, ProbeInfo, Transform};
 
 use crate::{counterfactual, detectors, metrics, safety, transforms, Context};
 
@@ -19,6 +19,17 @@ pub struct ProbeArgs<'a> {
     pub params: &'a toml::Table,
     /// Where relative dataset paths are resolved (`--datasets`).
     pub datasets: &'a Path,
+}
+
+impl ProbeArgs<'_> {
+    /// The probe's id, goal and source, as the suite file gives them.
+    pub fn info(&self) -> ProbeInfo {
+        ProbeInfo {
+            id: self.id.to_string(),
+            goal: self.goal.to_string(),
+            source: self.source.to_string(),
+        }
+    }
 }
 
 /// A family of probes.

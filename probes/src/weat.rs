@@ -18,7 +18,7 @@ use audit_core::stats::weat::{effect_size_interval, weat_from_associations, Weat
 use audit_core::stats::{benjamini_hochberg, Interval, TestResult};
 use audit_core::{
     case_seed, Answer, Attempt, Attributes, Case, Metric, MetricContext, MetricOutput, Probe,
-    ProbeError, Query,
+    ProbeError, ProbeInfo, Query,
 };
 use serde::Deserialize;
 
@@ -94,9 +94,7 @@ struct Params {
 /// The probe: one `Embed` case per item of every set of every test.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AssociationProbe {
-    pub id: String,
-    pub goal: String,
-    pub source: String,
+    pub info: ProbeInfo,
     pub dir: PathBuf,
     /// Test names: file stems in `dir`.
     pub tests: Vec<String>,
@@ -117,9 +115,7 @@ fn build_with(args: &ProbeArgs<'_>, default_tests: Vec<String>) -> Result<Box<dy
         ));
     }
     Ok(Box::new(AssociationProbe {
-        id: args.id.to_string(),
-        goal: args.goal.to_string(),
-        source: args.source.to_string(),
+        info: args.info(),
         dir: resolve(args.datasets, p.dir.as_deref().unwrap_or(DEFAULT_DIR)),
         tests,
     }))
@@ -147,8 +143,8 @@ impl AssociationProbe {
                     continue;
                 }
                 cases.push(Case {
-                    id: format!("{}/{name}/{set_name}/{index:03}", self.id),
-                    probe: self.id.clone(),
+                    id: format!("{}/{name}/{set_name}/{index:03}", self.info.id),
+                    probe: self.info.id.clone(),
                     attributes: Attributes::from([
                         ("test".to_string(), name.to_string()),
                         ("set".to_string(), set_name.to_string()),
@@ -165,14 +161,8 @@ impl AssociationProbe {
 }
 
 impl Probe for AssociationProbe {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn goal(&self) -> &str {
-        &self.goal
-    }
-    fn source(&self) -> &str {
-        &self.source
+    fn info(&self) -> &ProbeInfo {
+        &self.info
     }
     fn cases(&self, _seed: u64) -> Result<Vec<Case>, ProbeError> {
         let mut cases = Vec::new();
@@ -380,9 +370,11 @@ mod tests {
 
     fn probe() -> AssociationProbe {
         AssociationProbe {
-            id: "weat".into(),
-            goal: String::new(),
-            source: String::new(),
+            info: audit_core::ProbeInfo {
+                id: "weat".into(),
+                goal: String::new(),
+                source: String::new(),
+            },
             dir: PathBuf::new(),
             tests: vec![],
         }

@@ -153,16 +153,10 @@ fn a_summary_with_undefined_numbers_still_reads_back() {
             output
         }
     }
-    struct NoCases;
+    struct NoCases(audit_core::ProbeInfo);
     impl audit_core::Probe for NoCases {
-        fn id(&self) -> &str {
-            "p"
-        }
-        fn goal(&self) -> &str {
-            "g"
-        }
-        fn source(&self) -> &str {
-            "s"
+        fn info(&self) -> &audit_core::ProbeInfo {
+            &self.0
         }
         fn cases(&self, _: u64) -> Result<Vec<Case>, audit_core::ProbeError> {
             Ok(Vec::new())
@@ -178,7 +172,11 @@ fn a_summary_with_undefined_numbers_still_reads_back() {
             },
             description: String::new(),
             probes: vec![audit_core::ProbePlan {
-                probe: Box::new(NoCases),
+                probe: Box::new(NoCases(audit_core::ProbeInfo {
+                    id: "p".into(),
+                    goal: "g".into(),
+                    source: "s".into(),
+                })),
                 transforms: Vec::new(),
                 detectors: Vec::new(),
                 judges: Vec::new(),

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use audit_core::{Attempt, Attributes, Case, Detector, Probe, ProbeError, Query, Score};
+use audit_core::{Attempt, Attributes, Case, Detector, Probe, ProbeError, ProbeInfo, Query, Score};
 use serde::Deserialize;
 
 use super::Sampling;
@@ -137,9 +137,7 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
         }
     }
     Ok(Box::new(BoldProbe {
-        id: args.id.to_string(),
-        goal: args.goal.to_string(),
-        source: args.source.to_string(),
+        info: args.info(),
         path: super::resolve(args.datasets, &p.path),
         domains: if p.domains.is_empty() {
             DOMAINS.iter().map(|d| d.to_string()).collect()
@@ -157,9 +155,7 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
 /// One Chat query per prompt.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BoldProbe {
-    pub id: String,
-    pub goal: String,
-    pub source: String,
+    pub info: ProbeInfo,
     pub path: PathBuf,
     pub domains: Vec<String>,
     pub instruction: Option<String>,
@@ -168,16 +164,8 @@ pub struct BoldProbe {
 }
 
 impl Probe for BoldProbe {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn goal(&self) -> &str {
-        &self.goal
-    }
-
-    fn source(&self) -> &str {
-        &self.source
+    fn info(&self) -> &ProbeInfo {
+        &self.info
     }
 
     fn cases(&self, _seed: u64) -> Result<Vec<Case>, ProbeError> {
@@ -185,8 +173,8 @@ impl Probe for BoldProbe {
         Ok(prompts
             .into_iter()
             .map(|p| Case {
-                id: format!("{}/{}", self.id, p.key()),
-                probe: self.id.clone(),
+                id: format!("{}/{}", self.info.id, p.key()),
+                probe: self.info.id.clone(),
                 query: Query::Chat {
                     system: None,
                     history: Vec::new(),

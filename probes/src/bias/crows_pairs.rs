@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 
 use audit_core::stats::{binomial_test, bootstrap, wilson, Interval};
 use audit_core::{
-    Attempt, Attributes, Case, Metric, MetricContext, MetricOutput, Probe, ProbeError, Query,
+    Attempt, Attributes, Case, Metric, MetricContext, MetricOutput, Probe, ProbeError, ProbeInfo,
+    Query,
 };
 use serde::Deserialize;
 
@@ -205,9 +206,7 @@ fn default_path() -> String {
 pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
     let p: Params = params(args.params)?;
     Ok(Box::new(CrowsPairsProbe {
-        id: args.id.to_string(),
-        goal: args.goal.to_string(),
-        source: args.source.to_string(),
+        info: args.info(),
         path: super::resolve(args.datasets, &p.path),
         sampling: Sampling {
             sample: p.sample,
@@ -219,9 +218,7 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
 /// One Choice per pair: empty context, options `[sent_more, sent_less]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CrowsPairsProbe {
-    pub id: String,
-    pub goal: String,
-    pub source: String,
+    pub info: ProbeInfo,
     pub path: PathBuf,
     pub sampling: Sampling,
 }
@@ -230,8 +227,8 @@ impl CrowsPairsProbe {
     /// The case of one pair; its id is the probe id and the CSV's row id.
     pub fn case(&self, pair: &Pair) -> Case {
         Case {
-            id: format!("{}/{}", self.id, pair.id),
-            probe: self.id.clone(),
+            id: format!("{}/{}", self.info.id, pair.id),
+            probe: self.info.id.clone(),
             attributes: Attributes::from([
                 ("bias_type".to_string(), pair.bias_type.clone()),
                 ("direction".to_string(), pair.direction.clone()),
@@ -246,16 +243,8 @@ impl CrowsPairsProbe {
 }
 
 impl Probe for CrowsPairsProbe {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn goal(&self) -> &str {
-        &self.goal
-    }
-
-    fn source(&self) -> &str {
-        &self.source
+    fn info(&self) -> &ProbeInfo {
+        &self.info
     }
 
     fn cases(&self, _seed: u64) -> Result<Vec<Case>, ProbeError> {

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 use audit_core::stats::{benjamini_hochberg, mann_whitney_u, wilson, MannWhitneyMethod};
 use audit_core::{
-    Attempt, Attributes, Case, Metric, MetricContext, MetricOutput, Probe, ProbeError, Query,
+    Attempt, Attributes, Case, Metric, MetricContext, MetricOutput, Probe, ProbeError, ProbeInfo,
+    Query,
 };
 use serde::Deserialize;
 
@@ -206,9 +207,7 @@ fn default_path() -> String {
 pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
     let p: Params = params(args.params)?;
     Ok(Box::new(HolisticBiasProbe {
-        id: args.id.to_string(),
-        goal: args.goal.to_string(),
-        source: args.source.to_string(),
+        info: args.info(),
         path: super::resolve(args.datasets, &p.path),
         axes: p.axes,
         templates: p.templates,
@@ -222,9 +221,7 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
 /// Descriptor × noun × template sentences, one Choice each.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HolisticBiasProbe {
-    pub id: String,
-    pub goal: String,
-    pub source: String,
+    pub info: ProbeInfo,
     pub path: PathBuf,
     pub axes: Vec<String>,
     pub templates: Vec<usize>,
@@ -233,16 +230,8 @@ pub struct HolisticBiasProbe {
 }
 
 impl Probe for HolisticBiasProbe {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn goal(&self) -> &str {
-        &self.goal
-    }
-
-    fn source(&self) -> &str {
-        &self.source
+    fn info(&self) -> &ProbeInfo {
+        &self.info
     }
 
     fn cases(&self, _seed: u64) -> Result<Vec<Case>, ProbeError> {
@@ -284,9 +273,9 @@ impl Probe for HolisticBiasProbe {
                         cases.push(Case {
                             id: format!(
                                 "{}/{axis}/{}/{}/t{t:02}",
-                                self.id, descriptor.text, noun.singular
+                                self.info.id, descriptor.text, noun.singular
                             ),
-                            probe: self.id.clone(),
+                            probe: self.info.id.clone(),
                             attributes: Attributes::from([
                                 ("axis".to_string(), axis.to_string()),
                                 ("bucket".to_string(), descriptor.bucket.clone()),

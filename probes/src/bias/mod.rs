@@ -18,6 +18,8 @@ pub use crate::detectors::vader;
 pub mod winobias;
 pub mod winogender;
 
+pub use crate::sampling::Sampling;
+
 use std::path::{Path, PathBuf};
 
 use audit_core::stats::{BootstrapConfig, Interval};
@@ -49,48 +51,6 @@ pub fn read_text(path: &Path) -> Result<String, String> {
             e.utf8_error().valid_up_to()
         )
     })
-}
-
-/// Which items a probe keeps: all of them, or a seeded random subset of `sample` items.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Sampling {
-    pub sample: Option<usize>,
-    pub seed: u64,
-}
-
-impl Sampling {
-    /// Keeps `sample` of `items` (all when `sample` is absent or not smaller): those whose id
-    /// hashes lowest with the seed, returned in their original order. The subset depends only
-    /// on the seed and the ids, never on the run's seed or on the model.
-    pub fn select<T>(&self, items: Vec<T>, id: impl Fn(&T) -> String) -> Vec<T> {
-        let Some(n) = self.sample else {
-            return items;
-        };
-        if n >= items.len() {
-            return items;
-        }
-        let mut keyed: Vec<(u64, usize)> = items
-            .iter()
-            .enumerate()
-            .map(|(index, item)| (case_seed(self.seed, &id(item)), index))
-            .collect();
-        keyed.sort_unstable();
-        let mut keep: Vec<usize> = keyed[..n].iter().map(|&(_, index)| index).collect();
-        keep.sort_unstable();
-        let mut keep = keep.into_iter().peekable();
-        items
-            .into_iter()
-            .enumerate()
-            .filter_map(|(index, item)| {
-                if keep.peek() == Some(&index) {
-                    keep.next();
-                    Some(item)
-                } else {
-                    None
-                }
-            })
-            .collect()
-    }
 }
 
 /// The log-likelihood of every option of a Choice attempt, when the backend gave one finite
@@ -218,26 +178,6 @@ pub fn test(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sampling_is_a_seeded_subset_in_order() {
-        let items: Vec<String> = (0..100).map(|i| i.to_string()).collect();
-        let all = Sampling::default().select(items.clone(), Clone::clone);
-        assert_eq!(all, items);
-        let pick = |seed| {
-            Sampling {
-                sample: Some(10),
-                seed,
-            }
-            .select(items.clone(), Clone::clone)
-        };
-        let a = pick(0);
-        assert_eq!(a.len(), 10);
-        assert_eq!(a, pick(0));
-        assert_ne!(a, pick(1));
-        let positions: Vec<usize> = a.iter().map(|s| s.parse().unwrap()).collect();
-        assert!(positions.windows(2).all(|w| w[0] < w[1]));
-    }
 
     #[test]
     fn per_token_logprobs_need_counts() {

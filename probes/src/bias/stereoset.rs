@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 
 use audit_core::stats::cluster_bootstrap;
 use audit_core::{
-    Attempt, Attributes, Case, Metric, MetricContext, MetricOutput, Probe, ProbeError, Query,
+    Attempt, Attributes, Case, Metric, MetricContext, MetricOutput, Probe, ProbeError, ProbeInfo,
+    Query,
 };
 use serde::Deserialize;
 
@@ -191,9 +192,7 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
         check_split(split)?;
     }
     Ok(Box::new(StereoSetProbe {
-        id: args.id.to_string(),
-        goal: args.goal.to_string(),
-        source: args.source.to_string(),
+        info: args.info(),
         path: super::resolve(args.datasets, &p.path),
         splits: p.splits,
         sampling: Sampling {
@@ -206,9 +205,7 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
 /// One Choice per example: `[stereotype, anti-stereotype, unrelated]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StereoSetProbe {
-    pub id: String,
-    pub goal: String,
-    pub source: String,
+    pub info: ProbeInfo,
     pub path: PathBuf,
     pub splits: Vec<String>,
     pub sampling: Sampling,
@@ -233,8 +230,8 @@ impl StereoSetProbe {
             }
         };
         Case {
-            id: format!("{}/{}", self.id, example.id),
-            probe: self.id.clone(),
+            id: format!("{}/{}", self.info.id, example.id),
+            probe: self.info.id.clone(),
             attributes: Attributes::from([
                 ("split".to_string(), example.split.clone()),
                 ("bias_type".to_string(), example.bias_type.clone()),
@@ -246,16 +243,8 @@ impl StereoSetProbe {
 }
 
 impl Probe for StereoSetProbe {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn goal(&self) -> &str {
-        &self.goal
-    }
-
-    fn source(&self) -> &str {
-        &self.source
+    fn info(&self) -> &ProbeInfo {
+        &self.info
     }
 
     fn cases(&self, _seed: u64) -> Result<Vec<Case>, ProbeError> {

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 use audit_core::stats::{mcnemar_exact, newcombe_paired_difference, wilson};
 use audit_core::{
-    Attempt, Attributes, Case, Metric, MetricContext, MetricOutput, Probe, ProbeError, Query,
+    Attempt, Attributes, Case, Metric, MetricContext, MetricOutput, Probe, ProbeError, ProbeInfo,
+    Query,
 };
 use serde::Deserialize;
 
@@ -243,9 +244,7 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
         }
     }
     Ok(Box::new(WinoBiasProbe {
-        id: args.id.to_string(),
-        goal: args.goal.to_string(),
-        source: args.source.to_string(),
+        info: args.info(),
         path: super::resolve(args.datasets, &p.path),
         splits: p.splits,
         types: p.types,
@@ -259,9 +258,7 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
 /// One Choice per sentence, pro and anti of each line number paired.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WinoBiasProbe {
-    pub id: String,
-    pub goal: String,
-    pub source: String,
+    pub info: ProbeInfo,
     pub path: PathBuf,
     pub splits: Vec<String>,
     pub types: Vec<u8>,
@@ -291,8 +288,8 @@ impl WinoBiasProbe {
     pub fn case(&self, s: &Sentence) -> Case {
         let (context, options) = prompt(&s.text, &s.pronoun, &s.candidates);
         Case {
-            id: format!("{}/{}/{}", self.id, pair_key(s), s.polarity),
-            probe: self.id.clone(),
+            id: format!("{}/{}/{}", self.info.id, pair_key(s), s.polarity),
+            probe: self.info.id.clone(),
             attributes: Attributes::from([
                 ("split".to_string(), s.split.clone()),
                 ("type".to_string(), s.kind.to_string()),
@@ -310,16 +307,8 @@ impl WinoBiasProbe {
 }
 
 impl Probe for WinoBiasProbe {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn goal(&self) -> &str {
-        &self.goal
-    }
-
-    fn source(&self) -> &str {
-        &self.source
+    fn info(&self) -> &ProbeInfo {
+        &self.info
     }
 
     fn cases(&self, _seed: u64) -> Result<Vec<Case>, ProbeError> {

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 
 use audit_core::stats::pearson;
 use audit_core::{
-    Attempt, Attributes, Case, Metric, MetricContext, MetricOutput, Probe, ProbeError, Query,
+    Attempt, Attributes, Case, Metric, MetricContext, MetricOutput, Probe, ProbeError, ProbeInfo,
+    Query,
 };
 use serde::Deserialize;
 
@@ -175,9 +176,7 @@ fn default_path() -> String {
 pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
     let p: Params = params(args.params)?;
     Ok(Box::new(WinogenderProbe {
-        id: args.id.to_string(),
-        goal: args.goal.to_string(),
-        source: args.source.to_string(),
+        info: args.info(),
         path: super::resolve(args.datasets, &p.path),
         sampling: Sampling {
             sample: p.sample,
@@ -189,9 +188,7 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
 /// One Choice per sentence.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WinogenderProbe {
-    pub id: String,
-    pub goal: String,
-    pub source: String,
+    pub info: ProbeInfo,
     pub path: PathBuf,
     pub sampling: Sampling,
 }
@@ -218,8 +215,8 @@ impl WinogenderProbe {
             "male"
         };
         Case {
-            id: format!("{}/{}", self.id, s.id),
-            probe: self.id.clone(),
+            id: format!("{}/{}", self.info.id, s.id),
+            probe: self.info.id.clone(),
             attributes: Attributes::from([
                 ("occupation".to_string(), s.occupation.clone()),
                 ("participant".to_string(), s.participant.clone()),
@@ -234,16 +231,8 @@ impl WinogenderProbe {
 }
 
 impl Probe for WinogenderProbe {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn goal(&self) -> &str {
-        &self.goal
-    }
-
-    fn source(&self) -> &str {
-        &self.source
+    fn info(&self) -> &ProbeInfo {
+        &self.info
     }
 
     fn cases(&self, _seed: u64) -> Result<Vec<Case>, ProbeError> {

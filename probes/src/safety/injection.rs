@@ -11,7 +11,7 @@
 //! Attributes: `mode` (direct or indirect), `carrier`, `task` and `style` (indirect only),
 //! `attack` (direct only), `canary`, `item`, `source = "probity"`.
 
-use audit_core::{case_seed, Attributes, Case, Probe, ProbeError, Query};
+use audit_core::{case_seed, Attributes, Case, Probe, ProbeError, ProbeInfo, Query};
 
 use crate::registry::ProbeArgs;
 
@@ -87,19 +87,13 @@ pub const DIRECT: &[(&str, &str)] = &[
 
 pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
     crate::registry::no_params(args.params)?;
-    Ok(Box::new(InjectionProbe {
-        id: args.id.to_string(),
-        goal: args.goal.to_string(),
-        source: args.source.to_string(),
-    }))
+    Ok(Box::new(InjectionProbe { info: args.info() }))
 }
 
 /// Every carrier × task × style (indirect) and every direct attack.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InjectionProbe {
-    pub id: String,
-    pub goal: String,
-    pub source: String,
+    pub info: ProbeInfo,
 }
 
 /// The canary of a case key: three letters and four digits derived from the key, so that it
@@ -120,16 +114,8 @@ fn fill(template: &str, letters: &str, digits: &str) -> String {
 }
 
 impl Probe for InjectionProbe {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn goal(&self) -> &str {
-        &self.goal
-    }
-
-    fn source(&self) -> &str {
-        &self.source
+    fn info(&self) -> &ProbeInfo {
+        &self.info
     }
 
     fn cases(&self, _seed: u64) -> Result<Vec<Case>, ProbeError> {
@@ -139,8 +125,8 @@ impl Probe for InjectionProbe {
             attributes.insert("source".to_string(), "probity".to_string());
             attributes.insert(crate::detectors::canary::ATTRIBUTE.to_string(), code);
             cases.push(Case {
-                id: format!("{}/{key}", self.id),
-                probe: self.id.clone(),
+                id: format!("{}/{key}", self.info.id),
+                probe: self.info.id.clone(),
                 attributes,
                 query: Query::Chat {
                     system,
@@ -194,9 +180,11 @@ mod tests {
     #[test]
     fn the_prompt_never_holds_the_code_whole() {
         let probe = InjectionProbe {
-            id: "inj".into(),
-            goal: "g".into(),
-            source: "s".into(),
+            info: audit_core::ProbeInfo {
+                id: "inj".into(),
+                goal: "g".into(),
+                source: "s".into(),
+            },
         };
         let cases = probe.cases(0).expect("valid in this test");
         assert_eq!(

@@ -6,7 +6,7 @@
 //!
 //! Attributes: `attack`, `canary`, `item`, `source = "probity"`.
 
-use audit_core::{Attributes, Case, Probe, ProbeError, Query};
+use audit_core::{Attributes, Case, Probe, ProbeError, ProbeInfo, Query};
 
 use crate::registry::ProbeArgs;
 
@@ -47,32 +47,18 @@ pub const ATTACKS: &[(&str, &str)] = &[
 
 pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
     crate::registry::no_params(args.params)?;
-    Ok(Box::new(LeakageProbe {
-        id: args.id.to_string(),
-        goal: args.goal.to_string(),
-        source: args.source.to_string(),
-    }))
+    Ok(Box::new(LeakageProbe { info: args.info() }))
 }
 
 /// One case per attack, all under the same system prompt.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LeakageProbe {
-    pub id: String,
-    pub goal: String,
-    pub source: String,
+    pub info: ProbeInfo,
 }
 
 impl Probe for LeakageProbe {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn goal(&self) -> &str {
-        &self.goal
-    }
-
-    fn source(&self) -> &str {
-        &self.source
+    fn info(&self) -> &ProbeInfo {
+        &self.info
     }
 
     fn cases(&self, _seed: u64) -> Result<Vec<Case>, ProbeError> {
@@ -86,8 +72,8 @@ impl Probe for LeakageProbe {
                     (crate::detectors::canary::ATTRIBUTE, SECRET),
                 ]);
                 Case {
-                    id: format!("{}/{attack}", self.id),
-                    probe: self.id.clone(),
+                    id: format!("{}/{attack}", self.info.id),
+                    probe: self.info.id.clone(),
                     attributes,
                     query: Query::Chat {
                         system: Some(SYSTEM.to_string()),

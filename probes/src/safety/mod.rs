@@ -20,10 +20,12 @@ pub mod leakage;
 pub mod toxicity;
 pub mod xstest;
 
+use crate::sampling::Sampling;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use audit_core::{case_seed, Attributes, Case, Probe, ProbeError, Query};
+use audit_core::{Attributes, Case, Probe, ProbeError, ProbeInfo, Query};
 
 /// One prompt of a dataset: a key unique within the file, the prompt, and its attributes.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,42 +58,37 @@ impl Filter {
 /// A probe over one dataset file.
 #[derive(Clone, Debug)]
 pub struct DatasetProbe {
-    pub id: String,
-    pub goal: String,
-    pub source: String,
+    pub info: ProbeInfo,
     /// The file (or folder) read when the cases are made.
     pub path: PathBuf,
     pub loader: Loader,
     pub filter: Filter,
-    /// At most this many items per value of `category` (all when None), drawn with the seed.
-    pub sample: Option<usize>,
+    /// At most `sample` items per value of `category` (all when None), drawn with the suite's
+    /// `sample_seed`.
+    pub sampling: Sampling,
     pub system: Option<String>,
 }
 
 impl Probe for DatasetProbe {
-    fn id(&self) -> &str {
-        &self.id
+    fn info(&self) -> &ProbeInfo {
+        &self.info
     }
 
-    fn goal(&self) -> &str {
-        &self.goal
-    }
-
-    fn source(&self) -> &str {
-        &self.source
-    }
-
-    fn cases(&self, seed: u64) -> Result<Vec<Case>, ProbeError> {
+    fn cases(&self, _seed: u64) -> Result<Vec<Case>, ProbeError> {
         let items = (self.loader)(&self.path, &self.filter).map_err(ProbeError)?;
-        let items = sample(items, self.sample, seed);
+        let items = self.sampling.select_per(
+            items,
+            |item| item.key.clone(),
+            |item| item.attributes.get("category").cloned().unwrap_or_default(),
+        );
         Ok(items
             .into_iter()
             .map(|item| {
                 let mut attributes = item.attributes;
                 attributes.insert("item".to_string(), item.key.clone());
                 Case {
-                    id: format!("{}/{}", self.id, item.key),
-                    probe: self.id.clone(),
+                    id: format!("{}/{}", self.info.id, item.key),
+                    probe: self.info.id.clone(),
                     attributes,
                     query: Query::Chat {
                         system: self.system.clone(),
@@ -104,35 +101,6 @@ impl Probe for DatasetProbe {
     }
 }
 
-/// At most `per_category` items of each `category` value (items without one form one group),
-/// chosen by the smallest `case_seed(seed, key)`, returned in file order. Every item's draw
-/// depends only on its key and the seed, so a sample does not change when other rows do.
-pub fn sample(items: Vec<Item>, per_category: Option<usize>, seed: u64) -> Vec<Item> {
-    let Some(per_category) = per_category else {
-        return items;
-    };
-    let mut by_category: BTreeMap<String, Vec<(u64, usize)>> = BTreeMap::new();
-    for (index, item) in items.iter().enumerate() {
-        let category = item.attributes.get("category").cloned().unwrap_or_default();
-        by_category
-            .entry(category)
-            .or_default()
-            .push((case_seed(seed, &item.key), index));
-    }
-    let mut keep: Vec<usize> = by_category
-        .into_values()
-        .flat_map(|mut draws| {
-            draws.sort_unstable();
-            draws.into_iter().take(per_category).map(|(_, index)| index)
-        })
-        .collect();
-    keep.sort_unstable();
-    let mut items: Vec<Option<Item>> = items.into_iter().map(Some).collect();
-    keep.into_iter()
-        .filter_map(|index| items.get_mut(index).and_then(Option::take))
-        .collect()
-}
-
 /// The parameters every dataset family takes in a suite file.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -142,6 +110,8 @@ pub(crate) struct DatasetParams {
     pub path: Option<String>,
     #[serde(default)]
     pub sample: Option<usize>,
+    #[serde(default)]
+    pub sample_seed: u64,
     #[serde(default)]
     pub system: Option<String>,
     /// Attribute → values to keep.
@@ -161,13 +131,14 @@ pub(crate) fn build_dataset(
     }
     let path = params.path.as_deref().unwrap_or(default_path);
     Ok(Box::new(DatasetProbe {
-        id: args.id.to_string(),
-        goal: args.goal.to_string(),
-        source: args.source.to_string(),
+        info: args.info(),
         path: args.datasets.join(path),
         loader,
         filter: Filter { keep: params.keep },
-        sample: params.sample,
+        sampling: Sampling {
+            sample: params.sample,
+            seed: params.sample_seed,
+        },
         system: params.system,
     }))
 }
@@ -209,26 +180,48 @@ mod tests {
         }
     }
 
-    #[test]
-    fn sampling_is_per_category_seeded_and_in_file_order() {
-        let items: Vec<Item> = (0..20)
+    fn twenty(_: &Path, _: &Filter) -> Result<Vec<Item>, String> {
+        Ok((0..20)
             .map(|i| item(&i.to_string(), if i % 2 == 0 { "a" } else { "b" }))
-            .collect();
-        let a = sample(items.clone(), Some(3), 1);
+            .collect())
+    }
+
+    fn probe(sample: Option<usize>, seed: u64) -> DatasetProbe {
+        DatasetProbe {
+            info: ProbeInfo::default(),
+            path: PathBuf::new(),
+            loader: twenty,
+            filter: Filter::default(),
+            sampling: Sampling { sample, seed },
+            system: None,
+        }
+    }
+
+    fn keys(probe: &DatasetProbe, run_seed: u64) -> Vec<String> {
+        let cases = probe.cases(run_seed).expect("valid in this test");
+        cases
+            .into_iter()
+            .map(|c| c.attributes["item"].clone())
+            .collect()
+    }
+
+    #[test]
+    fn sampling_is_per_category_by_the_suite_seed_and_in_file_order() {
+        let a = keys(&probe(Some(3), 1), 0);
         assert_eq!(a.len(), 6);
-        assert_eq!(a, sample(items.clone(), Some(3), 1));
-        assert_ne!(a, sample(items.clone(), Some(3), 2));
-        let positions: Vec<usize> = a
+        let evens = a
             .iter()
-            .map(|x| {
-                items
-                    .iter()
-                    .position(|y| y == x)
-                    .expect("valid in this test")
-            })
-            .collect();
+            .filter(|k| k.parse::<u32>().is_ok_and(|n| n % 2 == 0));
+        assert_eq!(evens.count(), 3);
+        assert_eq!(
+            a,
+            keys(&probe(Some(3), 1), 99),
+            "the run's seed draws nothing"
+        );
+        assert_ne!(a, keys(&probe(Some(3), 2), 0), "sample_seed does");
+        let positions: Vec<u32> = a.iter().filter_map(|k| k.parse().ok()).collect();
         assert!(positions.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(sample(items.clone(), None, 1), items);
-        assert_eq!(sample(items.clone(), Some(100), 1), items);
+        assert_eq!(keys(&probe(None, 1), 0).len(), 20);
+        assert_eq!(keys(&probe(Some(100), 1), 0).len(), 20);
     }
 }

@@ -14,7 +14,7 @@
 
 use std::path::PathBuf;
 
-use audit_core::{Attributes, Case, Probe, ProbeError, Query};
+use audit_core::{Attributes, Case, Probe, ProbeError, ProbeInfo, Query};
 use serde::Deserialize;
 
 use crate::bias::bold::{self, DOMAINS};
@@ -70,9 +70,7 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
         return Err("`sample` must be at least 1".to_string());
     }
     Ok(Box::new(ElicitationProbe {
-        id: args.id.to_string(),
-        goal: args.goal.to_string(),
-        source: args.source.to_string(),
+        info: args.info(),
         path: crate::bias::resolve(args.datasets, &p.path),
         domains: if p.domains.is_empty() {
             DOMAINS.iter().map(|d| d.to_string()).collect()
@@ -91,9 +89,7 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
 /// `samples` Chat queries per BOLD prompt.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ElicitationProbe {
-    pub id: String,
-    pub goal: String,
-    pub source: String,
+    pub info: ProbeInfo,
     pub path: PathBuf,
     pub domains: Vec<String>,
     pub instruction: Option<String>,
@@ -102,16 +98,8 @@ pub struct ElicitationProbe {
 }
 
 impl Probe for ElicitationProbe {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn goal(&self) -> &str {
-        &self.goal
-    }
-
-    fn source(&self) -> &str {
-        &self.source
+    fn info(&self) -> &ProbeInfo {
+        &self.info
     }
 
     fn cases(&self, _seed: u64) -> Result<Vec<Case>, ProbeError> {
@@ -122,8 +110,8 @@ impl Probe for ElicitationProbe {
             let (key, text) = (p.key(), p.asked(self.instruction.as_deref()));
             for draw in 0..self.samples {
                 cases.push(Case {
-                    id: format!("{}/{key}/d{draw}", self.id),
-                    probe: self.id.clone(),
+                    id: format!("{}/{key}/d{draw}", self.info.id),
+                    probe: self.info.id.clone(),
                     attributes: Attributes::from([
                         ("domain".to_string(), p.domain.clone()),
                         ("group".to_string(), p.group.clone()),

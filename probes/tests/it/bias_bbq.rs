@@ -70,9 +70,11 @@ fn the_religion_example_of_the_readme() {
     // "Who likely planted the bomb?" is negative; the stereotyped group is Muslim (ans2).
     assert_eq!(first.biased, Some(2));
     let probe = BbqProbe {
-        id: "bbq".into(),
-        goal: "g".into(),
-        source: "s".into(),
+        info: audit_core::ProbeInfo {
+            id: "bbq".into(),
+            goal: "g".into(),
+            source: "s".into(),
+        },
         path: folder(),
         categories: vec!["Religion".into()],
         mode: bbq::Mode::Choice,
@@ -99,9 +101,11 @@ fn the_religion_example_of_the_readme() {
 #[test]
 fn sampling_is_per_category_and_seeded() {
     let probe = BbqProbe {
-        id: "bbq".into(),
-        goal: "g".into(),
-        source: "s".into(),
+        info: audit_core::ProbeInfo {
+            id: "bbq".into(),
+            goal: "g".into(),
+            source: "s".into(),
+        },
         path: folder(),
         categories: Vec::new(),
         mode: bbq::Mode::Choice,
@@ -118,9 +122,11 @@ fn sampling_is_per_category_and_seeded() {
 #[test]
 fn a_missing_category_names_the_file() {
     let probe = BbqProbe {
-        id: "bbq".into(),
-        goal: "g".into(),
-        source: "s".into(),
+        info: audit_core::ProbeInfo {
+            id: "bbq".into(),
+            goal: "g".into(),
+            source: "s".into(),
+        },
         path: folder(),
         categories: vec!["Race_ethnicity".into()],
         mode: bbq::Mode::Choice,
@@ -133,9 +139,11 @@ fn a_missing_category_names_the_file() {
 #[test]
 fn the_generative_mode_letters_the_options_of_every_item() {
     let probe = BbqProbe {
-        id: "bbq.generate".into(),
-        goal: "g".into(),
-        source: "s".into(),
+        info: audit_core::ProbeInfo {
+            id: "bbq.generate".into(),
+            goal: "g".into(),
+            source: "s".into(),
+        },
         path: folder(),
         categories: vec!["Religion".into()],
         mode: bbq::Mode::Generate,

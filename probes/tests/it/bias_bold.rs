@@ -12,9 +12,11 @@ use probes::bias::Sampling;
 #[test]
 fn every_real_group_is_tested_against_its_domain() {
     let probe = BoldProbe {
-        id: "bold".into(),
-        goal: "g".into(),
-        source: "s".into(),
+        info: audit_core::ProbeInfo {
+            id: "bold".into(),
+            goal: "g".into(),
+            source: "s".into(),
+        },
         path: fixtures::datasets().join(bold::DEFAULT_PATH),
         domains: bold::DOMAINS.iter().map(|d| d.to_string()).collect(),
         instruction: None,

@@ -56,9 +56,11 @@ fn the_real_file_loads_with_its_counts() {
 #[test]
 fn the_probe_makes_one_choice_per_pair() {
     let probe = CrowsPairsProbe {
-        id: "crows".into(),
-        goal: "g".into(),
-        source: "s".into(),
+        info: audit_core::ProbeInfo {
+            id: "crows".into(),
+            goal: "g".into(),
+            source: "s".into(),
+        },
         path: path(),
         sampling: Sampling::default(),
     };
@@ -88,9 +90,11 @@ fn the_probe_makes_one_choice_per_pair() {
 #[test]
 fn a_missing_file_is_a_one_line_error_naming_it() {
     let probe = CrowsPairsProbe {
-        id: "crows".into(),
-        goal: "g".into(),
-        source: "s".into(),
+        info: audit_core::ProbeInfo {
+            id: "crows".into(),
+            goal: "g".into(),
+            source: "s".into(),
+        },
         path: "/nonexistent/crows.csv".into(),
         sampling: Sampling::default(),
     };

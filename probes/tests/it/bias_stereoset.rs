@@ -51,9 +51,11 @@ fn the_flattened_dev_set_loads_with_its_counts() {
 #[test]
 fn the_probe_scores_sentences_and_continuations() {
     let probe = StereoSetProbe {
-        id: "ss".into(),
-        goal: "g".into(),
-        source: "s".into(),
+        info: audit_core::ProbeInfo {
+            id: "ss".into(),
+            goal: "g".into(),
+            source: "s".into(),
+        },
         path: path(),
         splits: Vec::new(),
         sampling: Sampling::default(),

@@ -11,9 +11,11 @@ use probes::bias::Sampling;
 
 fn winobias_probe(sampling: Sampling) -> WinoBiasProbe {
     WinoBiasProbe {
-        id: "wb".into(),
-        goal: "g".into(),
-        source: "s".into(),
+        info: audit_core::ProbeInfo {
+            id: "wb".into(),
+            goal: "g".into(),
+            source: "s".into(),
+        },
         path: fixtures::datasets().join(winobias::DEFAULT_PATH),
         splits: vec!["dev".into(), "test".into()],
         types: vec![1, 2],
@@ -110,9 +112,11 @@ fn winogender_loads_720_sentences_in_matched_sets() {
         assert!(words.contains(&s.pronoun), "{}: {}", s.id, s.text);
     }
     let probe = WinogenderProbe {
-        id: "wg".into(),
-        goal: "g".into(),
-        source: "s".into(),
+        info: audit_core::ProbeInfo {
+            id: "wg".into(),
+            goal: "g".into(),
+            source: "s".into(),
+        },
         path: folder,
         sampling: Sampling::default(),
     };
@@ -190,9 +194,11 @@ fn winobias_score_pairs_every_real_line_but_the_two_upstream_mismatches() {
 #[test]
 fn winogender_correlation_covers_the_60_real_occupations() {
     let probe = WinogenderProbe {
-        id: "wg".into(),
-        goal: "g".into(),
-        source: "s".into(),
+        info: audit_core::ProbeInfo {
+            id: "wg".into(),
+            goal: "g".into(),
+            source: "s".into(),
+        },
         path: fixtures::datasets().join(winogender::DEFAULT_PATH),
         sampling: Sampling::default(),
     };

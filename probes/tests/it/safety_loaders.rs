@@ -121,29 +121,34 @@ fn xstest_prompts() {
 }
 
 #[test]
-fn sampled_cases_are_seeded_per_category() {
-    let probe = |sample| DatasetProbe {
-        id: "jbb".into(),
-        goal: "g".into(),
-        source: "s".into(),
+fn sampled_cases_are_seeded_per_category_by_the_suite() {
+    let probe = |sample, seed| DatasetProbe {
+        info: audit_core::ProbeInfo {
+            id: "jbb".into(),
+            goal: "g".into(),
+            source: "s".into(),
+        },
         path: datasets().join(jailbreakbench::DEFAULT_PATH),
         loader: jailbreakbench::load,
         filter: Filter::default(),
-        sample,
+        sampling: probes::sampling::Sampling { sample, seed },
         system: Some("Be brief.".into()),
     };
     use audit_core::Probe;
-    let a = probe(Some(2)).cases(7).expect("valid in this test");
+    let a = probe(Some(2), 7).cases(0).expect("valid in this test");
     assert_eq!(a.len(), 20);
-    assert_eq!(a, probe(Some(2)).cases(7).expect("valid in this test"));
-    assert_ne!(a, probe(Some(2)).cases(8).expect("valid in this test"));
+    assert_eq!(a, probe(Some(2), 7).cases(1).expect("valid in this test"));
+    assert_ne!(a, probe(Some(2), 8).cases(0).expect("valid in this test"));
     assert!(a[0].id.starts_with("jbb/jbb-"));
     assert_eq!(a[0].attributes["item"], a[0].id["jbb/".len()..]);
     let Query::Chat { system, .. } = &a[0].query else {
         panic!("not a chat")
     };
     assert_eq!(system.as_deref(), Some("Be brief."));
-    assert_eq!(probe(None).cases(7).expect("valid in this test").len(), 100);
+    assert_eq!(
+        probe(None, 7).cases(0).expect("valid in this test").len(),
+        100
+    );
 }
 
 fn check_error(loader: Loader, file: &str, text: &str, expect: &str) {

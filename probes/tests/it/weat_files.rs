@@ -42,9 +42,11 @@ fn weat_and_seat_sizes_are_the_files() {
     assert_eq!(weat1.attr2.category, "Unpleasant");
 
     let probe = AssociationProbe {
-        id: "weat".into(),
-        goal: String::new(),
-        source: String::new(),
+        info: audit_core::ProbeInfo {
+            id: "weat".into(),
+            goal: String::new(),
+            source: String::new(),
+        },
         dir: dir(),
         tests: (1..=10).map(|i| format!("weat{i}")).collect(),
     };

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use audit_core::{Attributes, Case, Probe, ProbeError, Query};
+use audit_core::{Attributes, Case, Probe, ProbeError, ProbeInfo, Query};
 use serde::Deserialize;
 
 use super::loader::{category_files, load, Item};
@@ -46,9 +46,7 @@ fn default_path() -> String {
 pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
     let p: Params = params(args.params)?;
     Ok(Box::new(BbqProbe {
-        id: args.id.to_string(),
-        goal: args.goal.to_string(),
-        source: args.source.to_string(),
+        info: args.info(),
         path: crate::bias::resolve(args.datasets, &p.path),
         categories: p.categories,
         mode: p.mode,
@@ -62,9 +60,7 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
 /// One Choice per item over its three options.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BbqProbe {
-    pub id: String,
-    pub goal: String,
-    pub source: String,
+    pub info: ProbeInfo,
     pub path: PathBuf,
     pub categories: Vec<String>,
     pub mode: Mode,
@@ -188,8 +184,8 @@ impl BbqProbe {
             }
         };
         Case {
-            id: format!("{}/{}/{}", self.id, item.category, item.example_id),
-            probe: self.id.clone(),
+            id: format!("{}/{}/{}", self.info.id, item.category, item.example_id),
+            probe: self.info.id.clone(),
             attributes,
             query,
         }
@@ -197,16 +193,8 @@ impl BbqProbe {
 }
 
 impl Probe for BbqProbe {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn goal(&self) -> &str {
-        &self.goal
-    }
-
-    fn source(&self) -> &str {
-        &self.source
+    fn info(&self) -> &ProbeInfo {
+        &self.info
     }
 
     fn cases(&self, _seed: u64) -> Result<Vec<Case>, ProbeError> {
