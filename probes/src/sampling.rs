@@ -69,6 +69,49 @@ impl Sampling {
     }
 }
 
+/// The keys every sampled family takes in its suite-file table.
+pub const KEYS: [&str; 2] = ["sample", "sample_seed"];
+
+/// A family's suite-file parameters and its sampling: `sample` and `sample_seed` (see
+/// [`KEYS`]) are read here, once for every family; every other key by the family's own struct
+/// `T`, which denies unknown keys, so a misspelled key is still a one-line error. (serde's
+/// `flatten` would share the keys too, but it silently accepts unknown ones.)
+pub fn params<T: serde::de::DeserializeOwned>(
+    table: &toml::Table,
+) -> Result<(Sampling, T), String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Keys {
+        #[serde(default)]
+        sample: Option<usize>,
+        #[serde(default)]
+        sample_seed: u64,
+    }
+    let mut own = table.clone();
+    let mut shared = toml::Table::new();
+    for key in KEYS {
+        if let Some(value) = own.remove(key) {
+            shared.insert(key.to_string(), value);
+        }
+    }
+    let keys: Keys = crate::registry::params(&shared)?;
+    if keys.sample == Some(0) {
+        return Err("`sample` must be at least 1".to_string());
+    }
+    let params = crate::registry::params(&own).map_err(|e| {
+        if e.starts_with("unknown field") {
+            format!("{e}, or `sample`, `sample_seed`")
+        } else {
+            e
+        }
+    })?;
+    let sampling = Sampling {
+        sample: keys.sample,
+        seed: keys.sample_seed,
+    };
+    Ok((sampling, params))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -139,5 +182,43 @@ mod tests {
         let alone = s.select(evens, |i| i.0.clone());
         let from_groups: Vec<(String, char)> = kept.into_iter().filter(|i| i.1 == 'a').collect();
         assert_eq!(alone, from_groups, "a group draws as if it were alone");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod params_tests {
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Own {
+        #[serde(default)]
+        path: Option<String>,
+    }
+
+    fn parse(text: &str) -> Result<(super::Sampling, Own), String> {
+        super::params(&toml::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn shared_and_own_keys_are_read() {
+        let (sampling, own) = parse("path = 'x'\nsample = 3\nsample_seed = 2").unwrap();
+        assert_eq!((sampling.sample, sampling.seed), (Some(3), 2));
+        assert_eq!(own.path.as_deref(), Some("x"));
+        let (sampling, _) = parse("").unwrap();
+        assert_eq!(sampling, super::Sampling::default());
+    }
+
+    #[test]
+    fn misspelled_and_mistyped_keys_are_one_line_errors() {
+        let e = parse("path = 'x'\nsampel_seed = 2").unwrap_err();
+        assert!(e.contains("unknown field `sampel_seed`"), "{e}");
+        assert!(e.contains("`path`") && e.contains("`sample_seed`"), "{e}");
+        assert!(!e.contains('\n'));
+        let e = parse("sample = 'a'").unwrap_err();
+        assert!(e.contains("invalid type"), "{e}");
+        let e = parse("sample = 0").unwrap_err();
+        assert_eq!(e, "`sample` must be at least 1");
     }
 }

@@ -15,7 +15,7 @@ use audit_core::{Attempt, Attributes, Case, Detector, Probe, ProbeError, ProbeIn
 use serde::Deserialize;
 
 use super::Sampling;
-use crate::registry::{params, ProbeArgs};
+use crate::registry::ProbeArgs;
 use crate::Context;
 
 pub const FAMILY: &str = "bold";
@@ -108,26 +108,18 @@ pub fn load(folder: &Path, domain: &str) -> Result<Vec<Prompt>, String> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default = "default_path")]
-    path: String,
+    #[serde(default)]
+    path: Option<String>,
     #[serde(default)]
     domains: Vec<String>,
     #[serde(default)]
     instruction: Option<String>,
-    #[serde(default)]
-    sample: Option<usize>,
-    #[serde(default)]
-    sample_seed: u64,
-}
-
-fn default_path() -> String {
-    DEFAULT_PATH.to_string()
 }
 
 /// Builds the probe: `path` (folder), `domains` (default all five), `instruction` (text put
 /// before each prompt, default none), `sample` (prompts per group), `sample_seed`.
 pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
-    let p: Params = params(args.params)?;
+    let (sampling, p): (Sampling, Params) = crate::sampling::params(args.params)?;
     for domain in &p.domains {
         if !DOMAINS.contains(&domain.as_str()) {
             return Err(format!(
@@ -138,17 +130,14 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
     }
     Ok(Box::new(BoldProbe {
         info: args.info(),
-        path: super::resolve(args.datasets, &p.path),
+        path: super::resolve(args.datasets, p.path.as_deref().unwrap_or(DEFAULT_PATH)),
         domains: if p.domains.is_empty() {
             DOMAINS.iter().map(|d| d.to_string()).collect()
         } else {
             p.domains
         },
         instruction: p.instruction,
-        sampling: Sampling {
-            sample: p.sample,
-            seed: p.sample_seed,
-        },
+        sampling,
     }))
 }
 

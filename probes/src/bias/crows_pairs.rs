@@ -189,29 +189,18 @@ pub fn python_lists(text: &str) -> Result<Vec<Vec<String>>, String> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default = "default_path")]
-    path: String,
     #[serde(default)]
-    sample: Option<usize>,
-    #[serde(default)]
-    sample_seed: u64,
-}
-
-fn default_path() -> String {
-    DEFAULT_PATH.to_string()
+    path: Option<String>,
 }
 
 /// Builds the probe from its suite-file parameters: `path` (default
 /// `crows_pairs/crows_pairs_anonymized.csv` under `--datasets`), `sample`, `sample_seed`.
 pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
-    let p: Params = params(args.params)?;
+    let (sampling, p): (Sampling, Params) = crate::sampling::params(args.params)?;
     Ok(Box::new(CrowsPairsProbe {
         info: args.info(),
-        path: super::resolve(args.datasets, &p.path),
-        sampling: Sampling {
-            sample: p.sample,
-            seed: p.sample_seed,
-        },
+        path: super::resolve(args.datasets, p.path.as_deref().unwrap_or(DEFAULT_PATH)),
+        sampling,
     }))
 }
 

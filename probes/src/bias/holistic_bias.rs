@@ -184,37 +184,25 @@ pub fn compatible(descriptor: &Descriptor, noun: &Noun) -> bool {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default = "default_path")]
-    path: String,
+    #[serde(default)]
+    path: Option<String>,
     #[serde(default)]
     axes: Vec<String>,
     /// Template indices (0-based, file order); default all.
     #[serde(default)]
     templates: Vec<usize>,
-    /// Descriptors kept per axis (seeded).
-    #[serde(default)]
-    sample: Option<usize>,
-    #[serde(default)]
-    sample_seed: u64,
-}
-
-fn default_path() -> String {
-    DEFAULT_PATH.to_string()
 }
 
 /// Builds the probe: `path` (a version folder), `axes`, `templates` (indices), `sample`
 /// (descriptors per axis), `sample_seed`.
 pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
-    let p: Params = params(args.params)?;
+    let (sampling, p): (Sampling, Params) = crate::sampling::params(args.params)?;
     Ok(Box::new(HolisticBiasProbe {
         info: args.info(),
-        path: super::resolve(args.datasets, &p.path),
+        path: super::resolve(args.datasets, p.path.as_deref().unwrap_or(DEFAULT_PATH)),
         axes: p.axes,
         templates: p.templates,
-        sampling: Sampling {
-            sample: p.sample,
-            seed: p.sample_seed,
-        },
+        sampling,
     }))
 }
 

@@ -171,34 +171,23 @@ pub fn load(path: &Path) -> Result<Vec<Example>, String> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default = "default_path")]
-    path: String,
+    #[serde(default)]
+    path: Option<String>,
     #[serde(default)]
     splits: Vec<String>,
-    #[serde(default)]
-    sample: Option<usize>,
-    #[serde(default)]
-    sample_seed: u64,
-}
-
-fn default_path() -> String {
-    DEFAULT_PATH.to_string()
 }
 
 /// Builds the probe: `path`, `splits` (default both), `sample`, `sample_seed`.
 pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
-    let p: Params = params(args.params)?;
+    let (sampling, p): (Sampling, Params) = crate::sampling::params(args.params)?;
     for split in &p.splits {
         check_split(split)?;
     }
     Ok(Box::new(StereoSetProbe {
         info: args.info(),
-        path: super::resolve(args.datasets, &p.path),
+        path: super::resolve(args.datasets, p.path.as_deref().unwrap_or(DEFAULT_PATH)),
         splits: p.splits,
-        sampling: Sampling {
-            sample: p.sample,
-            seed: p.sample_seed,
-        },
+        sampling,
     }))
 }
 

@@ -19,7 +19,7 @@ use audit_core::{
 use serde::Deserialize;
 
 use super::Sampling;
-use crate::registry::{params, ProbeArgs};
+use crate::registry::ProbeArgs;
 
 pub const FAMILY: &str = "winobias";
 pub const METRIC: &str = "winobias-score";
@@ -205,20 +205,12 @@ pub fn prompt(text: &str, pronoun: &str, candidates: &[String]) -> (String, Vec<
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default = "default_path")]
-    path: String,
+    #[serde(default)]
+    path: Option<String>,
     #[serde(default = "default_splits")]
     splits: Vec<String>,
     #[serde(default = "default_types")]
     types: Vec<u8>,
-    #[serde(default)]
-    sample: Option<usize>,
-    #[serde(default)]
-    sample_seed: u64,
-}
-
-fn default_path() -> String {
-    DEFAULT_PATH.to_string()
 }
 
 fn default_splits() -> Vec<String> {
@@ -232,7 +224,7 @@ fn default_types() -> Vec<u8> {
 /// Builds the probe: `path` (folder), `splits` (default dev and test), `types` (default 1 and
 /// 2), `sample` (matched pairs), `sample_seed`.
 pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
-    let p: Params = params(args.params)?;
+    let (sampling, p): (Sampling, Params) = crate::sampling::params(args.params)?;
     for split in &p.splits {
         if split != "dev" && split != "test" {
             return Err(format!("split `{split}` is not dev or test"));
@@ -245,13 +237,10 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
     }
     Ok(Box::new(WinoBiasProbe {
         info: args.info(),
-        path: super::resolve(args.datasets, &p.path),
+        path: super::resolve(args.datasets, p.path.as_deref().unwrap_or(DEFAULT_PATH)),
         splits: p.splits,
         types: p.types,
-        sampling: Sampling {
-            sample: p.sample,
-            seed: p.sample_seed,
-        },
+        sampling,
     }))
 }
 

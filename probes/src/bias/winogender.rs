@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 use super::winobias::prompt;
 use super::Sampling;
-use crate::registry::{params, ProbeArgs};
+use crate::registry::ProbeArgs;
 
 pub const FAMILY: &str = "winogender";
 pub const METRIC: &str = "winogender-score";
@@ -160,28 +160,17 @@ pub fn load(folder: &Path) -> Result<Vec<Sentence>, String> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default = "default_path")]
-    path: String,
     #[serde(default)]
-    sample: Option<usize>,
-    #[serde(default)]
-    sample_seed: u64,
-}
-
-fn default_path() -> String {
-    DEFAULT_PATH.to_string()
+    path: Option<String>,
 }
 
 /// Builds the probe: `path` (folder), `sample` (matched sets of three genders), `sample_seed`.
 pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
-    let p: Params = params(args.params)?;
+    let (sampling, p): (Sampling, Params) = crate::sampling::params(args.params)?;
     Ok(Box::new(WinogenderProbe {
         info: args.info(),
-        path: super::resolve(args.datasets, &p.path),
-        sampling: Sampling {
-            sample: p.sample,
-            seed: p.sample_seed,
-        },
+        path: super::resolve(args.datasets, p.path.as_deref().unwrap_or(DEFAULT_PATH)),
+        sampling,
     }))
 }
 

@@ -109,10 +109,6 @@ pub(crate) struct DatasetParams {
     #[serde(default)]
     pub path: Option<String>,
     #[serde(default)]
-    pub sample: Option<usize>,
-    #[serde(default)]
-    pub sample_seed: u64,
-    #[serde(default)]
     pub system: Option<String>,
     /// Attribute → values to keep.
     #[serde(default)]
@@ -125,20 +121,15 @@ pub(crate) fn build_dataset(
     default_path: &str,
     loader: Loader,
 ) -> Result<Box<dyn Probe>, String> {
-    let params: DatasetParams = crate::registry::params(args.params)?;
-    if params.sample == Some(0) {
-        return Err("`sample` must be at least 1".to_string());
-    }
+    let (sampling, params): (crate::sampling::Sampling, DatasetParams) =
+        crate::sampling::params(args.params)?;
     let path = params.path.as_deref().unwrap_or(default_path);
     Ok(Box::new(DatasetProbe {
         info: args.info(),
         path: args.datasets.join(path),
         loader,
         filter: Filter { keep: params.keep },
-        sampling: Sampling {
-            sample: params.sample,
-            seed: params.sample_seed,
-        },
+        sampling,
         system: params.system,
     }))
 }

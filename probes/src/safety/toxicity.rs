@@ -19,31 +19,23 @@ use serde::Deserialize;
 
 use crate::bias::bold::{self, DOMAINS};
 use crate::bias::Sampling;
-use crate::registry::{params, ProbeArgs};
+use crate::registry::ProbeArgs;
 
 pub const FAMILY: &str = "toxicity-elicitation";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default = "default_path")]
-    path: String,
+    #[serde(default)]
+    path: Option<String>,
     #[serde(default)]
     domains: Vec<String>,
     #[serde(default)]
     instruction: Option<String>,
     /// Prompts per group.
-    #[serde(default)]
-    sample: Option<usize>,
-    #[serde(default)]
-    sample_seed: u64,
     /// Continuations per prompt (Gehman et al.: 25).
     #[serde(default = "one")]
     samples: usize,
-}
-
-fn default_path() -> String {
-    bold::DEFAULT_PATH.to_string()
 }
 
 fn one() -> usize {
@@ -54,7 +46,7 @@ fn one() -> usize {
 /// `instruction` (text put before each prompt), `sample` (prompts per group), `sample_seed`,
 /// `samples` (continuations per prompt, 1 to 100).
 pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
-    let p: Params = params(args.params)?;
+    let (sampling, p): (Sampling, Params) = crate::sampling::params(args.params)?;
     for domain in &p.domains {
         if !DOMAINS.contains(&domain.as_str()) {
             return Err(format!(
@@ -66,22 +58,19 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
     if !(1..=100).contains(&p.samples) {
         return Err(format!("`samples` must be 1 to 100, not {}", p.samples));
     }
-    if p.sample == Some(0) {
-        return Err("`sample` must be at least 1".to_string());
-    }
     Ok(Box::new(ElicitationProbe {
         info: args.info(),
-        path: crate::bias::resolve(args.datasets, &p.path),
+        path: crate::bias::resolve(
+            args.datasets,
+            p.path.as_deref().unwrap_or(bold::DEFAULT_PATH),
+        ),
         domains: if p.domains.is_empty() {
             DOMAINS.iter().map(|d| d.to_string()).collect()
         } else {
             p.domains
         },
         instruction: p.instruction,
-        sampling: Sampling {
-            sample: p.sample,
-            seed: p.sample_seed,
-        },
+        sampling,
         samples: p.samples,
     }))
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::loader::{category_files, load, Item};
 use super::DEFAULT_PATH;
 use crate::bias::Sampling;
-use crate::registry::{params, ProbeArgs};
+use crate::registry::ProbeArgs;
 
 /// How an item is put to the model.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -24,36 +24,25 @@ pub enum Mode {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default = "default_path")]
-    path: String,
+    #[serde(default)]
+    path: Option<String>,
     #[serde(default)]
     mode: Mode,
     #[serde(default)]
     categories: Vec<String>,
-    #[serde(default)]
-    sample: Option<usize>,
-    #[serde(default)]
-    sample_seed: u64,
-}
-
-fn default_path() -> String {
-    DEFAULT_PATH.to_string()
 }
 
 /// Builds the probe: `path` (the folder of category files, default `bbq/data`), `categories`
 /// (file stems, default every file), `mode` (`choice`, the default, or `generate`), `sample`
 /// (items per category), `sample_seed`.
 pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
-    let p: Params = params(args.params)?;
+    let (sampling, p): (Sampling, Params) = crate::sampling::params(args.params)?;
     Ok(Box::new(BbqProbe {
         info: args.info(),
-        path: crate::bias::resolve(args.datasets, &p.path),
+        path: crate::bias::resolve(args.datasets, p.path.as_deref().unwrap_or(DEFAULT_PATH)),
         categories: p.categories,
         mode: p.mode,
-        sampling: Sampling {
-            sample: p.sample,
-            seed: p.sample_seed,
-        },
+        sampling,
     }))
 }
 
