@@ -112,6 +112,26 @@ pub fn params<T: serde::de::DeserializeOwned>(
     Ok((sampling, params))
 }
 
+impl Sampling {
+    /// Keeps `sample` whole groups (the items sharing a `key`: a matched pair, a set of
+    /// sentences), the groups drawn as [`Sampling::select`] draws ids, every item of a kept
+    /// group returned in its original order.
+    pub fn select_whole<T>(&self, items: Vec<T>, key: impl Fn(&T) -> String) -> Vec<T> {
+        if self.sample.is_none() {
+            return items;
+        }
+        let keys: std::collections::BTreeSet<String> = items.iter().map(&key).collect();
+        let keep: std::collections::BTreeSet<String> = self
+            .select(keys.into_iter().collect(), Clone::clone)
+            .into_iter()
+            .collect();
+        items
+            .into_iter()
+            .filter(|item| keep.contains(&key(item)))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -164,6 +184,25 @@ mod tests {
             .collect();
         assert!(fewer.len() < items.len());
         assert_eq!(pick(&fewer, 5, 9), a);
+    }
+
+    #[test]
+    fn whole_groups_are_kept_or_dropped_together() {
+        let items: Vec<(String, u32)> = (0..30).map(|i| ((i / 3).to_string(), i)).collect();
+        let s = Sampling {
+            sample: Some(4),
+            seed: 5,
+        };
+        let kept = s.select_whole(items.clone(), |i| i.0.clone());
+        assert_eq!(kept.len(), 12);
+        let keys: Vec<String> = (0..10).map(|k| k.to_string()).collect();
+        let drawn = s.select(keys, Clone::clone);
+        assert!(kept.iter().all(|i| drawn.contains(&i.0)));
+        assert!(kept.windows(2).all(|w| w[0].1 < w[1].1));
+        assert_eq!(
+            Sampling::default().select_whole(items.clone(), |i| i.0.clone()),
+            items
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! coreference F1, docs/suites/winobias.md) and the pro − anti gap on matched pairs, with
 //! Newcombe's paired interval and an exact McNemar test, overall and per type.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use audit_core::stats::{mcnemar_exact, newcombe_paired_difference, wilson};
@@ -302,17 +302,8 @@ impl Probe for WinoBiasProbe {
 
     fn cases(&self, _seed: u64) -> Result<Vec<Case>, ProbeError> {
         let sentences = self.sentences().map_err(ProbeError)?;
-        let keys: BTreeSet<String> = sentences.iter().map(pair_key).collect();
-        let keep: BTreeSet<String> = self
-            .sampling
-            .select(keys.into_iter().collect(), Clone::clone)
-            .into_iter()
-            .collect();
-        Ok(sentences
-            .iter()
-            .filter(|s| keep.contains(&pair_key(s)))
-            .map(|s| self.case(s))
-            .collect())
+        let sentences = self.sampling.select_whole(sentences, pair_key);
+        Ok(sentences.iter().map(|s| self.case(s)).collect())
     }
 }
 

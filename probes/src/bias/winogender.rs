@@ -226,17 +226,8 @@ impl Probe for WinogenderProbe {
 
     fn cases(&self, _seed: u64) -> Result<Vec<Case>, ProbeError> {
         let sentences = load(&self.path).map_err(ProbeError)?;
-        let keys: std::collections::BTreeSet<String> = sentences.iter().map(set_key).collect();
-        let keep: std::collections::BTreeSet<String> = self
-            .sampling
-            .select(keys.into_iter().collect(), Clone::clone)
-            .into_iter()
-            .collect();
-        Ok(sentences
-            .iter()
-            .filter(|s| keep.contains(&set_key(s)))
-            .map(|s| self.case(s))
-            .collect())
+        let sentences = self.sampling.select_whole(sentences, set_key);
+        Ok(sentences.iter().map(|s| self.case(s)).collect())
     }
 }
 
