@@ -199,7 +199,7 @@ fn corpus(target: &str) -> Vec<Vec<u8>> {
                 let data_start = 10 + usize::from(u16::from_le_bytes([bytes[8], bytes[9]]));
                 let mut header =
                     "{'descr': '<f4', 'fortran_order': False, 'shape': (200, 50), }".to_string();
-                while (10 + header.len() + 1) % 64 != 0 {
+                while !(10 + header.len() + 1).is_multiple_of(64) {
                     header.push(' ');
                 }
                 header.push('\n');

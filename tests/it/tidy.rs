@@ -192,3 +192,51 @@ fn crate_dependencies_point_one_way() {
         "the probity binary depends on fixtures"
     );
 }
+
+/// A `major.minor[.patch]` version as numbers, for comparison (`1.88` is `1.88.0`).
+fn version(text: &str) -> [u64; 3] {
+    let mut parts = text.split('.').map(|part| part.parse().unwrap_or(0));
+    [(); 3].map(|()| parts.next().unwrap_or(0))
+}
+
+#[test]
+fn the_stated_msrv_covers_every_locked_dependency() {
+    // The workspace's `rust-version` is the MSRV .ci/run builds with (`cargo +MSRV check`); it
+    // must be at least every locked dependency's own `rust-version`, or the claim is false.
+    let output = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .current_dir(root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
+    let packages = metadata["packages"].as_array().expect("packages");
+    let ours = packages
+        .iter()
+        .find(|p| p["name"] == "probity")
+        .and_then(|p| p["rust_version"].as_str())
+        .expect("probity states a rust-version");
+    let too_new: Vec<String> = packages
+        .iter()
+        .filter_map(|p| {
+            let theirs = p["rust_version"].as_str()?;
+            (version(theirs) > version(ours)).then(|| {
+                format!(
+                    "{} {} needs {theirs}",
+                    p["name"].as_str().unwrap_or("?"),
+                    p["version"].as_str().unwrap_or("?")
+                )
+            })
+        })
+        .collect();
+    assert!(
+        too_new.is_empty(),
+        "rust-version = {ours} in Cargo.toml, but {}",
+        too_new.join("; ")
+    );
+}

@@ -70,7 +70,7 @@ pub fn xstest_completions(datasets: &Path) -> Result<Vec<LabelledAnswer>, String
                 id: id.to_string(),
                 text: completion.to_string(),
                 refusal,
-                held_out: number % 4 == 0,
+                held_out: number.is_multiple_of(4),
             });
         }
     }

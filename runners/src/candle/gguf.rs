@@ -429,7 +429,7 @@ impl GgufFile {
             .meta_u32(&key("attention.sliding_window"))
             .ok()
             .map(|v| v as usize);
-        if n_heads == 0 || n_kv_heads == 0 || n_heads % n_kv_heads != 0 {
+        if n_heads == 0 || n_kv_heads == 0 || !n_heads.is_multiple_of(n_kv_heads) {
             return Err(LoadError::Corrupt {
                 path: self.path.clone(),
                 reason: format!(

@@ -147,7 +147,7 @@ pub fn check<R: Read + Seek>(reader: &mut R, size: u64) -> Result<(), String> {
         let dtype = ggml_type(code)
             .ok_or_else(|| format!("tensor `{name}` has unknown or unsupported type {code}"))?;
         let block = dtype.block_size() as u64;
-        if elements % block != 0 {
+        if !elements.is_multiple_of(block) {
             return Err(format!(
                 "tensor `{name}`: {elements} elements are not a whole number of {block}-element blocks"
             ));

@@ -363,7 +363,9 @@ impl Folder {
             return Err(unsupported("logit soft-capping".into()));
         }
         let n_kv_heads = c.num_key_value_heads.unwrap_or(c.num_attention_heads);
-        if c.num_attention_heads == 0 || n_kv_heads == 0 || c.num_attention_heads % n_kv_heads != 0
+        if c.num_attention_heads == 0
+            || n_kv_heads == 0
+            || !c.num_attention_heads.is_multiple_of(n_kv_heads)
         {
             return Err(corrupt(
                 &config_path,

@@ -246,7 +246,7 @@ impl Config {
     fn is_sliding(&self, layer: usize) -> bool {
         self.sliding_window.is_some()
             && self.sliding_pattern > 0
-            && (layer + 1) % self.sliding_pattern != 0
+            && !(layer + 1).is_multiple_of(self.sliding_pattern)
     }
 }
 
