@@ -297,12 +297,13 @@ fn declared_detectors(
             )
         };
         let detector = Declared::parse(table.get_ref()).map_err(|m| {
-            // The line of the key the message names, else the table's first line.
+            // The line of the key the message names first, else the table's first line.
             let key = table
                 .get_ref()
                 .keys()
-                .find(|key| m.contains(&format!("`{key}`")))
-                .map_or_else(String::new, |key| format!("{key} ="));
+                .filter_map(|key| m.find(&format!("`{key}`")).map(|at| (at, key)))
+                .min()
+                .map_or_else(String::new, |(_, key)| format!("{key} ="));
             at(&key, m)
         })?;
         let id = detector.id.clone();

@@ -232,7 +232,8 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
         }
     };
     let path = resolve(args, &p.file);
-    let data = load(&path)?;
+    // Errors about the data name the data file and point at the `file` key.
+    let data = load(&path).map_err(|e| format!("`file`: {e}"))?;
     let shown = path.display().to_string();
     // Every column a parameter names exists.
     if let Some(column) = &p.id_column {
@@ -278,7 +279,7 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
     let mut cases = Vec::with_capacity(data.rows.len());
     let mut ids: BTreeMap<String, usize> = BTreeMap::new();
     for (index, row) in data.rows.iter().enumerate() {
-        let at = |message: String| format!("{shown}: line {}: {message}", row.line);
+        let at = |message: String| format!("`file`: {shown}: line {}: {message}", row.line);
         let value = |name: &str| row.values.get(name).map(String::as_str);
         let item = match &p.id_column {
             Some(column) => value(column).unwrap_or_default().trim().to_string(),
@@ -441,6 +442,118 @@ mod tests {
             "line 1: column `id` appears twice"
         );
         assert!(parse_csv("id,\"x\n").unwrap_err().contains("never closed"));
+    }
+
+    /// Builds a probe over `data` (written as `name` in a fresh folder) with `params`.
+    fn build_over(name: &str, data: &str, params: &str) -> Result<Vec<Case>, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "probity-table-{}-{}",
+            std::process::id(),
+            name.replace('.', "-")
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), data).unwrap();
+        let table: toml::Table = toml::from_str(&format!("file = \"{name}\"\n{params}")).unwrap();
+        let args = ProbeArgs {
+            id: "p",
+            goal: "g",
+            source: "s",
+            params: &table,
+            datasets: Path::new("/nonexistent"),
+            suite_dir: Some(&dir),
+        };
+        let result = build(&args).map(|probe| probe.cases(0).unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
+        result
+    }
+
+    #[test]
+    fn chat_rows_become_cases_with_literal_values() {
+        let cases = build_over(
+            "chat.csv",
+            "id,group,text\nq1,nurse,\"Say {group} and {{ 7*7 }}\"\n",
+            "id_column = \"id\"\nsystem = \"You help {group}s.\"\nprompt = \"[{group}] {text} {{ok}}\"",
+        )
+        .unwrap();
+        assert_eq!(cases.len(), 1);
+        assert_eq!(cases[0].id, "p/q1");
+        assert_eq!(
+            cases[0].attributes,
+            Attributes::from([
+                ("group".to_string(), "nurse".to_string()),
+                ("text".to_string(), "Say {group} and {{ 7*7 }}".to_string()),
+            ])
+        );
+        assert_eq!(
+            cases[0].query,
+            Query::Chat {
+                system: Some("You help nurses.".into()),
+                history: Vec::new(),
+                prompt: "[nurse] Say {group} and {{ 7*7 }} {ok}".into(),
+            }
+        );
+        // Without an id column, the row's number is the id.
+        let cases = build_over("n.csv", "t\na\nb\n", "prompt = \"{t}\"").unwrap();
+        let ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["p/1", "p/2"]);
+    }
+
+    #[test]
+    fn choice_rows_name_their_gold_option_three_ways() {
+        let data = "{\"c\": \"Who?\", \"a\": \"Ann\", \"b\": \" Bo\", \"gold\": \"b\"}\n{\"c\": \"Who?\", \"a\": \"Ann\", \"b\": \"Bo\", \"gold\": 0}\n{\"c\": \"Who?\", \"a\": \"Ann\", \"b\": \"Bo\", \"gold\": \"Bo\"}\n";
+        let cases = build_over(
+            "c.jsonl",
+            data,
+            "context = \"Q: {c}\\nA:\"\noptions = [\"a\", \"b\"]\nanswer = \"gold\"",
+        )
+        .unwrap();
+        let labels: Vec<&str> = cases.iter().map(|c| c.attributes[LABEL].as_str()).collect();
+        assert_eq!(labels, ["1", "0", "1"]);
+        assert_eq!(
+            cases[0].query,
+            Query::Choice {
+                context: "Q: Who?\nA:".into(),
+                options: vec![" Ann".into(), " Bo".into()],
+            }
+        );
+        let error = build_over(
+            "bad.jsonl",
+            "{\"a\": \"x\", \"b\": \"y\", \"gold\": \"z\"}\n",
+            "options = [\"a\", \"b\"]\nanswer = \"gold\"",
+        )
+        .unwrap_err();
+        assert!(
+            error.starts_with("`file`: ")
+                && error.contains("bad.jsonl: line 1: the answer `z` is none of the options"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn parameters_are_checked() {
+        for (params, expect) in [
+            ("", "`file`: give `prompt"),
+            ("prompt = \"{t}\"\noptions = [\"t\", \"t\"]", "not both"),
+            (
+                "prompt = \"{t}\"\nanswer = \"t\"",
+                "`answer`: only for Choice",
+            ),
+            ("options = [\"t\"]", "at least two"),
+            (
+                "prompt = \"{x}\"",
+                "`prompt`: unknown placeholder `{x}` (columns: t)",
+            ),
+            (
+                "prompt = \"{t}\"\nid_column = \"id\"",
+                "`id_column`: no column `id`",
+            ),
+            ("promt = \"{t}\"", "unknown field `promt`"),
+        ] {
+            let error = build_over("p.csv", "t\na\n", params).unwrap_err();
+            assert!(error.contains(expect), "{params}: {error}");
+        }
+        let error = build_over("x.txt", "t\na\n", "prompt = \"{t}\"").unwrap_err();
+        assert!(error.contains("expected a .csv or .jsonl file"), "{error}");
     }
 
     #[test]
