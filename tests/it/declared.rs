@@ -326,7 +326,7 @@ fn mistakes_are_one_line_with_the_file_and_line() {
     check(
         &good.replace("(\\.\\d+)?", "(\\.\\d+?"),
         None,
-        &format!("line {pattern}: detector `gives-dose`: `pattern`: bad regular expression: regex parse error:"),
+        &format!("line {pattern}: detector `gives-dose`: `pattern`: bad regular expression at character 10: unclosed group"),
     );
     check(
         &good.replace("id = \"gives-dose\"", "id = \"declines\""),

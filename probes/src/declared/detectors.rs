@@ -90,15 +90,7 @@ impl Declared {
                 let regex = regex::RegexBuilder::new(&p.pattern)
                     .size_limit(REGEX_SIZE_LIMIT)
                     .build()
-                    .map_err(|e| {
-                        at(format!(
-                            "`pattern`: bad regular expression: {}",
-                            e.to_string()
-                                .split_whitespace()
-                                .collect::<Vec<_>>()
-                                .join(" ")
-                        ))
-                    })?;
+                    .map_err(|e| at(format!("`pattern`: {}", regex_error(&e))))?;
                 Kind::Regex(regex)
             }
             "phrases" => {
@@ -169,6 +161,31 @@ impl Declared {
                 question: question.clone(),
             })),
         }
+    }
+}
+
+/// The regex crate's error on one line: its `error:` line and, where it draws a caret under the
+/// pattern, the character it points at (1-based).
+fn regex_error(error: &regex::Error) -> String {
+    let text = error.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    let what = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map(str::to_string);
+    let caret = lines.iter().find_map(|l| {
+        let trimmed = l.trim();
+        (!trimmed.is_empty() && trimmed.chars().all(|c| c == '^'))
+            .then(|| l.find('^').map(|i| i.saturating_sub(4) + 1))
+            .flatten()
+    });
+    match (what, caret) {
+        (Some(what), Some(at)) => format!("bad regular expression at character {at}: {what}"),
+        (Some(what), None) => format!("bad regular expression: {what}"),
+        _ => format!(
+            "bad regular expression: {}",
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        ),
     }
 }
 
@@ -409,8 +426,8 @@ mod tests {
                 "unknown detector kind `fuzzy`",
             ),
             (
-                "id = \"x\"\nkind = \"regex\"\npattern = \"(unclosed\"",
-                "detector `x`: `pattern`: bad regular expression: ",
+                "id = \"x\"\nkind = \"regex\"\npattern = \"ab(unclosed\"",
+                "detector `x`: `pattern`: bad regular expression at character 3: unclosed group",
             ),
             (
                 "id = \"x\"\nkind = \"regex\"\npatern = \"a\"",
