@@ -288,6 +288,12 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
         if item.is_empty() {
             return Err(at("the id column is empty".to_string()));
         }
+        if item.contains('/') {
+            // A transform's variant is `<case id>/<transform>`: a `/` could make two cases one.
+            return Err(at(format!(
+                "the id `{item}` holds a `/`, which case ids keep for transforms"
+            )));
+        }
         if let Some(first) = ids.insert(item.clone(), row.line) {
             return Err(at(format!(
                 "the id `{item}` is also the id of line {first}"
@@ -491,6 +497,16 @@ mod tests {
                 history: Vec::new(),
                 prompt: "[nurse] Say {group} and {{ 7*7 }} {ok}".into(),
             }
+        );
+        let error = build_over(
+            "slash.csv",
+            "id,t\na/b,x\n",
+            "id_column = \"id\"\nprompt = \"{t}\"",
+        )
+        .unwrap_err();
+        assert!(
+            error.contains("line 2: the id `a/b` holds a `/`"),
+            "{error}"
         );
         // Without an id column, the row's number is the id.
         let cases = build_over("n.csv", "t\na\nb\n", "prompt = \"{t}\"").unwrap();
