@@ -423,6 +423,11 @@ fn list() -> Result<ExitCode> {
     for detector in registry::DETECTORS {
         say!(out, "  {}  {}", detector.id, detector.about);
     }
+    say!(
+        out,
+        "  [[detector]] in a suite file: kind = {} (docs/custom-benchmarks.md)",
+        probes::declared::detectors::KINDS.join(" | ")
+    );
     say!(out, "metrics:");
     for metric in registry::METRICS {
         say!(out, "  {}  {}", metric.name, metric.about);
