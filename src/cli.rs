@@ -423,6 +423,11 @@ fn list() -> Result<ExitCode> {
     for detector in registry::DETECTORS {
         say!(out, "  {}  {}", detector.id, detector.about);
     }
+    say!(
+        out,
+        "  [[detector]] in a suite file: kind = {} (docs/custom-benchmarks.md)",
+        probes::declared::detectors::KINDS.join(" | ")
+    );
     say!(out, "metrics:");
     for metric in registry::METRICS {
         say!(out, "  {}  {}", metric.name, metric.about);
@@ -536,15 +541,27 @@ fn with_judges(
     model
 }
 
-/// The judge backends of `--judge ID=MODEL`, by judge id.
-fn open_judges(args: &RunArgs) -> Result<run::JudgeBackends> {
+/// The judge backends of `--judge ID=MODEL`, by judge id: a built-in judge or one the suites
+/// declare (a `rubric` detector).
+fn open_judges(args: &RunArgs, suites: &[Suite]) -> Result<run::JudgeBackends> {
+    let declared: std::collections::BTreeSet<&str> = suites
+        .iter()
+        .flat_map(|s| &s.probes)
+        .flat_map(|p| &p.judges)
+        .map(|j| j.id())
+        .filter(|id| probes::registry::judge(id).is_none())
+        .collect();
     let mut judges = run::JudgeBackends::new();
     for spec in &args.judges {
         let Some((id, model)) = spec.split_once('=') else {
             bail!("--judge {spec}: expected JUDGE=MODEL, e.g. toxicity=models/toxic-comment-classifier-bilstm");
         };
-        if probes::registry::judge(id).is_none() {
-            let known: Vec<&str> = probes::registry::JUDGES.iter().map(|j| j.id).collect();
+        if probes::registry::judge(id).is_none() && !declared.contains(id) {
+            let known: Vec<&str> = probes::registry::JUDGES
+                .iter()
+                .map(|j| j.id)
+                .chain(declared.iter().copied())
+                .collect();
             bail!(
                 "--judge {spec}: unknown judge `{id}` (known: {})",
                 known.join(", ")
@@ -742,7 +759,7 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
     let mut progress = progress::Progress::new(args.quiet);
     progress.phase("loading");
     let mut backend = open_backend(args)?;
-    let mut judges = open_judges(args)?;
+    let mut judges = open_judges(args, &suites)?;
     let accuracy = measure_judges(&suites, &mut judges, &datasets, args.seed, args.quiet)?;
     let statistics = Statistics {
         confidence: args.confidence,

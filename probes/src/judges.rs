@@ -52,7 +52,7 @@ impl Judge for HarmJudge {
 
 /// The answer decoded as the attack asked it to be encoded (`Attempt::readings`), one block
 /// per stage, for the judge to read beside the answer as written; empty for other answers.
-fn decoded_blocks(attempt: &Attempt) -> String {
+pub(crate) fn decoded_blocks(attempt: &Attempt) -> String {
     attempt
         .decoded
         .iter()

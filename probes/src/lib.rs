@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod context;
 pub mod counterfactual;
 pub mod csv;
+pub mod declared;
 pub mod detectors;
 pub mod judges;
 pub mod metrics;

@@ -19,6 +19,9 @@ pub struct ProbeArgs<'a> {
     pub params: &'a toml::Table,
     /// Where relative dataset paths are resolved (`--datasets`).
     pub datasets: &'a Path,
+    /// The folder of the user's suite file, where the `table` family finds its `file`; None
+    /// for a built-in suite.
+    pub suite_dir: Option<&'a Path>,
 }
 
 impl ProbeArgs<'_> {
@@ -90,6 +93,11 @@ pub const FAMILIES: &[Family] = &[
         name: "counterfactual",
         about: "templates × groups of demographic axes; chat prompts that differ only in the group",
         build: counterfactual::build,
+    },
+    Family {
+        name: crate::declared::table::FAMILY,
+        about: "your own benchmark: a CSV or JSONL file beside the suite, one case per row (columns become attributes), as Chat prompts from a `{column}` template or Choice queries over option columns",
+        build: crate::declared::table::build,
     },
     // Safety benchmarks and attacks (probes/src/safety).
     Family {

@@ -2,11 +2,12 @@
 //! every problem, and building the probes, transforms, detectors and metrics a suite names from
 //! the registries of the `probes` crate.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::Path;
 
 use audit_core::{Detector, Judge, Metric, ProbePlan, Suite, SuiteRef, Transform};
+use probes::declared::detectors::{Built, Declared};
 use probes::registry::{self, ProbeArgs};
 use probes::Context;
 use serde::Deserialize;
@@ -37,6 +38,9 @@ struct SuiteFile {
     suite: Header,
     #[serde(rename = "probe", default)]
     probes: Vec<Spanned<toml::Table>>,
+    /// Detectors declared by the suite (`probes::declared::detectors`).
+    #[serde(rename = "detector", default)]
+    detectors: Vec<Spanned<toml::Table>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,9 +79,12 @@ const COMMON_KEYS: &[&str] = &[
 
 /// Parses and validates a suite file; `source` names it in errors and in the run's manifest;
 /// relative dataset paths are resolved against the context's datasets folder, and detectors
-/// that need a resource (the VADER lexicon) take it from the context.
+/// that need a resource (the VADER lexicon) take it from the context. A `table` probe's `file`
+/// resolves against the folder of `source` (a path; `builtin:` suites use the datasets folder).
 pub fn parse(text: &str, source: &str, context: &Context) -> Result<Suite, SuiteError> {
     let datasets = context.datasets();
+    let suite_dir = (!source.starts_with("builtin:"))
+        .then(|| Path::new(source).parent().unwrap_or(Path::new("")));
     let line = |offset: usize| Some(line_of(text, offset));
     let file: SuiteFile = toml::from_str(text).map_err(|e| {
         SuiteError::at(
@@ -101,6 +108,7 @@ pub fn parse(text: &str, source: &str, context: &Context) -> Result<Suite, Suite
             "the suite has no [[probe]]".to_string(),
         ));
     }
+    let declared = declared_detectors(text, source, &file.detectors)?;
     let mut probe_ids = BTreeSet::new();
     let mut plans = Vec::new();
     for entry in &file.probes {
@@ -124,6 +132,13 @@ pub fn parse(text: &str, source: &str, context: &Context) -> Result<Suite, Suite
         let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
         let mut judges: Vec<Box<dyn Judge>> = Vec::new();
         for name in &common.detectors {
+            if let Some(declared) = declared.get(name) {
+                match declared.build() {
+                    Built::Detector(detector) => detectors.push(detector),
+                    Built::Judge(judge) => judges.push(judge),
+                }
+                continue;
+            }
             if let Some(kind) = registry::judge(name) {
                 judges.push((kind.build)());
                 continue;
@@ -133,6 +148,7 @@ pub fn parse(text: &str, source: &str, context: &Context) -> Result<Suite, Suite
                     .iter()
                     .map(|d| d.id)
                     .chain(registry::JUDGES.iter().map(|j| j.id))
+                    .chain(declared.keys().map(String::as_str))
                     .collect();
                 return Err(at(
                     &format!("\"{name}\""),
@@ -215,15 +231,34 @@ pub fn parse(text: &str, source: &str, context: &Context) -> Result<Suite, Suite
                 }
             }
         }
+        // A `table` probe's own data file stays inside the suite file's folder, likewise.
+        if let Some(toml::Value::String(value)) = params.get("file") {
+            if let Some(reason) = unsafe_dataset_path(value) {
+                let reason = reason.replace("the datasets folder", "the suite file's folder");
+                return Err(at(
+                    "file = ",
+                    format!("probe `{probe_id}`: file = \"{value}\" {reason}: give a path relative to the suite file's folder"),
+                ));
+            }
+        }
         let args = ProbeArgs {
             id: probe_id,
             goal: &common.goal,
             source: &common.source,
             params: &params,
             datasets,
+            suite_dir,
         };
-        let probe =
-            (family.build)(&args).map_err(|m| at(probe_id, format!("probe `{probe_id}`: {m}")))?;
+        let probe = (family.build)(&args).map_err(|m| {
+            // An error about one parameter (it opens with the key in backquotes) points at
+            // that key's line.
+            let needle = m
+                .strip_prefix('`')
+                .and_then(|rest| rest.split_once('`'))
+                .filter(|(key, _)| params.contains_key(*key))
+                .map_or_else(|| probe_id.to_string(), |(key, _)| format!("{key} ="));
+            at(&needle, format!("probe `{probe_id}`: {m}"))
+        })?;
         plans.push(ProbePlan {
             probe,
             transforms,
@@ -242,6 +277,54 @@ pub fn parse(text: &str, source: &str, context: &Context) -> Result<Suite, Suite
         description: file.suite.description,
         probes: plans,
     })
+}
+
+/// The suite's `[[detector]]` tables by id, checked: each parses (`Declared::parse`), its id is
+/// an identifier, unique, and not the id of a built-in detector or judge.
+fn declared_detectors(
+    text: &str,
+    source: &str,
+    tables: &[Spanned<toml::Table>],
+) -> Result<BTreeMap<String, Declared>, SuiteError> {
+    let mut declared: BTreeMap<String, Declared> = BTreeMap::new();
+    for table in tables {
+        let span = table.span();
+        let at = |needle: &str, message: String| {
+            SuiteError::at(
+                source,
+                Some(line_of(text, find_in(text, &span, needle))),
+                message,
+            )
+        };
+        let detector = Declared::parse(table.get_ref()).map_err(|m| {
+            // The line of the key the message names first, else the table's first line.
+            let key = table
+                .get_ref()
+                .keys()
+                .filter_map(|key| m.find(&format!("`{key}`")).map(|at| (at, key)))
+                .min()
+                .map_or_else(String::new, |(_, key)| format!("{key} ="));
+            at(&key, m)
+        })?;
+        let id = detector.id.clone();
+        let id_at = format!("\"{id}\"");
+        if !is_identifier(&id) {
+            return Err(at(
+                &id_at,
+                format!("detector id `{id}` must be lowercase letters, digits, `-`, `_` or `.`"),
+            ));
+        }
+        if registry::detector(&id).is_some() || registry::judge(&id).is_some() {
+            return Err(at(
+                &id_at,
+                format!("detector id `{id}` is the id of a built-in detector; choose another"),
+            ));
+        }
+        if declared.insert(id.clone(), detector).is_some() {
+            return Err(at(&id_at, format!("detector id `{id}` appears twice")));
+        }
+    }
+    Ok(declared)
 }
 
 /// Why a dataset path from a suite file may not be used (absolute, or climbing out of the

@@ -14,6 +14,7 @@ mod bias_crows;
 mod compare;
 mod crows_mlm;
 mod datasets;
+mod declared;
 mod gate;
 mod history;
 mod history_browser;

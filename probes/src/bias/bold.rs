@@ -247,6 +247,7 @@ mod tests {
             source: "s",
             params: &table,
             datasets: Path::new("/d"),
+            suite_dir: None,
         };
         let err = build(&args).err().unwrap();
         assert!(err.starts_with("unknown BOLD domain `sports`"), "{err}");

@@ -300,7 +300,7 @@ fn is_word(c: char) -> bool {
 
 /// The end of the first occurrence of `phrase` in `text` with no letter or digit right before
 /// or after it.
-fn first_at_boundary(text: &str, phrase: &str) -> Option<usize> {
+pub(crate) fn first_at_boundary(text: &str, phrase: &str) -> Option<usize> {
     text.match_indices(phrase).find_map(|(start, _)| {
         let end = start + phrase.len();
         let before = text[..start].chars().next_back();

@@ -136,6 +136,7 @@ mod tests {
             source: "s",
             params: &table,
             datasets: &datasets,
+            suite_dir: None,
         };
         let probe = build(&args).expect("valid in this test");
         let cases = probe.cases(0).expect("the BOLD files are staged");
