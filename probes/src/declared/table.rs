@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use audit_core::{Attributes, Case, Probe, ProbeError, Query};
+use audit_core::{Attributes, Case, Probe, ProbeError, ProbeInfo, Query};
 use serde::Deserialize;
 
 use super::template::Template;
@@ -364,9 +364,7 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
         });
     }
     Ok(Box::new(TableProbe {
-        id: args.id.to_string(),
-        goal: args.goal.to_string(),
-        source: args.source.to_string(),
+        info: args.info(),
         cases,
     }))
 }
@@ -382,23 +380,13 @@ fn gold_index(gold: &str, columns: &[String], texts: &[String]) -> Option<usize>
 
 /// The cases of a declared table, made when the suite was loaded.
 struct TableProbe {
-    id: String,
-    goal: String,
-    source: String,
+    info: ProbeInfo,
     cases: Vec<Case>,
 }
 
 impl Probe for TableProbe {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn goal(&self) -> &str {
-        &self.goal
-    }
-
-    fn source(&self) -> &str {
-        &self.source
+    fn info(&self) -> &ProbeInfo {
+        &self.info
     }
 
     fn cases(&self, _seed: u64) -> Result<Vec<Case>, ProbeError> {
