@@ -24,14 +24,21 @@ pub fn flags(score: f64) -> bool {
 /// (detector id → value).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Attempt {
+    /// The id of the suite the case belongs to.
     pub suite: String,
+    /// The case's id, unique within its suite.
     pub case_id: String,
+    /// The id of the probe that made the case.
     pub probe: String,
+    /// The case's attributes, which metrics group and pair by.
     pub attributes: Attributes,
     #[serde(flatten)]
+    /// What was asked (flattened into the attempt's JSON object).
     pub query: Query,
     #[serde(flatten)]
+    /// What the backend answered, or the error it gave (flattened).
     pub answer: Answer,
+    /// Detector (and judge) id → its value for this attempt.
     pub scores: BTreeMap<String, f64>,
     /// Detector id → the span of the answer that decided its score, where useful.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -141,7 +148,9 @@ impl Attempt {
 /// useful, the evidence that decided it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Score {
+    /// The score: 1.0 or 0.0 for a binary detector, else the detector's scale.
     pub value: f64,
+    /// The span of the answer (or the judge's words) that decided the value, where useful.
     pub evidence: Option<String>,
 }
 

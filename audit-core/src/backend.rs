@@ -18,7 +18,9 @@ pub enum Answer {
     /// Summed log-probability of each option's tokens and the number of tokens summed, one of
     /// each per option (Choice): what per-token averages and perplexities need.
     TokenLogprobs {
+        /// Summed log-probability of each option's tokens.
         logprobs: Vec<f64>,
+        /// How many tokens each option's sum covers.
         tokens: Vec<u32>,
     },
     /// One vector per text (Embed).
@@ -54,12 +56,17 @@ impl Answer {
 /// id, so a sampled answer does not depend on which batch the case landed in.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Generation {
+    /// The longest answer, in tokens.
     pub max_new_tokens: usize,
     /// 0 means greedy decoding.
     pub temperature: f64,
+    /// Nucleus sampling: keep the smallest set of tokens whose probability reaches this (1.0 keeps all).
     pub top_p: f64,
+    /// Keep only the k most likely tokens when sampling (None keeps all).
     pub top_k: Option<usize>,
+    /// The run's seed; each case's sampling seed is derived from it and the case id.
     pub seed: u64,
+    /// Texts that end an answer where they appear (the text is cut before them).
     pub stop: Vec<String>,
 }
 
@@ -80,8 +87,11 @@ impl Default for Generation {
 /// scripted profile).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileDigest {
+    /// The file's path as given (or its name inside the model folder).
     pub path: String,
+    /// The sha256 of the file's bytes, lowercase hex.
     pub sha256: String,
+    /// The file's size in bytes.
     pub bytes: u64,
 }
 
@@ -92,8 +102,11 @@ pub struct ModelInfo {
     pub backend: String,
     /// A human name for the model (file stem, served model name, profile name).
     pub model: String,
+    /// Where it ran: `cpu`, `cuda:0`, `metal`, or the server's URL for a served model.
     pub device: String,
+    /// The numeric type of the computation (`f32`, `bf16`, …), as the backend reports it.
     pub dtype: String,
+    /// Every file that defines the model's behaviour, with its digest.
     pub files: Vec<FileDigest>,
     /// Free-form facts worth recording (architecture, quantization, chat template source).
     #[serde(default)]

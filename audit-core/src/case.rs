@@ -13,8 +13,11 @@ pub type Attributes = BTreeMap<String, String>;
 pub struct Case {
     /// Stable across runs of the same suite version: `probe/item[/transform]`.
     pub id: String,
+    /// The id of the probe that made it.
     pub probe: String,
+    /// What the metrics group and pair by (`axis`, `group`, `item`, `transform`, …).
     pub attributes: Attributes,
+    /// What is asked.
     pub query: Query,
 }
 
@@ -22,15 +25,20 @@ pub struct Case {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// The system prompt.
     System,
+    /// The user (the auditor's prompt).
     User,
+    /// The model.
     Assistant,
 }
 
 /// One message of a chat.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
+    /// Who speaks it.
     pub role: Role,
+    /// What is said.
     pub content: String,
 }
 
@@ -42,35 +50,51 @@ pub enum Query {
     /// (few-shot and many-shot priming put their examples in `history`).
     Chat {
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// The system prompt, if any.
         system: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        /// Earlier turns, oldest first.
         history: Vec<Message>,
+        /// The user's last message, which the model answers.
         prompt: String,
     },
     /// Score each option as a continuation of `context`: the answer is, per option, the summed
     /// log-probability of the option's tokens given the context. An empty context scores the
     /// option as a whole sentence, conditioned on the beginning-of-sequence token only.
     Choice {
+        /// The text the options continue (empty: each option is scored as a whole sentence).
         context: String,
+        /// The continuations to score, in order.
         options: Vec<String>,
     },
     /// Embed each text into one vector.
-    Embed { texts: Vec<String> },
+    Embed {
+        /// The texts, one vector each.
+        texts: Vec<String>,
+    },
     /// Label probabilities for each text (model-based detectors).
-    Classify { texts: Vec<String> },
+    Classify {
+        /// The texts, one set of label probabilities each.
+        texts: Vec<String>,
+    },
 }
 
 /// The kind of a query, used to batch like with like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QueryKind {
+    /// [`Query::Chat`].
     Chat,
+    /// [`Query::Choice`].
     Choice,
+    /// [`Query::Embed`].
     Embed,
+    /// [`Query::Classify`].
     Classify,
 }
 
 impl Query {
+    /// The kind of this query.
     pub fn kind(&self) -> QueryKind {
         match self {
             Query::Chat { .. } => QueryKind::Chat,
@@ -104,6 +128,7 @@ impl Query {
 }
 
 impl QueryKind {
+    /// Every kind, in the order runs process them.
     pub const ALL: [QueryKind; 4] = [
         QueryKind::Chat,
         QueryKind::Choice,
@@ -111,6 +136,7 @@ impl QueryKind {
         QueryKind::Classify,
     ];
 
+    /// The kind's name as written in attempts.jsonl (`chat`, `choice`, …).
     pub fn name(self) -> &'static str {
         match self {
             QueryKind::Chat => "chat",

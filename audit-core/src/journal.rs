@@ -20,27 +20,43 @@ pub struct Journal {
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("{path}: {source}")]
+    /// The file cannot be read or written.
     Io {
+        /// The journal's path.
         path: String,
+        /// What the operating system said.
         source: std::io::Error,
     },
     #[error("{path}: line {line} is not an attempt: {message}")]
+    /// A line is not an attempt.
     Malformed {
+        /// The journal's path.
         path: String,
+        /// The 1-based line number.
         line: usize,
+        /// Why it could not be read.
         message: String,
     },
     #[error("{path}: attempt {suite}/{case_id} cannot be journaled: {reason}")]
+    /// An attempt holds a number JSON cannot write (NaN, infinity).
     NonFinite {
+        /// The journal's path.
         path: String,
+        /// The attempt's suite.
         suite: String,
+        /// The attempt's case id.
         case_id: String,
+        /// Which number, and where.
         reason: String,
     },
     #[error("{path}: attempt {suite}/{case_id} appears twice")]
+    /// An attempt is journaled a second time.
     Duplicate {
+        /// The journal's path.
         path: String,
+        /// The attempt's suite.
         suite: String,
+        /// The attempt's case id.
         case_id: String,
     },
 }

@@ -3,6 +3,9 @@
 //! statistics. It knows no model runtime, no network and no template engine: it is the API
 //! boundary every other crate builds on.
 
+// Every public item is documented (issue 17): this crate is the API the others speak.
+#![warn(missing_docs)]
+
 pub mod attempt;
 pub mod backend;
 pub mod case;

@@ -47,6 +47,7 @@ pub trait Probe: Send + Sync {
 /// original's and its attributes record the transform, so the plain and the transformed case
 /// can be paired.
 pub trait Transform: Send + Sync {
+    /// The key of its variants' `transform` attribute and of their case ids.
     fn id(&self) -> &str;
     /// The variant of `case`, or None when the transform does not apply to its query kind.
     fn apply(&self, case: &Case) -> Option<Case>;
@@ -83,10 +84,13 @@ pub trait Judge: Send + Sync {
 /// Where a metric's estimates and tests belong.
 #[derive(Clone, Copy, Debug)]
 pub struct MetricContext<'a> {
+    /// The suite's id.
     pub suite: &'a str,
+    /// The probe's id.
     pub probe: &'a str,
     /// For resampling; derived from the run's seed.
     pub seed: u64,
+    /// The confidence level of every interval (`--confidence`).
     pub confidence: f64,
     /// Detector accuracies measured when the run started (judges), for corrected rates.
     pub accuracy: &'a [crate::stats::DetectorAccuracy],
@@ -108,6 +112,7 @@ impl<'a> MetricContext<'a> {
 /// What a metric found.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MetricOutput {
+    /// Named estimates with their intervals.
     pub estimates: Vec<Estimate>,
     /// Tests before multiplicity correction: `q_holm` and `q_bh` are filled over the whole run.
     pub tests: Vec<Test>,
@@ -115,6 +120,7 @@ pub struct MetricOutput {
 
 /// Turns the scored attempts of one probe into estimates with intervals and tests.
 pub trait Metric: Send + Sync {
+    /// The kind named in the suite file (`asr`, `crows-pairs-score`, …).
     fn id(&self) -> &str;
     /// One sentence for the report's methods section: the formula, the interval, the test.
     fn method(&self) -> String;

@@ -18,10 +18,13 @@ use crate::suite::Suite;
 /// How to run: everything that changes the attempts is here, and recorded in the manifest.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunConfig {
+    /// The run's seed: generation sampling and resampling derive from it.
     pub seed: u64,
+    /// How Chat answers are generated.
     pub generation: Generation,
     /// At most this many cases per probe (before transforms), the first in probe order.
     pub limit: Option<usize>,
+    /// Run only this shard of the cases (`--shard K/N`).
     pub shard: Option<Shard>,
 }
 
@@ -30,7 +33,9 @@ pub struct RunConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Shard {
+    /// K: which shard, 1-based.
     pub index: u32,
+    /// N: how many shards the run is split into.
     pub count: u32,
 }
 
@@ -78,8 +83,11 @@ impl Shard {
 /// A case with the suite and probe plan it came from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlannedCase {
+    /// The index of its suite in the run.
     pub suite: usize,
+    /// The index of its probe plan in the suite.
     pub probe: usize,
+    /// The case, transformed where a transform made it.
     pub case: Case,
 }
 
@@ -89,18 +97,44 @@ pub enum RunError {
     /// `reason` is not a `source`: the message already holds it, and error chains print
     /// sources again (the message would repeat).
     #[error("probe {probe}: {reason}")]
-    Probe { probe: String, reason: ProbeError },
+    Probe {
+        /// The probe's id.
+        probe: String,
+        /// What went wrong.
+        reason: ProbeError,
+    },
+    /// A probe made two cases with one id.
     #[error("probe {probe}: case id {case_id} appears twice")]
-    DuplicateCase { probe: String, case_id: String },
+    DuplicateCase {
+        /// The probe's id.
+        probe: String,
+        /// The repeated case id.
+        case_id: String,
+    },
     #[error("backend: {0}")]
+    /// The backend failed as a whole (not one item: those become error attempts).
     Backend(#[from] BackendError),
+    /// The backend answered a batch with the wrong number of answers.
     #[error("backend returned {got} answers for a batch of {expected}")]
-    AnswerCount { expected: usize, got: usize },
+    AnswerCount {
+        /// The batch's size.
+        expected: usize,
+        /// How many answers came back.
+        got: usize,
+    },
     #[error("journal {0}")]
+    /// The journal could not be written.
     Journal(#[from] JournalError),
+    /// A probe uses a judge no `--judge` gave a model.
     #[error("probe {probe} uses the judge `{judge}`, but no judge model was given: add --judge {judge}=MODEL")]
-    NoJudge { probe: String, judge: String },
+    NoJudge {
+        /// The probe's id.
+        probe: String,
+        /// The judge's id.
+        judge: String,
+    },
     #[error("suite {0} is given twice: every case would run twice and every count be doubled")]
+    /// A suite id given twice.
     DuplicateSuite(String),
     /// A stop was requested (`stop_flag`): every batch before it is journaled.
     #[error("interrupted")]

@@ -11,30 +11,42 @@ use crate::run::Shard;
 use crate::suite::SuiteRef;
 use crate::summary::Statistics;
 
+/// The manifest's file name.
 pub const MANIFEST: &str = "manifest.json";
+/// The journal's file name.
 pub const ATTEMPTS_JSONL: &str = "attempts.jsonl";
+/// The Parquet table of the attempts.
 pub const ATTEMPTS_PARQUET: &str = "attempts.parquet";
+/// The summary's file name.
 pub const SUMMARY: &str = "summary.json";
+/// The HTML report's file name.
 pub const REPORT_HTML: &str = "report.html";
+/// The Markdown summary's file name.
 pub const SUMMARY_MD: &str = "summary.md";
+/// The JUnit XML file's name.
 pub const JUNIT: &str = "junit.xml";
+/// The SARIF file's name.
 pub const SARIF: &str = "results.sarif";
 
 /// The paths of one run directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunDir {
+    /// The directory.
     pub root: PathBuf,
 }
 
 impl RunDir {
+    /// The run directory at `root` (nothing is created).
     pub fn new(root: impl Into<PathBuf>) -> RunDir {
         RunDir { root: root.into() }
     }
 
+    /// The path of one of its files (see the file-name constants).
     pub fn file(&self, name: &str) -> PathBuf {
         self.root.join(name)
     }
 
+    /// The directory's path.
     pub fn path(&self) -> &Path {
         &self.root
     }
@@ -43,8 +55,11 @@ impl RunDir {
 /// The tool that made a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tool {
+    /// `probity`.
     pub name: String,
+    /// Its version (Cargo's).
     pub version: String,
+    /// The git commit it was built from, where known.
     pub git_sha: String,
 }
 
@@ -53,13 +68,18 @@ pub struct Tool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
+    /// Started, not finished (or killed: `--resume` continues it).
     Running,
+    /// Stopped by a signal between batches; `--resume` continues it.
     Interrupted,
+    /// A merge of some of a run's shards only.
     Partial,
+    /// Every case answered and the summary written.
     Complete,
 }
 
 impl RunStatus {
+    /// The status as written in manifest.json.
     pub fn name(self) -> &'static str {
         match self {
             RunStatus::Running => "running",
@@ -74,16 +94,24 @@ impl RunStatus {
 /// of a run directory that holds timestamps.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The run directory schema's version ([`crate::summary::SCHEMA_VERSION`]).
     pub schema_version: u32,
+    /// The tool that made the run.
     pub tool: Tool,
+    /// The command as typed, secrets redacted.
     pub command_line: Vec<String>,
+    /// The suites run, with their sources and sha256.
     pub suites: Vec<SuiteRef>,
+    /// Who answered, with the digests of its files (and the judges').
     pub model: ModelInfo,
     /// Every dataset file the cases were made from, with its sha256, as it was read.
     #[serde(default)]
     pub datasets: Vec<FileDigest>,
+    /// The run's seed.
     pub seed: u64,
+    /// How Chat answers were generated.
     pub generation: Generation,
+    /// `--limit`: at most this many cases per probe.
     pub limit: Option<usize>,
     /// When the run is one shard of a larger one (`K/N` in the file).
     pub shard: Option<Shard>,
@@ -94,10 +122,15 @@ pub struct Manifest {
     /// The statistics settings (`confidence` and `min_effect` in the file).
     #[serde(flatten)]
     pub statistics: Statistics,
+    /// The machine it ran on.
     pub host: Host,
+    /// When the run (or its first part, when resumed) started, RFC 3339.
     pub started_at: String,
+    /// When the summary was written; None until then.
     pub finished_at: Option<String>,
+    /// Where the run stands.
     pub status: RunStatus,
+    /// How many cases the run plans (after limit, shard and transforms).
     pub n_cases: u64,
 }
 
@@ -106,7 +139,9 @@ pub struct Manifest {
 /// merge has one summary).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sameness {
+    /// A run and its `--resume`.
     Resume,
+    /// Two shards of one run, before `merge`.
     Shards,
 }
 
@@ -162,9 +197,13 @@ impl Manifest {
 /// The machine a run ran on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Host {
+    /// The host's name.
     pub hostname: String,
+    /// The operating system (`linux`, `macos`, …).
     pub os: String,
+    /// The CPU architecture (`x86_64`, `aarch64`, …).
     pub arch: String,
+    /// Logical CPUs available to the run.
     pub cpus: usize,
 }
 
@@ -172,16 +211,33 @@ pub struct Host {
 #[derive(Debug, thiserror::Error)]
 pub enum RunDirError {
     #[error("{path}: {source}")]
+    /// A file of the directory cannot be read or written.
     Io {
+        /// The file's path.
         path: String,
+        /// What the operating system said.
         source: std::io::Error,
     },
+    /// Another process holds the directory's lock.
     #[error("{path} is in use by another probity process (a run, resume, merge, gate or report writing it): wait for it to finish")]
-    Locked { path: String },
+    Locked {
+        /// The directory.
+        path: String,
+    },
+    /// A file of the directory does not read as its schema says.
     #[error("{path}: {reason}")]
-    Invalid { path: String, reason: String },
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The directory does not exist.
     #[error("{path}: no such run directory")]
-    Missing { path: String },
+    Missing {
+        /// The directory.
+        path: String,
+    },
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> RunDirError {

@@ -23,20 +23,43 @@ pub enum Mode {
 /// Why a run directory cannot be taken or written; one line naming the path.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
+    /// A new run into a directory that holds one.
     #[error("{path} already holds a run: {hint}")]
-    Taken { path: String, hint: &'static str },
+    Taken {
+        /// The directory.
+        path: String,
+        /// What to do instead (`--resume`, another `--out`).
+        hint: &'static str,
+    },
+    /// `--resume` of a directory without a run.
     #[error("--resume: {dir} has no run to continue ({manifest} is missing)")]
-    NothingToResume { dir: String, manifest: String },
-    #[error("--resume: {manifest}: its {differences} differ from this command's; start a new run with another --out")]
-    NotTheSameRun {
+    NothingToResume {
+        /// The directory.
+        dir: String,
+        /// The manifest that is missing.
         manifest: String,
+    },
+    #[error("--resume: {manifest}: its {differences} differ from this command's; start a new run with another --out")]
+    /// `--resume` of a run whose inputs differ from this command's.
+    NotTheSameRun {
+        /// The existing run's manifest.
+        manifest: String,
+        /// The inputs that differ, named.
         differences: String,
     },
+    /// The existing manifest cannot be read.
     #[error("reading {path}: {reason}")]
-    Manifest { path: String, reason: String },
+    Manifest {
+        /// The manifest's path.
+        path: String,
+        /// Why it cannot be read.
+        reason: String,
+    },
     #[error(transparent)]
+    /// The run directory cannot be locked, read or written.
     RunDir(#[from] RunDirError),
     #[error(transparent)]
+    /// The journal cannot be read or written.
     Journal(#[from] JournalError),
 }
 
@@ -121,6 +144,7 @@ impl Reserved {
         })
     }
 
+    /// The run directory's path.
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -136,14 +160,17 @@ pub struct Session {
 }
 
 impl Session {
+    /// The run directory's path.
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
 
+    /// The manifest as written when the session began.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
 
+    /// The journal, open for appending.
     pub fn journal(&mut self) -> &mut Journal {
         &mut self.journal
     }

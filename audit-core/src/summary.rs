@@ -15,28 +15,40 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// A named estimate with its interval, for a whole probe (`group` empty) or one group.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
+    /// The suite's id.
     pub suite: String,
+    /// The probe's id.
     pub probe: String,
+    /// The estimate's name (`pct_stereotype`, `asr`, …).
     pub metric: String,
+    /// The group it is about (empty: the whole probe).
     pub group: Attributes,
+    /// The point estimate.
     pub value: f64,
+    /// The interval's lower bound, at the run's confidence level.
     pub ci_low: f64,
+    /// The interval's upper bound.
     pub ci_high: f64,
     /// e.g. `wilson`, `newcombe-paired`, `bootstrap-bca`.
     pub ci_method: String,
+    /// How many observations it rests on.
     pub n: u64,
 }
 
 /// A significance test, with its p-value adjusted over every test of the run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Test {
+    /// The suite's id.
     pub suite: String,
+    /// The probe's id.
     pub probe: String,
     /// What is compared, e.g. `refusal: group=woman vs group=man (axis=gender)`.
     pub name: String,
     /// e.g. `mcnemar-exact`.
     pub method: String,
+    /// The test statistic.
     pub statistic: f64,
+    /// The unadjusted p-value.
     pub p_value: f64,
     /// Holm (family-wise) adjusted p-value over all tests of the run.
     pub q_holm: f64,
@@ -44,10 +56,13 @@ pub struct Test {
     pub q_bh: f64,
     /// The effect the test is about (a difference of rates, …), with its interval.
     pub effect: f64,
+    /// The lower bound of the effect's interval.
     pub effect_ci_low: f64,
+    /// The upper bound of the effect's interval.
     pub effect_ci_high: f64,
     /// The attributes the compared sides share (`axis`) and those that differ, for reports.
     pub groups: Vec<Attributes>,
+    /// How many observations (pairs, items) the test rests on.
     pub n: u64,
     /// The smallest effect this comparison could detect at α = 0.05 with 80% power, where the
     /// metric can say (see `stats::power`).
@@ -82,20 +97,30 @@ pub enum Role {
 /// The verdict of one gate of a policy.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Gate {
+    /// The gate's name in the policy file.
     pub name: String,
+    /// Whether it passed.
     pub passed: bool,
+    /// One line: what was compared with what.
     pub detail: String,
 }
 
 /// What a probe is and how much of it ran.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProbeSummary {
+    /// The suite's id.
     pub suite: String,
+    /// The probe's id.
     pub probe: String,
+    /// What the probe tries to make the model do.
     pub goal: String,
+    /// Where its prompts come from.
     pub source: String,
+    /// Its attempts, errors included.
     pub n_attempts: u64,
+    /// Its attempts that are errors.
     pub n_errors: u64,
+    /// Its detectors' and judges' ids.
     pub detectors: Vec<String>,
     /// Metric id → its method, for the report's methods section.
     pub methods: Vec<(String, String)>,
@@ -127,16 +152,27 @@ impl Summary {
 /// The contents of summary.json.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// The run directory schema's version ([`SCHEMA_VERSION`]).
     pub schema_version: u32,
+    /// The suites run.
     pub suites: Vec<SuiteRef>,
+    /// The run's seed.
     pub seed: u64,
+    /// The confidence level of every interval.
     pub confidence: f64,
+    /// Attempts, errors included.
     pub n_attempts: u64,
+    /// Attempts that are errors.
     pub n_errors: u64,
+    /// What each probe is and how much of it ran.
     pub probes: Vec<ProbeSummary>,
+    /// Every estimate of the run.
     pub estimates: Vec<Estimate>,
+    /// Every test of the run, adjusted together (Holm and Benjamini–Hochberg).
     pub tests: Vec<Test>,
+    /// The verdicts of a policy, when one was evaluated.
     pub gates: Vec<Gate>,
+    /// What a reader must know: underpowered comparisons, undefined estimates, …
     pub warnings: Vec<String>,
     /// Detector accuracies measured when the run started (an LLM judge against human labels),
     /// which the corrected rates used.
@@ -284,6 +320,7 @@ pub const STATED_EFFECT: f64 = 0.10;
 /// smallest difference of rates it is meant to detect (the power warnings' threshold).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Statistics {
+    /// The confidence level of every interval (`--confidence`).
     pub confidence: f64,
     /// Absent in manifests written before it was recorded: the default then applied.
     #[serde(default = "stated_effect")]

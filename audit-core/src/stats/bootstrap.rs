@@ -17,9 +17,11 @@ use super::Interval;
 /// Options of the bootstrap.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct BootstrapConfig {
+    /// How many resamples.
     pub resamples: usize,
     /// Two-sided confidence level in (0, 1), e.g. 0.95.
     pub confidence: f64,
+    /// The seed of the resamples (each drawn from its own stream).
     pub seed: u64,
 }
 
@@ -40,7 +42,9 @@ pub struct BootstrapResult {
     pub estimate: f64,
     /// Standard deviation of the replicates (ddof = 1).
     pub standard_error: f64,
+    /// The percentile interval of the replicates.
     pub percentile: Interval,
+    /// The bias-corrected and accelerated (BCa) interval (Efron 1987).
     pub bca: Interval,
     /// Replicates that were not finite and were left out of the intervals.
     pub non_finite_replicates: usize,

@@ -8,12 +8,14 @@ use super::Interval;
 /// Pearson's r of paired samples, its two-sided p-value against r = 0 and its interval.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Pearson {
+    /// The sample correlation coefficient.
     pub r: f64,
     /// Two-sided, from Student's t with n − 2 degrees of freedom (scipy's exact beta
     /// distribution is the same distribution).
     pub p_value: f64,
     /// Fisher's z interval: tanh(atanh(r) ± z·/√(n − 3)), scipy's default.
     pub interval: Interval,
+    /// The number of pairs.
     pub n: usize,
 }
 

@@ -25,13 +25,17 @@ pub fn rogan_gladen(observed_rate: f64, sensitivity: f64, specificity: f64) -> f
 /// detector's results on a labelled set of positives and of negatives.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JudgeCounts {
+    /// Audited attempts the detector flagged.
     pub flagged: u64,
+    /// Audited attempts scored.
     pub attempts: u64,
     /// Labelled positives the detector flagged.
     pub true_positives: u64,
+    /// Labelled positives.
     pub positives: u64,
     /// Labelled negatives the detector did not flag.
     pub true_negatives: u64,
+    /// Labelled negatives.
     pub negatives: u64,
 }
 
@@ -46,9 +50,11 @@ pub struct DetectorAccuracy {
     pub dataset: String,
     /// Labelled positives the detector flagged.
     pub true_positives: u64,
+    /// Labelled positives scored.
     pub positives: u64,
     /// Labelled negatives the detector did not flag.
     pub true_negatives: u64,
+    /// Labelled negatives scored.
     pub negatives: u64,
     /// Labelled items the detector gave no score (an unreadable verdict), left out of the counts.
     pub unscored: u64,
@@ -87,9 +93,13 @@ impl DetectorAccuracy {
 /// A corrected rate with its interval.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct JudgeCorrection {
+    /// The share of attempts flagged.
     pub observed_rate: f64,
+    /// The detector's sensitivity on the labelled set.
     pub sensitivity: f64,
+    /// The detector's specificity on the labelled set.
     pub specificity: f64,
+    /// The Rogan–Gladen estimate of the true rate.
     pub corrected_rate: f64,
     /// Percentile bootstrap interval of the corrected rate.
     pub interval: Interval,

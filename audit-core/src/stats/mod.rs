@@ -50,13 +50,17 @@ pub use weat::{weat, weat_from_associations, WeatConfig, WeatResult};
 /// A two-sided interval `[low, high]`.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct Interval {
+    /// The lower bound.
     pub low: f64,
+    /// The upper bound.
     pub high: f64,
 }
 
 /// A test statistic and its p-value.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct TestResult {
+    /// The test statistic (its scale depends on the test).
     pub statistic: f64,
+    /// The p-value.
     pub p_value: f64,
 }

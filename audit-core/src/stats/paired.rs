@@ -69,6 +69,7 @@ pub enum WilcoxonMethod {
 /// "wilcox"`).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WilcoxonConfig {
+    /// Exact or normal-approximation p-value.
     pub method: WilcoxonMethod,
     /// Continuity correction of the normal approximation (scipy's `correction`).
     pub continuity_correction: bool,
@@ -235,6 +236,7 @@ pub fn sign_test(differences: &[f64]) -> TestResult {
 pub struct PermutationConfig {
     /// Number of random permutations; when the complete enumeration is no larger, it is used.
     pub resamples: usize,
+    /// The seed of the permutations.
     pub seed: u64,
 }
 
@@ -320,22 +322,29 @@ pub fn paired_permutation(differences: &[f64], config: PermutationConfig) -> Tes
 pub struct PairedDifference {
     /// `"binary"` when every value is 0 or 1, else `"continuous"`.
     pub scale: &'static str,
+    /// The number of pairs.
     pub n: u64,
     /// Means of the first and second values (NaN when there are no pairs).
     pub first_mean: f64,
+    /// The mean of the second values.
     pub second_mean: f64,
     /// `second_mean − first_mean`.
     pub effect: f64,
     /// The interval of the effect and its method (`newcombe-paired` or `bootstrap-bca`).
     pub effect_ci_low: f64,
+    /// The upper bound of the effect's interval.
     pub effect_ci_high: f64,
+    /// How the interval was computed.
     pub ci_method: &'static str,
     /// The test of no difference (`mcnemar-exact` or `wilcoxon-signed-rank`).
     pub method: &'static str,
+    /// The test statistic.
     pub statistic: f64,
+    /// The two-sided p-value.
     pub p_value: f64,
     /// Binary scale: the discordant pairs, 1 only in the first / only in the second (0 else).
     pub first_only: u64,
+    /// Discordant pairs with 1 only in the second.
     pub second_only: u64,
 }
 

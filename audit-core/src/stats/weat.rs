@@ -34,6 +34,7 @@ pub struct WeatConfig {
     /// partitions is at most this, else this many partitions are drawn (one of them the
     /// hallucinated positive).
     pub samples: usize,
+    /// The seed of the drawn partitions.
     pub seed: u64,
 }
 
