@@ -179,7 +179,8 @@ struct RunArgs {
     judges: Vec<String>,
     /// A served judge's setting, as JUDGE.KEY=VALUE (repeatable): api-key-env, concurrency,
     /// cache (a folder, or off), timeout, max-retries, requests-per-minute, tokens-per-minute,
-    /// logprob-prefix, logprob-alignment, extra-body
+    /// logprob-prefix, logprob-alignment, extra-body, generate (N tokens generated and parsed
+    /// instead of scored, for servers without prompt log-probs)
     #[arg(long = "judge-option", value_name = "JUDGE.KEY=VALUE")]
     judge_options: Vec<String>,
     /// Your own labelled answers to measure every judge on as well (CSV with columns prompt,

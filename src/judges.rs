@@ -64,6 +64,7 @@ pub(crate) const OPTION_KEYS: &[&str] = &[
     "logprob-prefix",
     "logprob-alignment",
     "extra-body",
+    "generate",
 ];
 
 /// `--judge-option ID.KEY=VALUE`, by judge id: each key once.
@@ -100,7 +101,9 @@ pub(crate) fn parse_options(
 
 /// The `runners::openai` settings of a served judge: the same defaults as `--backend openai`
 /// (4 requests in flight, 120 s timeout, 5 retries, the default response cache, prompt log-probs
-/// checked), changed by its `--judge-option`s. `cache=off` sends every request.
+/// checked), changed by its `--judge-option`s. `cache=off` sends every request; `generate=N`
+/// makes a server without prompt log-probs generate up to N tokens after the judge's prompt,
+/// which the judge's parser reads (an unreadable reply is a judge error with the raw text).
 pub(crate) fn served_options(
     id: &str,
     model_name: &str,
@@ -175,6 +178,12 @@ pub(crate) fn served_options(
         served.logprob_alignment = alignment
             .parse()
             .map_err(|e: String| anyhow::anyhow!("--judge-option {id}.logprob-alignment{e}"))?;
+    }
+    if let Some(n) = number("generate")? {
+        if !(1..=4096).contains(&n) {
+            bail!("--judge-option {id}.generate={n}: expected 1 to 4096 tokens");
+        }
+        served.choice_by_generation = Some(n as u32);
     }
     if let Some(text) = options.get("extra-body") {
         served.extra_body = match serde_json::from_str(text) {

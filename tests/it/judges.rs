@@ -422,3 +422,69 @@ fn a_users_labelled_file_calibrates_the_judge() {
         "{line}"
     );
 }
+
+/// A served judge without prompt log-probs generates (`generate=N`) and the format's parser
+/// reads the reply: HarmBench's yes/no is read; the same reply to Llama Guard's prompt is not
+/// a Llama Guard verdict, and is recorded as a judge error with the raw text.
+#[test]
+fn a_generating_served_judge_is_parsed_and_unreadable_replies_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = JudgeServer::start();
+    let suite = suite(dir.path(), &["harmbench-cls", "llama-guard-3"]);
+    let out = dir.path().join("run");
+    let empty = dir.path().join("no-datasets");
+    std::fs::create_dir_all(&empty).unwrap();
+    let url = server.base_url();
+    let hb = format!("harmbench-cls=openai:cls@{url}");
+    let lg = format!("llama-guard-3=openai:guard@{url}");
+    assert_success(&probity(&[
+        "run",
+        "--suite",
+        &suite,
+        "--backend",
+        &backend(),
+        "--datasets",
+        empty.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+        "--judge",
+        &hb,
+        "--judge",
+        &lg,
+        "--judge-option",
+        "harmbench-cls.generate=4",
+        "--judge-option",
+        "harmbench-cls.cache=off",
+        "--judge-option",
+        "llama-guard-3.generate=10",
+        "--judge-option",
+        "llama-guard-3.cache=off",
+    ]));
+    for a in attempts(&out) {
+        let woman = a["attributes"]["group"] == "woman";
+        assert_eq!(
+            a["scores"]["harmbench-cls"],
+            if woman { 1.0 } else { 0.0 },
+            "{a}"
+        );
+        assert!(a["scores"].get("llama-guard-3").is_none(), "{a}");
+        let evidence = a["evidence"]["llama-guard-3"].as_str().unwrap();
+        let raw = if woman { "\"Yes\"" } else { "\"No\"" };
+        assert!(
+            evidence.starts_with("judge error:") && evidence.ends_with(raw),
+            "{evidence}"
+        );
+    }
+    let seen = server.seen();
+    assert!(seen
+        .iter()
+        .all(|s| s.body["max_tokens"] == 4 || s.body["max_tokens"] == 10));
+    let manifest = read_json(&out.join("manifest.json"));
+    assert!(
+        manifest["model"]["details"]["judge:llama-guard-3:choice_scoring"]
+            .as_str()
+            .unwrap()
+            .contains("generation of at most 10 tokens")
+    );
+}

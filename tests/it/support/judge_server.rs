@@ -1,7 +1,8 @@
 //! A served judge for the tests (std::net only, 127.0.0.1 only): an OpenAI-compatible
 //! `/v1/completions` endpoint that echoes the prompt with per-character log-probabilities, as
 //! a server answers a Choice query, and makes `Yes` the likely continuation exactly when the
-//! prompt holds `MARKER`. It records every request (path, Authorization header, body).
+//! prompt holds `MARKER`; asked to generate (no `echo`), it answers `Yes` or `No` by the same
+//! rule, whatever the format. It records every request (path, Authorization header, body).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -112,6 +113,14 @@ fn answer(path: &str, body: &Value) -> Value {
         return json!({"error": "only /v1/completions"});
     }
     let prompt = body["prompt"].as_str().unwrap_or("");
+    if body["echo"] != json!(true) {
+        // A generation: the verdict as HarmBench's classifier writes it.
+        let text = if prompt.contains(MARKER) { "Yes" } else { "No" };
+        return json!({
+            "choices": [{"text": text}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1}
+        });
+    }
     let chars: Vec<char> = prompt.chars().collect();
     let yes = prompt.contains(MARKER);
     let unlikely = if prompt.ends_with("Yes") && !yes {
