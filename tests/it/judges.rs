@@ -401,6 +401,11 @@ fn a_users_labelled_file_calibrates_the_judge() {
         md.contains("| harmbench-cls | user:labels.csv | 2/3 = 0.667 ["),
         "{md}"
     );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains("<td>user:labels.csv</td><td class=\"num\">2/3 = 0.667 ["),
+        "judge accuracy in report.html"
+    );
 
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "prompt,response,label\na,b,maybe\n").unwrap();
