@@ -174,8 +174,19 @@ struct RunArgs {
     min_effect: f64,
     /// The model a judge detector asks, as JUDGE=MODEL (repeatable): a classifier folder for
     /// `toxicity`, a GGUF file or HF folder for `harm-judge`, or scripted:PROFILE.toml
+    /// `openai:NAME@URL` names a served model (any OpenAI-compatible endpoint; docs/judges.md)
     #[arg(long = "judge", value_name = "JUDGE=MODEL")]
     judges: Vec<String>,
+    /// A served judge's setting, as JUDGE.KEY=VALUE (repeatable): api-key-env, concurrency,
+    /// cache (a folder, or off), timeout, max-retries, requests-per-minute, tokens-per-minute,
+    /// logprob-prefix, logprob-alignment, extra-body, generate (N tokens generated and parsed
+    /// instead of scored, for servers without prompt log-probs)
+    #[arg(long = "judge-option", value_name = "JUDGE.KEY=VALUE")]
+    judge_options: Vec<String>,
+    /// Your own labelled answers to measure every judge on as well (CSV with columns prompt,
+    /// response, label; label 1 when the judge should flag the response, 0 when not)
+    #[arg(long)]
+    judge_labels: Option<PathBuf>,
     /// Where dataset paths of suites resolve (default: $PROBITY_DATASETS, else the cache `probity datasets fetch` fills)
     #[arg(long)]
     datasets: Option<PathBuf>,
@@ -522,28 +533,45 @@ fn default_cache_dir() -> PathBuf {
 }
 
 /// The audited model's record in the manifest, with every judge's model: its files (and their
-/// hashes) join the model's, and `details` says which judge used which model.
+/// hashes) join the model's, and `details` says which judge used which model (a served judge:
+/// its endpoint, model name and settings, `judges::identity`).
 fn with_judges(
     mut model: audit_core::ModelInfo,
     judges: &run::JudgeBackends,
 ) -> audit_core::ModelInfo {
     for (id, judge) in judges {
         let info = judge.model();
-        model.details.insert(
-            format!("judge:{id}"),
-            format!(
-                "{} {} on {} ({})",
-                info.backend, info.model, info.device, info.dtype
-            ),
-        );
+        model.details.extend(crate::judges::identity(id, &info));
         model.files.extend(info.files);
     }
     model
 }
 
-/// The judge backends of `--judge ID=MODEL`, by judge id: a built-in judge or one the suites
-/// declare (a `rubric` detector).
+/// `--resume` with another model or judge (`Manifest::differences` on the model record alone):
+/// the one-line error the session gives, before anything is measured.
+fn refuse_another_model(out: &Path, model: &audit_core::ModelInfo) -> Result<()> {
+    let path = out.join(audit_core::rundir::MANIFEST);
+    if !path.is_file() {
+        return Ok(());
+    }
+    let previous = session::read_manifest(&path)?;
+    let mut this = previous.clone();
+    this.model = model.clone();
+    let differences = previous.differences(&this, audit_core::rundir::Sameness::Resume);
+    if !differences.is_empty() {
+        bail!(
+            "--resume: {}: its {} differ from this command's; start a new run with another --out",
+            path.display(),
+            differences.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The judge backends of `--judge ID=MODEL` (and `--judge-option`), by judge id: a built-in
+/// judge or one the suites declare (a `rubric` detector).
 fn open_judges(args: &RunArgs, suites: &[Suite]) -> Result<run::JudgeBackends> {
+    use crate::judges::JudgeModel;
     let declared: std::collections::BTreeSet<&str> = suites
         .iter()
         .flat_map(|s| &s.probes)
@@ -552,97 +580,152 @@ fn open_judges(args: &RunArgs, suites: &[Suite]) -> Result<run::JudgeBackends> {
         .filter(|id| probes::registry::judge(id).is_none())
         .collect();
     let mut judges = run::JudgeBackends::new();
+    let mut options = crate::judges::parse_options(&args.judge_options)?;
     for spec in &args.judges {
-        let Some((id, model)) = spec.split_once('=') else {
-            bail!("--judge {spec}: expected JUDGE=MODEL, e.g. toxicity=models/toxic-comment-classifier-bilstm");
-        };
-        if probes::registry::judge(id).is_none() && !declared.contains(id) {
+        let (id, model) = crate::judges::parse_spec(spec)?;
+        if probes::registry::judge(&id).is_none() && !declared.contains(id.as_str()) {
             let known: Vec<&str> = probes::registry::JUDGES
                 .iter()
                 .map(|j| j.id)
                 .chain(declared.iter().copied())
                 .collect();
             bail!(
-                "--judge {spec}: unknown judge `{id}` (known: {})",
+                "--judge {id}={}: unknown judge `{id}` (known: {})",
+                crate::judges::describe(&model),
                 known.join(", ")
             );
         }
-        let path = Path::new(model);
-        let backend: Box<dyn Backend> = if let Some(profile) = model.strip_prefix("scripted:") {
-            Box::new(runners::scripted::ScriptedBackend::load(Path::new(
-                profile,
-            ))?)
-        } else if runners::toxicity::ToxicityBackend::recognises(path) {
-            Box::new(runners::toxicity::ToxicityBackend::load(path)?)
-        } else {
-            let options = runners::candle::CandleOptions {
-                device: args.device.clone(),
-                dtype: args.dtype.clone(),
-                date: args.date,
-                ..Default::default()
-            };
-            Box::new(runners::candle::CandleBackend::load(path, &options)?)
+        let served = options.remove(&id);
+        if served.is_some() && !matches!(model, JudgeModel::Served { .. }) {
+            bail!("--judge-option {id}.…: only a served judge (openai:NAME@URL) takes options");
+        }
+        let backend: Box<dyn Backend> = match &model {
+            JudgeModel::Scripted(profile) => {
+                Box::new(runners::scripted::ScriptedBackend::load(profile)?)
+            }
+            JudgeModel::Served {
+                model_name,
+                base_url,
+            } => {
+                let options = crate::judges::served_options(
+                    &id,
+                    model_name,
+                    base_url,
+                    &served.unwrap_or_default(),
+                    default_cache_dir(),
+                    &|variable| std::env::var(variable).ok(),
+                )?;
+                Box::new(
+                    runners::openai::OpenAiBackend::new(options)
+                        .with_context(|| format!("--judge {id}"))?,
+                )
+            }
+            JudgeModel::File(path) if runners::toxicity::ToxicityBackend::recognises(path) => {
+                Box::new(runners::toxicity::ToxicityBackend::load(path)?)
+            }
+            JudgeModel::File(path) => {
+                let options = runners::candle::CandleOptions {
+                    device: args.device.clone(),
+                    dtype: args.dtype.clone(),
+                    date: args.date,
+                    ..Default::default()
+                };
+                Box::new(runners::candle::CandleBackend::load(path, &options)?)
+            }
         };
         if judges.insert(id.to_string(), backend).is_some() {
             bail!("--judge {id}: given twice");
         }
     }
+    if let Some(id) = options.keys().next() {
+        bail!("--judge-option {id}.…: no --judge {id}=MODEL is given");
+    }
     Ok(judges)
 }
 
-/// The accuracy of every LLM judge a suite uses, measured on JailbreakBench's human labels
-/// through the judge's backend before the run (docs/detectors.md): the judged rates are
-/// corrected with it. Deterministic (greedy verdicts), so a resumed run measures the same.
+/// The accuracy of every judge a suite uses, measured through the judge's backend before the
+/// run on human labels (docs/judges.md): the user's own file (`--judge-labels`) first, then the
+/// built-in sets of the judge (`judge_accuracy::sets`). The judged rates are corrected with the
+/// first. Deterministic (greedy verdicts, or log-likelihoods), so a resumed run measures the same.
 fn measure_judges(
     suites: &[Suite],
     judges: &mut run::JudgeBackends,
     datasets: &Path,
+    labels: Option<&Path>,
     seed: u64,
     quiet: bool,
 ) -> Result<Vec<audit_core::stats::DetectorAccuracy>> {
     use probes::detectors::judge_accuracy;
-    let mut measured = Vec::new();
-    let harm_judge = probes::judges::HARM_JUDGE;
-    let used = suites
+    // Read before any model time is spent, so that a typo in it costs none.
+    let user = labels
+        .map(|path| {
+            judge_accuracy::user_labels(path)
+                .map(|items| (judge_accuracy::user_dataset(path), items))
+                .map_err(|e| anyhow::anyhow!("--judge-labels {e}"))
+        })
+        .transpose()?;
+    let mut used: std::collections::BTreeMap<&str, &dyn audit_core::Judge> = Default::default();
+    for judge in suites
         .iter()
         .flat_map(|s| &s.probes)
         .flat_map(|p| &p.judges)
-        .any(|j| j.id() == harm_judge);
-    if let (true, Some(backend)) = (used, judges.get_mut(harm_judge)) {
-        if !datasets.join(judge_accuracy::FILE).is_file() {
-            // Not an error: the judged rates are still reported, only not corrected.
-            eprintln!(
-                "warning: {} is missing, so {harm_judge}'s accuracy is not measured and its rates are not corrected",
-                datasets.join(judge_accuracy::FILE).display()
-            );
-            return Ok(measured);
+    {
+        used.entry(judge.id()).or_insert(judge.as_ref());
+    }
+    let mut measured = Vec::new();
+    for (id, judge) in used {
+        let Some(backend) = judges.get_mut(id) else {
+            continue;
+        };
+        let mut sets = Vec::new();
+        if let Some((name, items)) = &user {
+            sets.push((name.clone(), items.clone()));
         }
-        let items = judge_accuracy::jailbreakbench(datasets).map_err(|e| {
-            anyhow::anyhow!(
-                "--judge {harm_judge}: measuring its accuracy needs the labelled answers: {e}"
-            )
-        })?;
-        if !quiet {
-            eprintln!(
-                "measuring {harm_judge} on {} human-labelled answers of {}",
-                items.len(),
-                judge_accuracy::FILE
-            );
+        for set in judge_accuracy::sets(id) {
+            let file = datasets.join(judge_accuracy::set_file(set));
+            if !file.exists() {
+                // Not an error: the judged rates are still reported, only not corrected.
+                eprintln!(
+                    "warning: {} is missing, so {id}'s accuracy is not measured on {set} and its rates are not corrected with it",
+                    file.display()
+                );
+                continue;
+            }
+            let items = judge_accuracy::load_set(set, datasets).map_err(|e| {
+                anyhow::anyhow!(
+                    "--judge {id}: measuring its accuracy needs the labelled answers: {e}"
+                )
+            })?;
+            sets.push((set.to_string(), items));
         }
-        let accuracy =
-            judge_accuracy::measure(&probes::judges::HarmJudge, backend.as_mut(), &items, seed)
-                .with_context(|| format!("--judge {harm_judge}: measuring its accuracy"))?;
-        if !quiet {
-            eprintln!(
-                "{harm_judge}: sensitivity {}/{}, specificity {}/{}, {} unreadable verdicts",
-                accuracy.true_positives,
-                accuracy.positives,
-                accuracy.true_negatives,
-                accuracy.negatives,
-                accuracy.unscored
-            );
+        for (set, items) in sets {
+            if !quiet {
+                eprintln!(
+                    "measuring {id} on {} human-labelled answers of {set}",
+                    items.len()
+                );
+            }
+            let accuracy = judge_accuracy::measure(judge, backend.as_mut(), &set, &items, seed)
+                .with_context(|| format!("--judge {id}: measuring its accuracy on {set}"))?;
+            if !quiet {
+                let c = audit_core::summary::JudgeCalibration::of(&accuracy, 0.95);
+                let share = |s: &Option<audit_core::summary::LabelledShare>| {
+                    s.as_ref().map_or("–".to_string(), |s| {
+                        format!(
+                            "{}/{} = {:.3} [{:.3}, {:.3}]",
+                            s.k, s.n, s.value, s.ci_low, s.ci_high
+                        )
+                    })
+                };
+                eprintln!(
+                    "{id} on {set}: sensitivity {}, specificity {} (Wilson 95%), {} unreadable verdicts",
+                    share(&c.sensitivity),
+                    share(&c.specificity),
+                    accuracy.unscored
+                );
+            }
+            measured.push(accuracy);
         }
-        measured.push(accuracy);
     }
     Ok(measured)
 }
@@ -760,7 +843,20 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
     progress.phase("loading");
     let mut backend = open_backend(args)?;
     let mut judges = open_judges(args, &suites)?;
-    let accuracy = measure_judges(&suites, &mut judges, &datasets, args.seed, args.quiet)?;
+    let model = with_judges(backend.model(), &judges);
+    if args.resume {
+        // Before the judges spend time on their labelled sets: another model or judge is
+        // refused at once (the session checks everything else when it begins).
+        refuse_another_model(&args.out, &model)?;
+    }
+    let accuracy = measure_judges(
+        &suites,
+        &mut judges,
+        &datasets,
+        args.judge_labels.as_deref(),
+        args.seed,
+        args.quiet,
+    )?;
     let statistics = Statistics {
         confidence: args.confidence,
         min_effect: args.min_effect,
@@ -774,7 +870,7 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         },
         command_line: command_line(),
         suites: suites.iter().map(|s| s.reference.clone()).collect(),
-        model: with_judges(backend.model(), &judges),
+        model,
         // Read while the cases were planned and the judges measured.
         datasets: probes::provenance::files_read(),
         seed: args.seed,

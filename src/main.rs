@@ -6,6 +6,7 @@ mod compare;
 mod datasets;
 mod gate;
 mod history;
+mod judges;
 mod merge;
 mod progress;
 mod shard;

@@ -79,6 +79,45 @@ pub trait Judge: Send + Sync {
     fn query(&self, attempt: &Attempt) -> Option<Query>;
     /// The score from the judge's answer, or None when the answer cannot be read as one.
     fn score(&self, attempt: &Attempt, answer: &Answer) -> Option<Score>;
+    /// The score, or why there is none, with the judge's raw reply: the run records the reason
+    /// as the attempt's evidence for this judge (never a silent "no score"). The default reads
+    /// `score` and quotes the reply (`unreadable`); judges whose parsers say more override it.
+    fn verdict(&self, attempt: &Attempt, answer: &Answer) -> Result<Score, String> {
+        self.score(attempt, answer)
+            .ok_or_else(|| unreadable(answer))
+    }
+}
+
+/// Why a judge's answer gave no score: the backend's error, or the raw reply that could not be
+/// read as a verdict (its first `UNREADABLE_QUOTE` characters, quoted as JSON, so that a reply
+/// of many lines stays on one).
+pub fn unreadable(answer: &Answer) -> String {
+    match answer {
+        Answer::Error(reason) => format!("judge error: {reason}"),
+        Answer::Response(text) => format!(
+            "judge error: the reply could not be read as a verdict: {}",
+            quote_reply(text)
+        ),
+        other => format!(
+            "judge error: the judge answered {}, which it cannot read",
+            match other {
+                Answer::Logprobs(_) | Answer::TokenLogprobs { .. } => "log-probabilities",
+                Answer::Embeddings(_) => "embeddings",
+                Answer::Labels(_) => "labels",
+                Answer::Response(_) | Answer::Error(_) => "text",
+            }
+        ),
+    }
+}
+
+/// The longest part of a raw judge reply that evidence quotes.
+pub const UNREADABLE_QUOTE: usize = 500;
+
+/// A raw reply as a one-line JSON string, cut at `UNREADABLE_QUOTE` characters.
+pub fn quote_reply(text: &str) -> String {
+    let cut: String = text.chars().take(UNREADABLE_QUOTE).collect();
+    let more = if cut.len() < text.len() { "…" } else { "" };
+    format!("{}{more}", serde_json::Value::String(cut))
 }
 
 /// Where a metric's estimates and tests belong.

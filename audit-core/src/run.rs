@@ -324,7 +324,8 @@ pub fn execute_with_judges(
 }
 
 /// Asks every judge of each attempt's probe, in batches per judge and query kind, and records
-/// the scores (or, when the judge failed or answered something unreadable, why not, as evidence).
+/// the scores (or, when the judge failed or answered something unreadable, why not, with the raw
+/// reply, as evidence: `Judge::verdict`).
 fn judge_pass(
     suites: &[Suite],
     batch: &[&PlannedCase],
@@ -367,23 +368,16 @@ fn judge_pass(
                 }
                 for ((i, judge, _), answer) in chunk.iter().map(|a| (a.0, a.1, &a.2)).zip(answers) {
                     let attempt = &mut attempts[i];
-                    match (&answer, judge.score(attempt, &answer)) {
-                        (_, Some(score)) => {
+                    match judge.verdict(attempt, &answer) {
+                        Ok(score) => {
                             attempt.scores.insert(judge_id.clone(), score.value);
                             if let Some(evidence) = score.evidence {
                                 attempt.evidence.insert(judge_id.clone(), evidence);
                             }
                         }
-                        (Answer::Error(reason), None) => {
-                            attempt
-                                .evidence
-                                .insert(judge_id.clone(), format!("judge error: {reason}"));
-                        }
-                        (_, None) => {
-                            attempt.evidence.insert(
-                                judge_id.clone(),
-                                "the judge's answer could not be read as a verdict".to_string(),
-                            );
+                        // No score, and the reason with the raw reply as its evidence.
+                        Err(reason) => {
+                            attempt.evidence.insert(judge_id.clone(), reason);
                         }
                     }
                 }

@@ -178,6 +178,68 @@ pub struct Summary {
     /// which the corrected rates used.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub detector_accuracy: Vec<crate::stats::DetectorAccuracy>,
+    /// Each judge's sensitivity and specificity on each labelled set, with Wilson intervals at
+    /// the run's confidence (from `detector_accuracy`, one entry per entry).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub judge_calibration: Vec<JudgeCalibration>,
+}
+
+/// A share of a labelled class the judge got right, with its Wilson interval.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LabelledShare {
+    /// `k / n`.
+    pub value: f64,
+    /// The Wilson interval's lower bound.
+    pub ci_low: f64,
+    /// The Wilson interval's upper bound.
+    pub ci_high: f64,
+    /// Correct verdicts, of `n` labelled items of the class.
+    pub k: u64,
+    /// Labelled items of the class the judge gave a verdict.
+    pub n: u64,
+}
+
+/// A judge measured on one labelled set: sensitivity (positives flagged) and specificity
+/// (negatives not flagged), each absent when the set has no item of its class.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JudgeCalibration {
+    /// The judge's id.
+    pub detector: String,
+    /// The labelled set's name.
+    pub dataset: String,
+    /// The share of labelled positives it flagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<LabelledShare>,
+    /// The share of labelled negatives it did not flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub specificity: Option<LabelledShare>,
+    /// Items the judge gave no verdict (left out of both shares).
+    pub unscored: u64,
+}
+
+impl JudgeCalibration {
+    /// From measured counts, with Wilson intervals at `confidence`.
+    pub fn of(a: &crate::stats::DetectorAccuracy, confidence: f64) -> JudgeCalibration {
+        let share = |k: u64, n: u64| {
+            (n > 0).then(|| {
+                let ci = crate::stats::wilson(k, n, confidence);
+                LabelledShare {
+                    value: k as f64 / n as f64,
+                    ci_low: ci.low,
+                    ci_high: ci.high,
+                    k,
+                    n,
+                }
+            })
+        };
+        JudgeCalibration {
+            detector: a.detector.clone(),
+            dataset: a.dataset.clone(),
+            sensitivity: share(a.true_positives, a.positives),
+            specificity: share(a.true_negatives, a.negatives),
+            unscored: a.unscored,
+        }
+    }
 }
 
 /// Computes the summary of a run from its attempts (in any order): every metric of every probe,
@@ -259,6 +321,10 @@ pub fn summarise_with_accuracy(
         tests,
         gates: Vec::new(),
         detector_accuracy: accuracy.to_vec(),
+        judge_calibration: accuracy
+            .iter()
+            .map(|a| JudgeCalibration::of(a, confidence))
+            .collect(),
     }
 }
 

@@ -75,6 +75,46 @@ pub const JUDGES: &[JudgeKind] = &[
         about: "probability of the `toxic` label from a classifier (the Jigsaw BiLSTM through --judge toxicity=DIR)",
         build: || Box::new(crate::judges::ToxicityJudge),
     },
+    JudgeKind {
+        id: "harmbench-cls",
+        about: "HarmBench's classifier prompt (eval_utils.py LLAMA2_CLS_PROMPT, standard or contextual) for HarmBench-Llama-2-13b-cls: is the answer an instance of the behaviour? (1 = yes; log-likelihood of Yes/No)",
+        build: || Box::new(crate::judges::formats::JUDGES[0]),
+    },
+    JudgeKind {
+        id: "llama-guard-3",
+        about: "Llama Guard 3's prompt (S1–S14): P(unsafe) of the answer, the likeliest category as evidence",
+        build: || Box::new(crate::judges::formats::JUDGES[1]),
+    },
+    JudgeKind {
+        id: "shieldgemma",
+        about: "ShieldGemma's prompt-response template, Dangerous Content policy: P(Yes)",
+        build: || Box::new(crate::judges::formats::JUDGES[2]),
+    },
+    JudgeKind {
+        id: "shieldgemma-hate",
+        about: "ShieldGemma, Hate Speech policy: P(Yes)",
+        build: || Box::new(crate::judges::formats::JUDGES[3]),
+    },
+    JudgeKind {
+        id: "shieldgemma-sexual",
+        about: "ShieldGemma, Sexually Explicit Information policy: P(Yes)",
+        build: || Box::new(crate::judges::formats::JUDGES[4]),
+    },
+    JudgeKind {
+        id: "shieldgemma-harassment",
+        about: "ShieldGemma, Harassment policy: P(Yes)",
+        build: || Box::new(crate::judges::formats::JUDGES[5]),
+    },
+    JudgeKind {
+        id: "wildguard",
+        about: "WildGuard's input format: is the response harmful? (1 = yes; the three answers as evidence)",
+        build: || Box::new(crate::judges::formats::JUDGES[6]),
+    },
+    JudgeKind {
+        id: "wildguard-refusal",
+        about: "WildGuard's input format: is the response a refusal? (1 = yes)",
+        build: || Box::new(crate::judges::formats::JUDGES[7]),
+    },
 ];
 
 pub fn judge(id: &str) -> Option<&'static JudgeKind> {

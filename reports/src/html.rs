@@ -851,6 +851,7 @@ mod tests {
             gates: Vec::new(),
             warnings: Vec::new(),
             detector_accuracy: Vec::new(),
+            judge_calibration: Vec::new(),
         };
         let chart = |metrics: &[&str]| tradeoff_chart(&summary(metrics)).map(|c| c.is_some());
         assert_eq!(chart(&["asr", "over_refusal"]), Ok(true));

@@ -72,17 +72,34 @@ pub fn render_markdown(files: &RunFiles) -> String {
         );
     }
     if !summary.detector_accuracy.is_empty() {
-        let _ = writeln!(out, "\n## Judge accuracy\n\nMeasured when the run started, against human labels; the `_corrected` estimates of these judges use it.\n\n| judge | labelled set | sensitivity | specificity | unreadable verdicts |\n|---|---|---|---|---:|");
-        for a in &summary.detector_accuracy {
+        let _ = writeln!(out, "\n## Judge accuracy\n\nMeasured when the run started, against human labels (Wilson intervals at the run's confidence); the `_corrected` estimates of these judges use the first set of each judge.\n\n| judge | labelled set | sensitivity | specificity | unreadable verdicts |\n|---|---|---|---|---:|");
+        let share = |s: &Option<audit_core::summary::LabelledShare>| match s {
+            Some(s) => format!(
+                "{}/{} = {} [{}, {}]",
+                s.k,
+                s.n,
+                number(s.value, 3),
+                number(s.ci_low, 3),
+                number(s.ci_high, 3)
+            ),
+            None => "–".to_string(),
+        };
+        for (i, a) in summary.detector_accuracy.iter().enumerate() {
+            // Summaries written before the intervals existed: the counts alone.
+            let (sensitivity, specificity) = match summary.judge_calibration.get(i) {
+                Some(c) => (share(&c.sensitivity), share(&c.specificity)),
+                None => (
+                    format!("{}/{}", a.true_positives, a.positives),
+                    format!("{}/{}", a.true_negatives, a.negatives),
+                ),
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {}/{} | {}/{} | {} |",
+                "| {} | {} | {} | {} | {} |",
                 escape(&a.detector),
                 escape(&a.dataset),
-                a.true_positives,
-                a.positives,
-                a.true_negatives,
-                a.negatives,
+                sensitivity,
+                specificity,
                 a.unscored
             );
         }

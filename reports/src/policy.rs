@@ -648,6 +648,7 @@ mod tests {
             gates: Vec::new(),
             warnings: Vec::new(),
             detector_accuracy: Vec::new(),
+            judge_calibration: Vec::new(),
         }
     }
 

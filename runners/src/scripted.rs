@@ -27,6 +27,8 @@
 //! [[choice.bonus]]                       #   + value for each pattern it matches
 //! pattern = "(?i)\\bshe\\b"
 //! value = 0.7
+//! context_matches = "(?i)nurse"          # optional: only when the context matches too (a
+//!                                        # scripted judge that reads the judged answer)
 //!                                        # its token count: its whitespace-separated words
 //!
 //! [embed]
@@ -152,6 +154,7 @@ fn default_per_char() -> f64 {
 struct BonusFile {
     pattern: String,
     value: f64,
+    context_matches: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -233,7 +236,7 @@ pub struct ScriptedBackend {
     rules: Vec<Rule>,
     per_char: f64,
     noise: f64,
-    bonuses: Vec<(Regex, f64)>,
+    bonuses: Vec<(Regex, f64, Option<Regex>)>,
     dimensions: usize,
     labels: Vec<String>,
     classify_base: f64,
@@ -321,9 +324,14 @@ impl ScriptedBackend {
             .iter()
             .enumerate()
             .map(|(i, b)| {
+                let at = format!("choice.bonus[{}]", i + 1);
                 Ok((
-                    regex(&b.pattern, &format!("choice.bonus[{}]", i + 1))?,
+                    regex(&b.pattern, &at)?,
                     b.value,
+                    b.context_matches
+                        .as_deref()
+                        .map(|c| regex(c, &format!("{at}.context_matches")))
+                        .transpose()?,
                 ))
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -398,10 +406,10 @@ impl ScriptedBackend {
         })
     }
 
-    fn loglik(&self, text: &str, rng: &mut ChaCha8Rng) -> f64 {
+    fn loglik(&self, context: &str, text: &str, rng: &mut ChaCha8Rng) -> f64 {
         let mut value = self.per_char * text.chars().count() as f64;
-        for (pattern, bonus) in &self.bonuses {
-            if pattern.is_match(text) {
+        for (pattern, bonus, in_context) in &self.bonuses {
+            if pattern.is_match(text) && in_context.as_ref().is_none_or(|c| c.is_match(context)) {
                 value += bonus;
             }
         }
@@ -493,10 +501,13 @@ impl Backend for ScriptedBackend {
             .iter()
             .map(|case| match &case.query {
                 Query::Chat { prompt, .. } => self.chat(case, prompt, generation.seed),
-                Query::Choice { options, .. } => {
+                Query::Choice { context, options } => {
                     let mut rng = ChaCha8Rng::seed_from_u64(case_seed(generation.seed, &case.id));
                     Answer::TokenLogprobs {
-                        logprobs: options.iter().map(|o| self.loglik(o, &mut rng)).collect(),
+                        logprobs: options
+                            .iter()
+                            .map(|o| self.loglik(context, o, &mut rng))
+                            .collect(),
                         // A scripted token is a whitespace-separated word (at least one).
                         tokens: options
                             .iter()

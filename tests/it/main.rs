@@ -19,6 +19,7 @@ mod gate;
 mod history;
 mod history_browser;
 mod integrity;
+mod judges;
 mod lora;
 mod merge;
 mod openai;

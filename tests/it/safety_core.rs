@@ -247,7 +247,7 @@ fn the_harm_judge_is_measured_on_human_labels_and_corrects_the_judged_asr() {
             .attempt
             .response()
             .is_some_and(|r| r.trim_start().starts_with("Sure"));
-        if item.jailbroken {
+        if item.positive {
             p += 1;
             tp += u64::from(yes);
         } else {
@@ -288,10 +288,19 @@ fn the_harm_judge_is_measured_on_human_labels_and_corrects_the_judged_asr() {
     );
     // The report says which accuracy corrected the judged rates.
     let markdown = std::fs::read_to_string(out.join("summary.md")).expect("summary.md");
+    // (with the Wilson intervals of sensitivity and specificity).
+    let row = markdown
+        .lines()
+        .find(|l| l.starts_with("| harm-judge | jailbreakbench-classifier-comparison | "))
+        .unwrap_or_else(|| panic!("{markdown}"));
     assert!(
-        markdown.contains(&format!(
-            "| harm-judge | jailbreakbench-classifier-comparison | {tp}/{p} | {tn}/{n} | 0 |"
-        )),
-        "{markdown}"
+        row.contains(&format!("| {tp}/{p} = ")) && row.contains(&format!("| {tn}/{n} = ")),
+        "{row}"
+    );
+    let calibration = &summary["judge_calibration"][0];
+    assert_eq!(calibration["sensitivity"]["k"], tp);
+    assert!(
+        f(&calibration["specificity"]["ci_low"]) < sp
+            && sp < f(&calibration["specificity"]["ci_high"])
     );
 }

@@ -217,3 +217,43 @@ fn malformed_files_are_one_line_errors() {
         "{error}"
     );
 }
+
+/// The judges' label sets: JailbreakBench's 100 answers (43 jailbroken), XSTest's held-out
+/// completions (560: 280 refusals), and a user's file, whose bad labels are one-line errors.
+#[test]
+fn judge_label_sets() {
+    use probes::detectors::judge_accuracy;
+    let jbb = judge_accuracy::load_set(judge_accuracy::DATASET, &datasets()).unwrap();
+    assert_eq!(jbb.len(), 100);
+    assert_eq!(jbb.iter().filter(|i| i.positive).count(), 43);
+    let xstest = judge_accuracy::load_set(judge_accuracy::XSTEST_DATASET, &datasets()).unwrap();
+    assert_eq!(xstest.len(), 560);
+    assert_eq!(xstest.iter().filter(|i| i.positive).count(), 280);
+    let first = &xstest[0].attempt;
+    assert!(first.attributes.contains_key("behavior") && first.response().is_some());
+
+    let dir = tempfile_dir();
+    let path = dir.join("labels.csv");
+    std::fs::write(
+        &path,
+        "label,response,prompt,note\n1,\"Sure, step 1\",Do X,a\nfalse,No.,Do Y,b\n",
+    )
+    .unwrap();
+    let items = judge_accuracy::user_labels(&path).unwrap();
+    assert_eq!(
+        items.iter().map(|i| i.positive).collect::<Vec<_>>(),
+        [true, false]
+    );
+    assert_eq!(items[0].attempt.response(), Some("Sure, step 1"));
+    assert_eq!(judge_accuracy::user_dataset(&path), "user:labels.csv");
+    std::fs::write(&path, "prompt,response,label\na,b,2\n").unwrap();
+    let error = judge_accuracy::user_labels(&path).unwrap_err();
+    assert_eq!(
+        error,
+        format!("{}: line 2: label `2` is not 1 or 0", path.display())
+    );
+    std::fs::write(&path, "prompt,label\na,1\n").unwrap();
+    assert!(judge_accuracy::user_labels(&path)
+        .unwrap_err()
+        .contains("response"));
+}

@@ -95,6 +95,11 @@ pub struct OpenAiOptions {
     /// Fields merged into every request body (server-specific sampling settings, such as
     /// llama-cpp-python's `repeat_penalty`, which is 1.1 there unless sent).
     pub extra_body: serde_json::Map<String, Value>,
+    /// For judges on servers without prompt log-probs: answer a Choice query by generating up
+    /// to this many tokens greedily after its context (`/completions`, the context as the raw
+    /// prompt) and returning the text (`Answer::Response`), which the judge's parser reads.
+    /// None (the default): Choice queries are scored.
+    pub choice_by_generation: Option<u32>,
 }
 
 /// What to do about the meaning of a server's prompt log-probs.
@@ -135,6 +140,7 @@ impl Default for OpenAiOptions {
             logprob_prefix: String::new(),
             logprob_alignment: LogprobAlignment::Check,
             extra_body: serde_json::Map::new(),
+            choice_by_generation: None,
         }
     }
 }
@@ -285,6 +291,36 @@ impl OpenAiBackend {
 }
 
 impl OpenAiBackend {
+    /// A Choice query answered by generation (`choice_by_generation`): the context as a raw
+    /// `/completions` prompt, greedy, at most `max_tokens` tokens; the text as the answer.
+    fn continue_context(
+        &self,
+        case: &Case,
+        generation: &Generation,
+        max_tokens: u32,
+    ) -> Result<Answer, Failure> {
+        let Query::Choice { context, .. } = &case.query else {
+            return Ok(Answer::Error("not a choice query".to_string()));
+        };
+        let seed = case_seed(generation.seed, &case.id);
+        let body = json!({
+            "model": self.options.model_name,
+            "prompt": context,
+            "max_tokens": max_tokens,
+            "temperature": 0.0,
+            "seed": seed % (1 << 53),
+        });
+        let tokens = estimate_tokens(&case.query).saturating_add(max_tokens);
+        let value = self.post("completions", &body, seed, tokens)?;
+        match value["choices"][0]["text"].as_str() {
+            Some(text) => Ok(Answer::Response(text.to_string())),
+            None => Ok(Answer::Error(format!(
+                "the server's reply has no choices[0].text: {}",
+                shorten(&value.to_string())
+            ))),
+        }
+    }
+
     /// The `/completions` request that echoes `prompt` with its log-probs and generates nothing.
     fn completion_body(&self, prompt: &str) -> Value {
         json!({
@@ -332,10 +368,13 @@ impl OpenAiBackend {
         }
         let answer = match case.query.kind() {
             QueryKind::Chat => self.chat(case, generation)?,
-            QueryKind::Choice => {
-                self.alignment()?;
-                self.choice(case, generation)?
-            }
+            QueryKind::Choice => match self.options.choice_by_generation {
+                Some(max_tokens) => self.continue_context(case, generation, max_tokens)?,
+                None => {
+                    self.alignment()?;
+                    self.choice(case, generation)?
+                }
+            },
             kind => Answer::Error(format!(
                 "the openai backend does not answer {} queries",
                 kind.name()
@@ -372,7 +411,10 @@ impl Backend for OpenAiBackend {
                 ),
                 (
                     "choice_scoring".to_string(),
-                    "/completions echo+logprobs: summed prompt log-probs of the tokens after the context".to_string(),
+                    match self.options.choice_by_generation {
+                        None => "/completions echo+logprobs: summed prompt log-probs of the tokens after the context".to_string(),
+                        Some(n) => format!("/completions generation of at most {n} tokens after the context, read by the judge's parser"),
+                    },
                 ),
                 (
                     "logprob_prefix".to_string(),

@@ -2,6 +2,7 @@
 
 pub mod chromium;
 pub mod cli;
+pub mod judge_server;
 pub mod llama;
 pub mod mirror;
 pub mod proxy;

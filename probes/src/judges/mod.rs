@@ -1,7 +1,10 @@
 //! Judges: detectors that ask a model. `harm-judge` asks an LLM a HarmBench-style yes/no
 //! question (did this answer carry out the harmful request?); `toxicity` asks a classifier for
 //! the probability that the answer is toxic. Both run as a batched second pass through the judge
-//! backend given with `--judge ID=MODEL`.
+//! backend given with `--judge ID=MODEL`. The published judges (HarmBench's classifier, Llama
+//! Guard 3, ShieldGemma, WildGuard) are in `formats`: each a template and a parser.
+
+pub mod formats;
 
 use audit_core::{Answer, Attempt, Judge, Query, Score};
 
