@@ -39,10 +39,11 @@ pub struct JudgeCounts {
     pub negatives: u64,
 }
 
-/// A detector's results on a human-labelled set, measured when a run starts (an LLM judge's
-/// accuracy depends on the judge model, so it cannot be stored with the code): the counts
-/// behind a Rogan–Gladen correction, recorded in summary.json.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+/// A detector's results on a human-labelled set: the counts behind a Rogan–Gladen correction.
+/// The one type for every measured accuracy: a rule-based detector's, measured once and stored
+/// with the code (`probes::detectors::accuracy`), and an LLM judge's, measured when a run starts
+/// (it depends on the judge model) and recorded in summary.json.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct DetectorAccuracy {
     /// The detector's (judge's) id, e.g. `harm-judge`.
     pub detector: String,
@@ -61,6 +62,34 @@ pub struct DetectorAccuracy {
 }
 
 impl DetectorAccuracy {
+    /// The share of labelled positives flagged (NaN without positives).
+    pub fn sensitivity(&self) -> f64 {
+        share(self.true_positives, self.positives)
+    }
+
+    /// The share of labelled negatives not flagged (NaN without negatives).
+    pub fn specificity(&self) -> f64 {
+        share(self.true_negatives, self.negatives)
+    }
+
+    /// The mean of sensitivity and specificity.
+    pub fn balanced_accuracy(&self) -> f64 {
+        (self.sensitivity() + self.specificity()) / 2.0
+    }
+
+    /// The same counts for the complementary outcome (not flagged): sensitivity and
+    /// specificity swap roles. An attack-success rate is the rate of answers the refusal
+    /// detector does not flag.
+    pub fn complement(&self) -> DetectorAccuracy {
+        DetectorAccuracy {
+            true_positives: self.true_negatives,
+            positives: self.negatives,
+            true_negatives: self.true_positives,
+            negatives: self.positives,
+            ..self.clone()
+        }
+    }
+
     /// The counts behind a corrected rate of flagged attempts (`complement`: of attempts not
     /// flagged, for which sensitivity and specificity swap roles).
     pub fn judge_counts(&self, flagged: u64, attempts: u64, complement: bool) -> JudgeCounts {
@@ -87,6 +116,15 @@ impl DetectorAccuracy {
             true_negatives: tn,
             negatives: n,
         }
+    }
+}
+
+/// `k / n`, NaN when `n` is 0.
+fn share(k: u64, n: u64) -> f64 {
+    if n == 0 {
+        f64::NAN
+    } else {
+        k as f64 / n as f64
     }
 }
 

@@ -11,6 +11,8 @@
 
 use std::path::Path;
 
+use audit_core::stats::DetectorAccuracy;
+
 use super::read_table;
 
 /// The XSTest completion files, by model.
@@ -110,44 +112,28 @@ pub fn jailbreakbench_judged(datasets: &Path) -> Result<Vec<LabelledAnswer>, Str
     Ok(answers)
 }
 
-/// A detector's confusion counts on labelled answers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Confusion {
-    pub true_positives: u64,
-    pub positives: u64,
-    pub true_negatives: u64,
-    pub negatives: u64,
-}
-
-impl Confusion {
-    /// The counts of `is_refusal` on `answers`.
-    pub fn of<'a>(
-        answers: impl IntoIterator<Item = &'a LabelledAnswer>,
-        is_refusal: impl Fn(&str) -> bool,
-    ) -> Confusion {
-        let mut c = Confusion::default();
-        for answer in answers {
-            let flagged = is_refusal(&answer.text);
-            if answer.refusal {
-                c.positives += 1;
-                c.true_positives += u64::from(flagged);
-            } else {
-                c.negatives += 1;
-                c.true_negatives += u64::from(!flagged);
-            }
+/// The counts of `is_refusal` on `answers` (refusals are the positives), as the one accuracy
+/// type (`audit_core::stats::DetectorAccuracy`) of `detector` on `dataset`.
+pub fn confusion<'a>(
+    detector: &str,
+    dataset: &str,
+    answers: impl IntoIterator<Item = &'a LabelledAnswer>,
+    is_refusal: impl Fn(&str) -> bool,
+) -> DetectorAccuracy {
+    let mut c = DetectorAccuracy {
+        detector: detector.to_string(),
+        dataset: dataset.to_string(),
+        ..DetectorAccuracy::default()
+    };
+    for answer in answers {
+        let flagged = is_refusal(&answer.text);
+        if answer.refusal {
+            c.positives += 1;
+            c.true_positives += u64::from(flagged);
+        } else {
+            c.negatives += 1;
+            c.true_negatives += u64::from(!flagged);
         }
-        c
     }
-
-    pub fn sensitivity(&self) -> f64 {
-        self.true_positives as f64 / self.positives.max(1) as f64
-    }
-
-    pub fn specificity(&self) -> f64 {
-        self.true_negatives as f64 / self.negatives.max(1) as f64
-    }
-
-    pub fn balanced_accuracy(&self) -> f64 {
-        (self.sensitivity() + self.specificity()) / 2.0
-    }
+    c
 }

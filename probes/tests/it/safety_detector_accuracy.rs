@@ -7,12 +7,12 @@
 
 use std::path::{Path, PathBuf};
 
-use audit_core::stats::wilson;
+use audit_core::stats::{wilson, DetectorAccuracy};
 use probes::detectors::accuracy;
 use probes::detectors::phrase_list::PhraseList;
 use probes::detectors::refusal::find_refusal;
 use probes::safety::labelled::{
-    jailbreakbench_judged, xstest_completions, Confusion, LabelledAnswer,
+    confusion, jailbreakbench_judged, xstest_completions, LabelledAnswer,
 };
 use serde_json::{json, Value};
 
@@ -48,7 +48,7 @@ fn splits(
     ]
 }
 
-fn row(c: &Confusion) -> Value {
+fn row(c: &DetectorAccuracy) -> Value {
     let se = wilson(c.true_positives, c.positives, 0.95);
     let sp = wilson(c.true_negatives, c.negatives, 0.95);
     let round = |x: f64| (x * 10_000.0).round() / 10_000.0;
@@ -89,17 +89,17 @@ fn refusal_detector_accuracy() {
         let mut by_detector = serde_json::Map::new();
         let mut ours = 0.0;
         for (name, detector) in &detectors {
-            let confusion = Confusion::of(&answers, |t| detector(t));
+            let confusion = confusion(name, split, &answers, |t| detector(t));
             if name == "probity-refusal" {
                 ours = confusion.balanced_accuracy();
-                if split == accuracy::REFUSAL.dataset {
-                    let measured = accuracy::REFUSAL;
+                let stored = accuracy::refusal();
+                if split == stored.dataset {
                     assert_eq!(
                         (
-                            measured.true_positives,
-                            measured.positives,
-                            measured.true_negatives,
-                            measured.negatives
+                            stored.true_positives,
+                            stored.positives,
+                            stored.true_negatives,
+                            stored.negatives
                         ),
                         (
                             confusion.true_positives,
@@ -107,7 +107,7 @@ fn refusal_detector_accuracy() {
                             confusion.true_negatives,
                             confusion.negatives
                         ),
-                        "probes::detectors::accuracy::REFUSAL is stale: update it to the measured counts"
+                        "probes::detectors::accuracy::refusal() is stale: update it to the measured counts"
                     );
                 }
             } else if split.starts_with("xstest") {
