@@ -58,6 +58,54 @@ pub enum Query {
     Embed { texts: Vec<String> },
     /// Label probabilities for each text (model-based detectors).
     Classify { texts: Vec<String> },
+    /// White-box search (GCG) for a suffix that, appended to `prompt` after a space, makes the
+    /// chat-templated answer begin with `target`; answered by `Answer::SuffixSearch` with the
+    /// greedy reply to the prompt and the suffix found. Only backends with gradients answer it
+    /// (`Backend::supports`).
+    SuffixSearch {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        system: Option<String>,
+        prompt: String,
+        target: String,
+        search: SearchParams,
+    },
+}
+
+/// The settings of one suffix search (GCG, as nanogcg 0.3.0 names them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchParams {
+    /// Optimisation steps at most.
+    pub steps: usize,
+    /// Candidates sampled and scored per step.
+    pub search_width: usize,
+    /// Substitutions kept per suffix position (the best by gradient).
+    pub topk: usize,
+    /// Positions replaced per candidate.
+    #[serde(default = "one")]
+    pub n_replace: usize,
+    /// The initial suffix (its tokens are the suffix length).
+    pub init: String,
+    /// Seeds candidate sampling.
+    pub seed: u64,
+    /// Tokens a suffix may use: `ascii` (printable ASCII, no special tokens) or `all` (no
+    /// special tokens).
+    #[serde(default = "ascii")]
+    pub allowed: String,
+    /// Stop when greedy decoding produces the target.
+    #[serde(default = "yes")]
+    pub early_stop: bool,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn ascii() -> String {
+    "ascii".to_string()
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The kind of a query, used to batch like with like.
@@ -68,6 +116,7 @@ pub enum QueryKind {
     Choice,
     Embed,
     Classify,
+    SuffixSearch,
 }
 
 impl Query {
@@ -77,6 +126,7 @@ impl Query {
             Query::Choice { .. } => QueryKind::Choice,
             Query::Embed { .. } => QueryKind::Embed,
             Query::Classify { .. } => QueryKind::Classify,
+            Query::SuffixSearch { .. } => QueryKind::SuffixSearch,
         }
     }
 
@@ -99,16 +149,23 @@ impl Query {
             Query::Embed { texts } | Query::Classify { texts } => {
                 texts.iter().map(String::len).max().unwrap_or(0)
             }
+            Query::SuffixSearch {
+                system,
+                prompt,
+                target,
+                ..
+            } => system.as_deref().map_or(0, str::len) + prompt.len() + target.len(),
         }
     }
 }
 
 impl QueryKind {
-    pub const ALL: [QueryKind; 4] = [
+    pub const ALL: [QueryKind; 5] = [
         QueryKind::Chat,
         QueryKind::Choice,
         QueryKind::Embed,
         QueryKind::Classify,
+        QueryKind::SuffixSearch,
     ];
 
     pub fn name(self) -> &'static str {
@@ -117,6 +174,7 @@ impl QueryKind {
             QueryKind::Choice => "choice",
             QueryKind::Embed => "embed",
             QueryKind::Classify => "classify",
+            QueryKind::SuffixSearch => "suffix_search",
         }
     }
 }

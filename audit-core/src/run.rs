@@ -100,6 +100,9 @@ pub enum RunError {
     Journal(#[from] JournalError),
     #[error("probe {probe} uses the judge `{judge}`, but no judge model was given: add --judge {judge}=MODEL")]
     NoJudge { probe: String, judge: String },
+    /// The backend cannot answer a kind of query the run holds (`Backend::supports`).
+    #[error("{0}")]
+    Unsupported(String),
     #[error("suite {0} is given twice: every case would run twice and every count be doubled")]
     DuplicateSuite(String),
     /// A stop was requested (`stop_flag`): every batch before it is journaled.
@@ -243,6 +246,7 @@ pub fn execute_with_judges(
             }
         }
     }
+    check_support(planned, backend)?;
     for kind in QueryKind::ALL {
         let mut todo: Vec<&PlannedCase> = planned
             .iter()
@@ -285,6 +289,15 @@ pub fn execute_with_judges(
             journal.append(&attempts)?;
             on_progress(attempts.len(), tokens);
         }
+    }
+    Ok(())
+}
+
+/// Every query kind of the plan must be one the backend answers: checked before any case runs.
+pub fn check_support(planned: &[PlannedCase], backend: &dyn Backend) -> Result<(), RunError> {
+    let kinds: BTreeSet<QueryKind> = planned.iter().map(|p| p.case.query.kind()).collect();
+    for kind in kinds {
+        backend.supports(kind).map_err(RunError::Unsupported)?;
     }
     Ok(())
 }
