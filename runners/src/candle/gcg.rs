@@ -54,6 +54,71 @@ pub(crate) fn gradient_support(model: &Model) -> Result<(), String> {
     Ok(())
 }
 
+/// `x W` for a constant `W` `(k, n)`, whose backward gives the gradient of `x` only.
+///
+/// candle's `matmul` backward computes the gradient of both operands whether or not they need
+/// one, and accumulates it into zeros: through a 135M-parameter decoder, every weight's
+/// gradient (0.4 GB) was computed and thrown away, six times the forward's time. On the CPU
+/// this op runs the same matmul and leaves the weights out of the backward; elsewhere the plain
+/// matmul runs.
+struct ConstMatmul {
+    w: Tensor,
+}
+
+impl candle_core::CustomOp1 for ConstMatmul {
+    fn name(&self) -> &'static str {
+        "const-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let candle_core::CpuStorage::F32(data) = storage else {
+            candle_core::bail!("const-matmul: f32 only");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("const-matmul: contiguous input only");
+        };
+        let x = Tensor::from_slice(&data[start..end], layout.shape(), &candle_core::Device::Cpu)?;
+        let y = x.matmul(&self.w)?;
+        let shape = y.shape().clone();
+        let values = y.flatten_all()?.to_vec1::<f32>()?;
+        Ok((candle_core::CpuStorage::F32(values), shape))
+    }
+
+    fn bwd(
+        &self,
+        _arg: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(grad_res.matmul(&self.w.t()?)?))
+    }
+}
+
+/// `x W` (`x` `(m, k)`) with the gradient of `x` only where the device allows (see
+/// `ConstMatmul`).
+fn const_matmul(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 {
+        x.contiguous()?.apply_op1(ConstMatmul { w: w.clone() })
+    } else {
+        x.matmul(w)
+    }
+}
+
+/// A dense linear map on `(1, T, k)` through `const_matmul`.
+fn linear(l: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
+    let Linear::Dense(wt) = l else {
+        candle_core::bail!("GCG needs dense weights");
+    };
+    let (b, t, k) = x.dims3()?;
+    let y = const_matmul(&x.reshape((b * t, k))?, wt)?;
+    let n = y.dim(1)?;
+    y.reshape((b, t, n))
+}
+
 /// The embedding matrix `(V, d)`.
 fn embedding_matrix(model: &Model) -> candle_core::Result<Tensor> {
     match &model.vocab {
@@ -154,13 +219,13 @@ fn grad_hidden(model: &Model, x: &Tensor) -> candle_core::Result<Tensor> {
     let mut x = x.clone();
     for layer in &model.layers {
         let h = rms_norm(&x, &layer.attn_norm, cfg.rms_eps)?;
-        let q = add_bias(layer.q.forward(&h)?, layer.bias.q.as_ref())?
+        let q = add_bias(linear(&layer.q, &h)?, layer.bias.q.as_ref())?
             .reshape((1, t, cfg.n_heads, hd))?
             .transpose(1, 2)?;
-        let k = add_bias(layer.k.forward(&h)?, layer.bias.k.as_ref())?
+        let k = add_bias(linear(&layer.k, &h)?, layer.bias.k.as_ref())?
             .reshape((1, t, cfg.n_kv_heads, hd))?
             .transpose(1, 2)?;
-        let v = add_bias(layer.v.forward(&h)?, layer.bias.v.as_ref())?
+        let v = add_bias(linear(&layer.v, &h)?, layer.bias.v.as_ref())?
             .reshape((1, t, cfg.n_kv_heads, hd))?
             .transpose(1, 2)?;
         let q = rope(&q.contiguous()?, &cos, &sin, cfg.rope_interleaved)?;
@@ -176,11 +241,11 @@ fn grad_hidden(model: &Model, x: &Tensor) -> candle_core::Result<Tensor> {
             .reshape((1, cfg.n_heads, t, hd))?
             .transpose(1, 2)?
             .reshape((1, t, cfg.n_heads * hd))?;
-        let h = add_bias(layer.o.forward(&out)?, layer.bias.o.as_ref())?;
+        let h = add_bias(linear(&layer.o, &out)?, layer.bias.o.as_ref())?;
         x = (x + h)?;
         let h = rms_norm(&x, &layer.ffn_norm, cfg.rms_eps)?;
-        let gate = layer.gate.forward(&h)?.silu()?;
-        let h = layer.down.forward(&(gate * layer.up.forward(&h)?)?)?;
+        let gate = linear(&layer.gate, &h)?.silu()?;
+        let h = linear(&layer.down, &(gate * linear(&layer.up, &h)?)?)?;
         x = (x + h)?;
     }
     rms_norm(&x, &model.norm, cfg.rms_eps)
@@ -203,6 +268,9 @@ pub fn token_gradient(
     suffix: &[u32],
 ) -> candle_core::Result<(f32, Vec<f32>)> {
     let device = &model.device;
+    if ids.target.is_empty() {
+        candle_core::bail!("the target has no tokens");
+    }
     let embed = embedding_matrix(model)?;
     let vocab = embed.dim(0)?;
     let n = suffix.len();
@@ -225,22 +293,24 @@ pub fn token_gradient(
             Vocab::Quantized { .. } => candle_core::bail!("quantized embeddings have no gradient"),
         }
     };
-    let suffix_embeds = one_hot.as_tensor().matmul(&embed)?;
+    let suffix_embeds = const_matmul(one_hot.as_tensor(), &embed)?;
     let parts: Vec<Tensor> = [
         rows(&ids.before)?,
         suffix_embeds,
         rows(&ids.after)?,
-        rows(&ids.target)?,
+        // The last target token predicts nothing the loss reads.
+        rows(&ids.target[..ids.target.len().saturating_sub(1)])?,
     ]
     .into_iter()
     .filter(|t| t.dim(0).is_ok_and(|n| n > 0))
     .collect();
     let x = Tensor::cat(&parts, 0)?.unsqueeze(0)?;
     let hidden = grad_hidden(model, &x)?;
+
     let total = x.dim(1)?;
-    let first = total - ids.target.len() - 1;
+    let first = total - ids.target.len();
     let h = hidden.squeeze(0)?.narrow(0, first, ids.target.len())?;
-    let logits = h.matmul(head_t(model)?)?;
+    let logits = const_matmul(&h, head_t(model)?)?;
     let loss = cross_entropy(&logits, &ids.target)?;
     let grads = loss.backward()?;
     let grad = grads
@@ -279,6 +349,9 @@ pub fn candidate_losses(
     prefix: &Prefix,
     candidates: &[Vec<u32>],
 ) -> candle_core::Result<Vec<(f32, bool)>> {
+    if ids.target.is_empty() {
+        candle_core::bail!("the target has no tokens");
+    }
     let mut out = Vec::with_capacity(candidates.len());
     let nt = ids.target.len();
     for chunk in candidates.chunks(CANDIDATE_CHUNK) {
@@ -288,7 +361,7 @@ pub fn candidate_losses(
             .map(|c| {
                 let mut r = c.clone();
                 r.extend_from_slice(&ids.after);
-                r.extend_from_slice(&ids.target);
+                r.extend_from_slice(&ids.target[..nt - 1]);
                 r
             })
             .collect();
@@ -302,8 +375,9 @@ pub fn candidate_losses(
             .map(|_| (start..start + t as u32).map(Some).collect())
             .collect();
         let hidden = model.forward(&rows, &positions, &mut cache)?;
-        // The hidden state before each target token predicts it.
-        let first = t - nt - 1;
+        // The hidden state before each target token predicts it (the last target token is not
+        // fed: nothing reads what it predicts).
+        let first = t - nt;
         let flat: Vec<u32> = (0..b)
             .flat_map(|r| (first..first + nt).map(move |i| (r * t + i) as u32))
             .collect();
