@@ -13,10 +13,14 @@ use candle_core::{DType, Tensor, D};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::model::{self, Cache, Family, Linear, Model, Vocab};
+use super::model::{Cache, Family, Linear, Model, Vocab};
 
-/// Candidates scored per forward call (bounds the logits held at once).
+/// Candidates scored per forward call.
 const CANDIDATE_CHUNK: usize = 64;
+
+/// Rows of logits over the vocabulary held at once when candidates are scored (256 rows of a
+/// 49k vocabulary: 50 MB).
+const HEAD_ROWS: usize = 256;
 
 /// The token ids of one search: the chat-templated prompt before the suffix, the suffix, what
 /// follows it up to the assistant's turn, and the target the answer should begin with.
@@ -381,18 +385,47 @@ pub fn candidate_losses(
         let flat: Vec<u32> = (0..b)
             .flat_map(|r| (first..first + nt).map(move |i| (r * t + i) as u32))
             .collect();
-        let logits = model.logits(&model.gather_rows(&hidden, &flat)?)?;
+        let picked = model.gather_rows(&hidden, &flat)?;
         let targets: Vec<u32> = (0..b).flat_map(|_| ids.target.iter().copied()).collect();
-        let lp = model::target_logprobs(&logits, &targets)?;
-        let argmax = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
+        // Per predicted row: its log-probability of the target token and whether the target
+        // is its argmax, in one pass over the logits of `HEAD_ROWS` rows at a time.
+        let mut scored = Vec::with_capacity(targets.len());
+        let mut start = 0;
+        while start < targets.len() {
+            let n = HEAD_ROWS.min(targets.len() - start);
+            let logits = model.logits(&picked.narrow(0, start, n)?)?;
+            let vocab = logits.dim(1)?;
+            let values = logits.flatten_all()?.to_vec1::<f32>()?;
+            for (row, &target) in values.chunks(vocab).zip(&targets[start..start + n]) {
+                scored.push(row_score(row, target));
+            }
+            start += n;
+        }
         for r in 0..b {
-            let span = r * nt..(r + 1) * nt;
-            let loss = -lp[span.clone()].iter().sum::<f64>() / nt as f64;
-            let hit = argmax[span.clone()] == targets[span];
+            let span = &scored[r * nt..(r + 1) * nt];
+            let loss = -span.iter().map(|s| s.0).sum::<f64>() / nt as f64;
+            let hit = span.iter().all(|s| s.1);
             out.push((loss as f32, hit));
         }
     }
     Ok(out)
+}
+
+/// The log-probability of `target` under one row of logits, and whether `target` is the row's
+/// argmax (ties: the lowest id, as greedy decoding picks).
+fn row_score(row: &[f32], target: u32) -> (f64, bool) {
+    let mut max = f32::NEG_INFINITY;
+    let mut arg = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > max {
+            max = v;
+            arg = i;
+        }
+    }
+    let sum: f64 = row.iter().map(|&v| f64::from((v - max).exp())).sum();
+    let t = target as usize;
+    let logit = row.get(t).copied().unwrap_or(f32::NEG_INFINITY);
+    (f64::from(logit - max) - sum.ln(), arg == t)
 }
 
 /// Positions of the `k` best substitutions per suffix position: the tokens with the most
