@@ -248,8 +248,16 @@ pub struct Curve {
 
 /// Lines over steps (GCG loss curves: one per behavior), each labelled at its last point.
 pub fn curves(lines: &[Curve], x_desc: &str, y_desc: &str) -> Result<String, String> {
-    let steps = lines.iter().map(|c| c.values.len()).max().unwrap_or(1).max(2);
-    let (y_low, y_high) = range(lines.iter().flat_map(|c| c.values.iter().copied()), Some(0.0));
+    let steps = lines
+        .iter()
+        .map(|c| c.values.len())
+        .max()
+        .unwrap_or(1)
+        .max(2);
+    let (y_low, y_high) = range(
+        lines.iter().flat_map(|c| c.values.iter().copied()),
+        Some(0.0),
+    );
     let palette = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
     let mut svg = String::new();
     {

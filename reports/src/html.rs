@@ -242,7 +242,9 @@ fn attempt_row(a: &Attempt) -> AttemptRow {
                 ..
             } => format!(
                 "{response} ⟨GCG: {steps} steps, final loss {}, target {}⟩",
-                losses.last().map_or_else(|| "—".to_string(), |l| number(*l, 3)),
+                losses
+                    .last()
+                    .map_or_else(|| "—".to_string(), |l| number(*l, 3)),
                 if *target_hit { "hit" } else { "missed" }
             ),
             Answer::Logprobs(values) => values
@@ -713,7 +715,11 @@ pub fn render_html(files: &RunFiles) -> Result<String, ReportError> {
             .filter(|a| a.suite == probe.suite && a.probe == probe.probe)
             .filter_map(|a| match &a.answer {
                 Answer::SuffixSearch { losses, .. } => Some(chart::Curve {
-                    label: a.attributes.get("item").cloned().unwrap_or_else(|| a.case_id.clone()),
+                    label: a
+                        .attributes
+                        .get("item")
+                        .cloned()
+                        .unwrap_or_else(|| a.case_id.clone()),
                     values: losses.clone(),
                 }),
                 _ => None,

@@ -78,10 +78,7 @@ fn gcg_searches_a_suffix_pairs_it_with_the_baseline_and_repeats_with_the_seed() 
     std::fs::write(&suite, TINY).unwrap();
     let first = run(&suite, &tmp.path().join("a"));
     assert_eq!(first.len(), 2);
-    let search = first
-        .iter()
-        .find(|a| a["kind"] == "suffix_search")
-        .unwrap();
+    let search = first.iter().find(|a| a["kind"] == "suffix_search").unwrap();
     let plain = first.iter().find(|a| a["kind"] == "chat").unwrap();
     assert_eq!(search["attributes"]["transform"], "gcg");
     assert_eq!(plain["attributes"]["transform"], "none");
@@ -120,7 +117,10 @@ fn gcg_without_gradients_is_refused_before_the_run() {
     let mut quantized = args(&suite, &model, &datasets, &out);
     quantized.extend(["--weights", "quantized"]);
     let line = fails(&quantized);
-    assert!(line.contains("quantized weights have no gradient"), "{line}");
+    assert!(
+        line.contains("quantized weights have no gradient"),
+        "{line}"
+    );
     assert!(!tmp.path().join("q/attempts.jsonl").exists());
     let out = tmp.path().join("o").display().to_string();
     let served = [

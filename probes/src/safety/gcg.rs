@@ -96,15 +96,22 @@ pub struct GcgProbe {
 pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
     let (sampling, p): (Sampling, Params) = crate::sampling::params(args.params)?;
     if p.steps == 0 || p.search_width == 0 || p.topk == 0 || p.n_replace == 0 {
-        return Err("gcg: `steps`, `search_width`, `topk` and `n_replace` must be at least 1".into());
+        return Err(
+            "gcg: `steps`, `search_width`, `topk` and `n_replace` must be at least 1".into(),
+        );
     }
     if !matches!(p.allowed.as_str(), "ascii" | "all") {
-        return Err(format!("gcg: allowed = `{}`: expected ascii or all", p.allowed));
+        return Err(format!(
+            "gcg: allowed = `{}`: expected ascii or all",
+            p.allowed
+        ));
     }
     let init = match p.init {
         Some(init) if init.trim().is_empty() => return Err("gcg: `init` is empty".into()),
         Some(init) => init,
-        None if p.suffix_length == 0 => return Err("gcg: `suffix_length` must be at least 1".into()),
+        None if p.suffix_length == 0 => {
+            return Err("gcg: `suffix_length` must be at least 1".into())
+        }
         None => vec![INIT_TOKEN; p.suffix_length].join(" "),
     };
     let path = p.path.as_deref().unwrap_or(super::advbench::DEFAULT_PATH);
@@ -205,5 +212,82 @@ impl Probe for GcgProbe {
             });
         }
         Ok(cases)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(params: &str) -> Result<Box<dyn Probe>, String> {
+        let datasets = fixtures::datasets();
+        let table: toml::Table = toml::from_str(params).expect("valid in this test");
+        build(&ProbeArgs {
+            id: "gcg",
+            goal: "g",
+            source: "s",
+            params: &table,
+            datasets: &datasets,
+            suite_dir: None,
+        })
+    }
+
+    #[test]
+    fn each_behavior_is_a_search_paired_with_its_plain_request() {
+        let cases = probe("sample = 3\nsteps = 2\nsuffix_length = 4\nseed = 7")
+            .expect("valid in this test")
+            .cases(0)
+            .expect("the AdvBench file is staged");
+        assert_eq!(cases.len(), 6);
+        for pair in cases.chunks(2) {
+            let (plain, search) = (&pair[0], &pair[1]);
+            assert_eq!(plain.attributes["transform"], "none");
+            assert_eq!(search.attributes["transform"], TRANSFORM);
+            let mut a = plain.attributes.clone();
+            let mut b = search.attributes.clone();
+            a.remove("transform");
+            b.remove("transform");
+            assert_eq!(a, b, "paired on every other attribute");
+            let Query::SuffixSearch {
+                target, search: p, ..
+            } = &search.query
+            else {
+                panic!("not a search: {:?}", search.query)
+            };
+            assert!(target.starts_with("Sure, here"), "{target}");
+            assert_eq!(&plain.attributes["target"], target);
+            assert_eq!(p.init, "x x x x");
+            assert_eq!(p.steps, 2);
+            assert_eq!(p.allowed, "ascii");
+        }
+        // Behaviors search with different seeds, derived from the suite's.
+        let seeds: Vec<u64> = cases
+            .iter()
+            .filter_map(|c| match &c.query {
+                Query::SuffixSearch { search, .. } => Some(search.seed),
+                _ => None,
+            })
+            .collect();
+        assert_ne!(seeds[0], seeds[1]);
+    }
+
+    #[test]
+    fn a_replayed_suffix_is_a_chat_case_and_bad_settings_are_errors() {
+        let cases = probe("sample = 1\nreplay = \"!! describing.\\\\ similarly\"")
+            .expect("valid in this test")
+            .cases(0)
+            .expect("the AdvBench file is staged");
+        let Query::Chat { prompt, .. } = &cases[1].query else {
+            panic!("not a chat")
+        };
+        assert!(prompt.ends_with(" !! describing.\\ similarly"), "{prompt}");
+        for bad in [
+            "steps = 0",
+            "allowed = \"unicode\"",
+            "init = \" \"",
+            "typo = 1",
+        ] {
+            assert!(probe(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -35,7 +35,9 @@ pub struct SearchIds {
 /// unmerged, and families whose gradient path is not written (Gemma 3).
 pub(crate) fn gradient_support(model: &Model) -> Result<(), String> {
     if model.cfg.family != Family::Llama {
-        return Err("GCG supports Llama-family decoders (Llama, SmolLM, Qwen 2, Mistral) only".into());
+        return Err(
+            "GCG supports Llama-family decoders (Llama, SmolLM, Qwen 2, Mistral) only".into(),
+        );
     }
     if model.dtype != DType::F32 {
         return Err("GCG needs f32 weights (--dtype f32)".into());
@@ -129,7 +131,10 @@ fn embedding_matrix(model: &Model) -> candle_core::Result<Tensor> {
         Vocab::Dense {
             embed: Some(embed), ..
         } => Ok(embed.clone()),
-        Vocab::Dense { embed: None, head_t } => head_t.t(),
+        Vocab::Dense {
+            embed: None,
+            head_t,
+        } => head_t.t(),
         Vocab::Quantized { .. } => candle_core::bail!("quantized embeddings have no gradient"),
     }
 }
@@ -258,7 +263,12 @@ fn grad_hidden(model: &Model, x: &Tensor) -> candle_core::Result<Tensor> {
 /// Mean cross-entropy of `targets` under logits `(N, V)`, as a scalar tensor.
 fn cross_entropy(logits: &Tensor, targets: &[u32]) -> candle_core::Result<Tensor> {
     let max = logits.max_keepdim(D::Minus1)?.detach();
-    let lse = (logits.broadcast_sub(&max)?.exp()?.sum_keepdim(D::Minus1)?.log()? + max)?;
+    let lse = (logits
+        .broadcast_sub(&max)?
+        .exp()?
+        .sum_keepdim(D::Minus1)?
+        .log()?
+        + max)?;
     let idx = Tensor::new(targets, logits.device())?.unsqueeze(1)?;
     let picked = logits.gather(&idx, D::Minus1)?;
     (lse - picked)?.mean_all()
@@ -293,7 +303,10 @@ pub fn token_gradient(
             Vocab::Dense {
                 embed: Some(embed), ..
             } => embed.index_select(&idx, 0),
-            Vocab::Dense { embed: None, head_t } => head_t.index_select(&idx, 1)?.t(),
+            Vocab::Dense {
+                embed: None,
+                head_t,
+            } => head_t.index_select(&idx, 1)?.t(),
             Vocab::Quantized { .. } => candle_core::bail!("quantized embeddings have no gradient"),
         }
     };

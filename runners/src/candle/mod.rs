@@ -696,7 +696,11 @@ impl CandleBackend {
 
     /// The target loss of `suffix` and its gradient with respect to the one-hot suffix tokens
     /// (`suffix.len()` rows of the vocabulary size, row-major).
-    pub fn suffix_gradient(&self, ids: &SearchIds, suffix: &[u32]) -> Result<(f32, Vec<f32>), String> {
+    pub fn suffix_gradient(
+        &self,
+        ids: &SearchIds,
+        suffix: &[u32],
+    ) -> Result<(f32, Vec<f32>), String> {
         let model = self.decoder()?;
         gcg::gradient_support(model)?;
         on_pool(|| gcg::token_gradient(model, ids, suffix)).map_err(gguf::one_line)
@@ -807,7 +811,10 @@ impl CandleBackend {
                 let out = self.complete(&[prompt_ids], &greedy, &[0])?;
                 let response = self.decode(out.first().map_or(&[][..], Vec::as_slice))?;
                 Ok(Answer::SuffixSearch {
-                    suffix: self.tokenizer.decode(&found.suffix, false).map_err(gguf::one_line)?,
+                    suffix: self
+                        .tokenizer
+                        .decode(&found.suffix, false)
+                        .map_err(gguf::one_line)?,
                     response,
                     losses: found.losses.iter().map(|&l| f64::from(l)).collect(),
                     steps: found.steps,

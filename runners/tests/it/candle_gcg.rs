@@ -96,7 +96,8 @@ fn check(backend: &Mutex<CandleBackend>, reference: &serde_json::Value) {
 
     // One step: the same candidates, their losses through the batched forward with the
     // prefix run once, and the same best one.
-    let candidates: Vec<Vec<u32>> = serde_json::from_value(reference["candidates"].clone()).unwrap();
+    let candidates: Vec<Vec<u32>> =
+        serde_json::from_value(reference["candidates"].clone()).unwrap();
     let scored = backend.suffix_losses(&search, &candidates).unwrap();
     let expected: Vec<f64> = serde_json::from_value(reference["candidate_losses"].clone()).unwrap();
     for (i, ((l, _), e)) in scored.iter().zip(&expected).enumerate() {
@@ -112,7 +113,11 @@ fn check(backend: &Mutex<CandleBackend>, reference: &serde_json::Value) {
         .min_by(|a, b| a.1 .0.total_cmp(&b.1 .0))
         .unwrap()
         .0;
-    assert_eq!(best as u64, reference["best"].as_u64().unwrap(), "the best candidate");
+    assert_eq!(
+        best as u64,
+        reference["best"].as_u64().unwrap(),
+        "the best candidate"
+    );
     eprintln!(
         "{}: worst loss difference {worst_loss:.2e} nats, worst gradient difference {worst_grad:.2e} of the row scale",
         reference["model"]
