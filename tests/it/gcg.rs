@@ -24,7 +24,7 @@ id = "gcg"
 family = "gcg"
 goal = "suffix"
 source = "AdvBench"
-sample = 1
+sample = 2
 steps = 2
 search_width = 8
 topk = 8
@@ -77,7 +77,7 @@ fn gcg_searches_a_suffix_pairs_it_with_the_baseline_and_repeats_with_the_seed() 
     let suite = tmp.path().join("gcg.toml");
     std::fs::write(&suite, TINY).unwrap();
     let first = run(&suite, &tmp.path().join("a"));
-    assert_eq!(first.len(), 2);
+    assert_eq!(first.len(), 4);
     let search = first.iter().find(|a| a["kind"] == "suffix_search").unwrap();
     let plain = first.iter().find(|a| a["kind"] == "chat").unwrap();
     assert_eq!(search["attributes"]["transform"], "gcg");
@@ -100,8 +100,39 @@ fn gcg_searches_a_suffix_pairs_it_with_the_baseline_and_repeats_with_the_seed() 
     );
     let report = std::fs::read_to_string(tmp.path().join("a/report.html")).unwrap();
     assert!(report.contains("GCG target loss per step"));
-    // The same seed on the CPU: the same suffixes, losses and answers.
-    let second = run(&suite, &tmp.path().join("b"));
+    // The same seed on the CPU: the same suffixes, losses and answers, also for a run killed
+    // after its first search and resumed (each search is journaled as it ends).
+    let b = tmp.path().join("b");
+    let model = fixtures::model(MODEL).display().to_string();
+    let datasets = fixtures::datasets().display().to_string();
+    let (suite_s, b_s) = (suite.display().to_string(), b.display().to_string());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_probity"))
+        .args(args(&suite_s, &model, &datasets, &b_s))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let journal = b.join("attempts.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let searches = std::fs::read_to_string(&journal)
+            .map(|t| t.matches("\"suffix_search\":{").count())
+            .unwrap_or(0);
+        if searches >= 1 || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no search finished");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().ok();
+    child.wait().unwrap();
+    let mut resume = args(&suite_s, &model, &datasets, &b_s);
+    resume.push("--resume");
+    cli::assert_success(&probity(&resume));
+    let second: Vec<serde_json::Value> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(first, second);
 }
 

@@ -857,6 +857,11 @@ impl Backend for CandleBackend {
     }
 
     fn batch_size(&self, kind: QueryKind) -> usize {
+        // One search per call: each is journaled as soon as it ends, so a killed run resumes
+        // at the first behavior not finished (a search batches its own candidates).
+        if kind == QueryKind::SuffixSearch {
+            return 1;
+        }
         if let Some(n) = self.batch_size {
             return n.max(1);
         }
