@@ -192,12 +192,15 @@ fn add_bias(y: Tensor, b: Option<&Tensor>) -> candle_core::Result<Tensor> {
     }
 }
 
-/// The decoder over one row of input embeddings `(1, T, d)` at positions `0..T` with a causal
-/// mask, in ops that all have a backward. Returns the final-norm hidden states `(1, T, d)`.
-fn grad_hidden(model: &Model, x: &Tensor) -> candle_core::Result<Tensor> {
+/// The decoder over one row of input embeddings `(1, T, d)` after the tokens held in `past`
+/// (a one-row cache of the prompt before the suffix, constant: no gradient flows into it), at
+/// positions `P..P + T`, in ops that all have a backward. Returns the final-norm hidden states
+/// `(1, T, d)`.
+fn grad_hidden(model: &Model, x: &Tensor, past: &Cache) -> candle_core::Result<Tensor> {
     let cfg = &model.cfg;
     let device = x.device();
     let (_, t, _) = x.dims3()?;
+    let p = past.len();
     let half = cfg.head_dim / 2;
     let inv: Vec<f32> = (0..cfg.head_dim)
         .step_by(2)
@@ -211,22 +214,24 @@ fn grad_hidden(model: &Model, x: &Tensor) -> candle_core::Result<Tensor> {
                 as f32
         })
         .collect();
-    let pos: Vec<f32> = (0..t).map(|p| p as f32).collect();
+    let pos: Vec<f32> = (p..p + t).map(|q| q as f32).collect();
     let angles = Tensor::new(pos.as_slice(), device)?
         .reshape((t, 1))?
         .matmul(&Tensor::new(inv.as_slice(), device)?.reshape((1, half))?)?;
     let (cos, sin) = (angles.cos()?, angles.sin()?);
-    let mut mask = vec![0f32; t * t];
+    // Every query sees the whole prefix and the new keys up to itself.
+    let keys = p + t;
+    let mut mask = vec![0f32; t * keys];
     for q in 0..t {
-        for k in q + 1..t {
-            mask[q * t + k] = f32::NEG_INFINITY;
+        for k in p + q + 1..keys {
+            mask[q * keys + k] = f32::NEG_INFINITY;
         }
     }
-    let mask = Tensor::from_vec(mask, (1, 1, t, t), device)?;
+    let mask = Tensor::from_vec(mask, (1, 1, t, keys), device)?;
     let hd = cfg.head_dim;
     let rep = cfg.n_heads / cfg.n_kv_heads;
     let mut x = x.clone();
-    for layer in &model.layers {
+    for (index, layer) in model.layers.iter().enumerate() {
         let h = rms_norm(&x, &layer.attn_norm, cfg.rms_eps)?;
         let q = add_bias(linear(&layer.q, &h)?, layer.bias.q.as_ref())?
             .reshape((1, t, cfg.n_heads, hd))?
@@ -239,12 +244,19 @@ fn grad_hidden(model: &Model, x: &Tensor) -> candle_core::Result<Tensor> {
             .transpose(1, 2)?;
         let q = rope(&q.contiguous()?, &cos, &sin, cfg.rope_interleaved)?;
         let k = rope(&k.contiguous()?, &cos, &sin, cfg.rope_interleaved)?;
+        let (k, v) = match past.layer_kv(index)? {
+            Some((pk, pv)) if p > 0 => (
+                Tensor::cat(&[pk.detach(), k], 2)?,
+                Tensor::cat(&[pv.detach(), v.contiguous()?], 2)?,
+            ),
+            _ => (k, v),
+        };
         // Grouped-query attention: each KV head serves `rep` query heads stacked along time.
         let q = q.contiguous()?.reshape((1, cfg.n_kv_heads, rep * t, hd))?;
         let scores = (q.matmul(&k.contiguous()?.t()?)? * cfg.attn_scale)?
-            .reshape((1, cfg.n_heads, t, t))?
+            .reshape((1, cfg.n_heads, t, keys))?
             .broadcast_add(&mask)?;
-        let probs = softmax(&scores)?.reshape((1, cfg.n_kv_heads, rep * t, t))?;
+        let probs = softmax(&scores)?.reshape((1, cfg.n_kv_heads, rep * t, keys))?;
         let out = probs
             .matmul(&v.contiguous()?)?
             .reshape((1, cfg.n_heads, t, hd))?
@@ -279,6 +291,7 @@ fn cross_entropy(logits: &Tensor, targets: &[u32]) -> candle_core::Result<Tensor
 pub fn token_gradient(
     model: &Model,
     ids: &SearchIds,
+    prefix: &Prefix,
     suffix: &[u32],
 ) -> candle_core::Result<(f32, Vec<f32>)> {
     let device = &model.device;
@@ -311,8 +324,8 @@ pub fn token_gradient(
         }
     };
     let suffix_embeds = const_matmul(one_hot.as_tensor(), &embed)?;
+    // The prompt before the suffix is in `prefix`'s cache.
     let parts: Vec<Tensor> = [
-        rows(&ids.before)?,
         suffix_embeds,
         rows(&ids.after)?,
         // The last target token predicts nothing the loss reads.
@@ -322,7 +335,7 @@ pub fn token_gradient(
     .filter(|t| t.dim(0).is_ok_and(|n| n > 0))
     .collect();
     let x = Tensor::cat(&parts, 0)?.unsqueeze(0)?;
-    let hidden = grad_hidden(model, &x)?;
+    let hidden = grad_hidden(model, &x, &prefix.cache)?;
 
     let total = x.dim(1)?;
     let first = total - ids.target.len();
@@ -525,7 +538,7 @@ pub fn search(
     let mut best = (f32::INFINITY, init.to_vec(), false);
     let mut losses = Vec::new();
     for _ in 0..settings.steps {
-        let (_, grad) = token_gradient(model, ids, &current)?;
+        let (_, grad) = token_gradient(model, ids, &prefix, &current)?;
         let top = top_k(&grad, vocab, settings.allowed, settings.topk);
         let candidates: Vec<Vec<u32>> = sample_candidates(
             &current,

@@ -703,7 +703,15 @@ impl CandleBackend {
     ) -> Result<(f32, Vec<f32>), String> {
         let model = self.decoder()?;
         gcg::gradient_support(model)?;
-        on_pool(|| gcg::token_gradient(model, ids, suffix)).map_err(gguf::one_line)
+        on_pool(|| {
+            let prefix = gcg::prefix(
+                model,
+                ids,
+                suffix.len() + ids.after.len() + ids.target.len(),
+            )?;
+            gcg::token_gradient(model, ids, &prefix, suffix)
+        })
+        .map_err(gguf::one_line)
     }
 
     /// The target loss of each candidate suffix (all of one length) through the batched

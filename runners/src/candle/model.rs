@@ -385,6 +385,20 @@ impl Cache {
         self.padding.len()
     }
 
+    /// The keys and values of `layer` for the slots filled, `(B, kv_heads, len, head_dim)`
+    /// each (after RoPE), where that layer has run.
+    pub fn layer_kv(&self, layer: usize) -> candle_core::Result<Option<(Tensor, Tensor)>> {
+        match self.kv.get(layer) {
+            Some(Some((k, v))) => Ok(Some((k.narrow(2, 0, self.len)?, v.narrow(2, 0, self.len)?))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Slots filled.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
     /// A cache of `n` rows, each a copy of row 0 of this one (a prompt run once, continued by
     /// many rows).
     pub fn replicate(&self, n: usize, device: &Device) -> candle_core::Result<Cache> {
