@@ -399,9 +399,12 @@ impl Cache {
         self.len
     }
 
-    /// A cache of `n` rows, each a copy of row 0 of this one (a prompt run once, continued by
-    /// many rows).
-    pub fn replicate(&self, n: usize, device: &Device) -> candle_core::Result<Cache> {
+    /// A cache of `n` rows, each a copy of the first `len` slots of row 0 of this one (a prompt
+    /// run once, continued by many rows).
+    pub fn replicate(&self, n: usize, len: usize, device: &Device) -> candle_core::Result<Cache> {
+        if len > self.len {
+            candle_core::bail!("a cache of {} slots has no first {len}", self.len);
+        }
         let idx = Tensor::new(vec![0u32; n].as_slice(), device)?;
         let mut kv = Vec::with_capacity(self.kv.len());
         for slot in &self.kv {
@@ -414,11 +417,13 @@ impl Cache {
             Some(m) => Some(m.index_select(&idx, 0)?),
             None => None,
         };
+        let mut padding = self.padding.first().cloned().unwrap_or_default();
+        padding.truncate(len);
         Ok(Cache {
             kv,
             capacity: self.capacity,
-            len: self.len,
-            padding: vec![self.padding.first().cloned().unwrap_or_default(); n],
+            len,
+            padding: vec![padding; n],
             key_mask,
         })
     }
