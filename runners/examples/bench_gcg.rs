@@ -65,7 +65,7 @@ fn main() -> Result<(), String> {
         })
         .collect();
     let start = Instant::now();
-    backend.suffix_losses(&ids, Some(&init), &candidates)?;
+    backend.suffix_losses(&ids, &candidates)?;
     let candidates_s = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let found = backend.suffix_search(&ids, &search)?;

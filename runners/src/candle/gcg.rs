@@ -371,117 +371,70 @@ pub fn prefix(model: &Model, ids: &SearchIds, rest: usize) -> candle_core::Resul
 
 /// Per candidate suffix: the target loss (mean cross-entropy over the target tokens) and
 /// whether greedy decoding would produce the target (each target token is its position's
-/// argmax). All candidates have one length. The prompt before the suffix is `prefix`'s cache;
-/// with `base` (the suffix the candidates were drawn from), the base suffix runs once after it
-/// too, and each candidate runs only from its first token that differs from the base (a
-/// one-position substitution at position p shares the base's first p tokens), candidates
-/// grouped by that position and batched.
+/// argmax). Candidates run in batches after a copy of the prefix cache; all candidates have
+/// the same length.
 pub fn candidate_losses(
     model: &Model,
     ids: &SearchIds,
     prefix: &Prefix,
-    base: Option<&[u32]>,
     candidates: &[Vec<u32>],
 ) -> candle_core::Result<Vec<(f32, bool)>> {
     if ids.target.is_empty() {
         candle_core::bail!("the target has no tokens");
     }
-    let n = candidates.first().map_or(0, Vec::len);
-    if candidates.iter().any(|c| c.len() != n) {
-        candle_core::bail!("GCG candidates differ in length");
-    }
-    let p = prefix.len;
-    // The cache holding the prompt and, with a base, the base suffix.
-    let (shared, base) = match base.filter(|b| b.len() == n && n > 0) {
-        Some(base) => {
-            let mut cache = prefix.cache.replicate(1, p, &model.device)?;
-            let positions = vec![(p as u32..(p + n) as u32).map(Some).collect::<Vec<_>>()];
-            model.forward(&[base.to_vec()], &positions, &mut cache)?;
-            (cache, Some(base))
+    let mut out = Vec::with_capacity(candidates.len());
+    let nt = ids.target.len();
+    for chunk in candidates.chunks(CANDIDATE_CHUNK) {
+        let b = chunk.len();
+        let rows: Vec<Vec<u32>> = chunk
+            .iter()
+            .map(|c| {
+                let mut r = c.clone();
+                r.extend_from_slice(&ids.after);
+                r.extend_from_slice(&ids.target[..nt - 1]);
+                r
+            })
+            .collect();
+        let t = rows[0].len();
+        if rows.iter().any(|r| r.len() != t) {
+            candle_core::bail!("GCG candidates differ in length");
         }
-        None => (prefix.cache.replicate(1, p, &model.device)?, None),
-    };
-    // Candidates by the number of leading tokens they share with the base (at most n - 1, so
-    // that every row feeds at least one suffix token).
-    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
-    for (i, c) in candidates.iter().enumerate() {
-        let common = base.map_or(0, |b| {
-            b.iter()
-                .zip(c)
-                .take_while(|(x, y)| x == y)
-                .count()
-                .min(n.saturating_sub(1))
-        });
-        groups.entry(common).or_default().push(i);
-    }
-    let mut out = vec![(0f32, false); candidates.len()];
-    for (common, members) in groups {
-        for chunk in members.chunks(CANDIDATE_CHUNK) {
-            let rows: Vec<Vec<u32>> = chunk
-                .iter()
-                .map(|&i| {
-                    let mut r = candidates[i][common..].to_vec();
-                    r.extend_from_slice(&ids.after);
-                    r.extend_from_slice(&ids.target[..ids.target.len() - 1]);
-                    r
-                })
-                .collect();
-            let scored = score_rows(model, ids, &shared, p + common, &rows)?;
-            for (&i, s) in chunk.iter().zip(scored) {
-                out[i] = s;
+        let mut cache = prefix.cache.replicate(b, &model.device)?;
+        let start = prefix.len as u32;
+        let positions: Vec<Vec<Option<u32>>> = (0..b)
+            .map(|_| (start..start + t as u32).map(Some).collect())
+            .collect();
+        let hidden = model.forward(&rows, &positions, &mut cache)?;
+        // The hidden state before each target token predicts it (the last target token is not
+        // fed: nothing reads what it predicts).
+        let first = t - nt;
+        let flat: Vec<u32> = (0..b)
+            .flat_map(|r| (first..first + nt).map(move |i| (r * t + i) as u32))
+            .collect();
+        let picked = model.gather_rows(&hidden, &flat)?;
+        let targets: Vec<u32> = (0..b).flat_map(|_| ids.target.iter().copied()).collect();
+        // Per predicted row: its log-probability of the target token and whether the target
+        // is its argmax, in one pass over the logits of `HEAD_ROWS` rows at a time.
+        let mut scored = Vec::with_capacity(targets.len());
+        let mut start = 0;
+        while start < targets.len() {
+            let n = HEAD_ROWS.min(targets.len() - start);
+            let logits = model.logits(&picked.narrow(0, start, n)?)?;
+            let vocab = logits.dim(1)?;
+            let values = logits.flatten_all()?.to_vec1::<f32>()?;
+            for (row, &target) in values.chunks(vocab).zip(&targets[start..start + n]) {
+                scored.push(row_score(row, target));
             }
+            start += n;
+        }
+        for r in 0..b {
+            let span = &scored[r * nt..(r + 1) * nt];
+            let loss = -span.iter().map(|s| s.0).sum::<f64>() / nt as f64;
+            let hit = span.iter().all(|s| s.1);
+            out.push((loss as f32, hit));
         }
     }
     Ok(out)
-}
-
-/// Runs `rows` (equal lengths, each ending with the target but its last token) after the first
-/// `len` slots of `shared` and scores the target.
-fn score_rows(
-    model: &Model,
-    ids: &SearchIds,
-    shared: &Cache,
-    len: usize,
-    rows: &[Vec<u32>],
-) -> candle_core::Result<Vec<(f32, bool)>> {
-    let nt = ids.target.len();
-    let b = rows.len();
-    let t = rows[0].len();
-    let mut cache = shared.replicate(b, len, &model.device)?;
-    let start = len as u32;
-    let positions: Vec<Vec<Option<u32>>> = (0..b)
-        .map(|_| (start..start + t as u32).map(Some).collect())
-        .collect();
-    let hidden = model.forward(rows, &positions, &mut cache)?;
-    // The hidden state before each target token predicts it (the last target token is not
-    // fed: nothing reads what it predicts).
-    let first = t - nt;
-    let flat: Vec<u32> = (0..b)
-        .flat_map(|r| (first..first + nt).map(move |i| (r * t + i) as u32))
-        .collect();
-    let picked = model.gather_rows(&hidden, &flat)?;
-    let targets: Vec<u32> = (0..b).flat_map(|_| ids.target.iter().copied()).collect();
-    // Per predicted row: its log-probability of the target token and whether the target is
-    // its argmax, in one pass over the logits of `HEAD_ROWS` rows at a time.
-    let mut scored = Vec::with_capacity(targets.len());
-    let mut begin = 0;
-    while begin < targets.len() {
-        let n = HEAD_ROWS.min(targets.len() - begin);
-        let logits = model.logits(&picked.narrow(0, begin, n)?)?;
-        let vocab = logits.dim(1)?;
-        let values = logits.flatten_all()?.to_vec1::<f32>()?;
-        for (row, &target) in values.chunks(vocab).zip(&targets[begin..begin + n]) {
-            scored.push(row_score(row, target));
-        }
-        begin += n;
-    }
-    Ok((0..b)
-        .map(|r| {
-            let span = &scored[r * nt..(r + 1) * nt];
-            let loss = -span.iter().map(|s| s.0).sum::<f64>() / nt as f64;
-            (loss as f32, span.iter().all(|s| s.1))
-        })
-        .collect())
 }
 
 /// The log-probability of `target` under one row of logits, and whether `target` is the row's
@@ -602,7 +555,7 @@ pub fn search(
                 "no candidate suffix survives decoding and re-encoding; try another initial suffix"
             );
         }
-        let scored = candidate_losses(model, ids, &prefix, Some(&current), &candidates)?;
+        let scored = candidate_losses(model, ids, &prefix, &candidates)?;
         let mut pick = 0;
         for (i, s) in scored.iter().enumerate() {
             if s.0 < scored[pick].0 {

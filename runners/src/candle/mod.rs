@@ -717,20 +717,16 @@ impl CandleBackend {
     /// The target loss of each candidate suffix (all of one length) through the batched
     /// forward, the prompt before the suffix run once, and whether greedy decoding produces
     /// the target after it.
-    ///
-    /// With `base` (the suffix the candidates were drawn from), each candidate runs only from
-    /// its first token that differs from it; without, from its first token.
     pub fn suffix_losses(
         &self,
         ids: &SearchIds,
-        base: Option<&[u32]>,
         candidates: &[Vec<u32>],
     ) -> Result<Vec<(f32, bool)>, String> {
         let model = self.decoder()?;
         let n = candidates.first().map_or(0, Vec::len);
         on_pool(|| {
             let prefix = gcg::prefix(model, ids, n + ids.after.len() + ids.target.len())?;
-            gcg::candidate_losses(model, ids, &prefix, base, candidates)
+            gcg::candidate_losses(model, ids, &prefix, candidates)
         })
         .map_err(gguf::one_line)
     }

@@ -399,12 +399,9 @@ impl Cache {
         self.len
     }
 
-    /// A cache of `n` rows, each a copy of the first `len` slots of row 0 of this one (a prompt
-    /// run once, continued by many rows).
-    pub fn replicate(&self, n: usize, len: usize, device: &Device) -> candle_core::Result<Cache> {
-        if len > self.len {
-            candle_core::bail!("a cache of {} slots has no first {len}", self.len);
-        }
+    /// A cache of `n` rows, each a copy of row 0 of this one (a prompt run once, continued by
+    /// many rows).
+    pub fn replicate(&self, n: usize, device: &Device) -> candle_core::Result<Cache> {
         let idx = Tensor::new(vec![0u32; n].as_slice(), device)?;
         let mut kv = Vec::with_capacity(self.kv.len());
         for slot in &self.kv {
@@ -417,13 +414,11 @@ impl Cache {
             Some(m) => Some(m.index_select(&idx, 0)?),
             None => None,
         };
-        let mut padding = self.padding.first().cloned().unwrap_or_default();
-        padding.truncate(len);
         Ok(Cache {
             kv,
             capacity: self.capacity,
-            len,
-            padding: vec![padding; n],
+            len: self.len,
+            padding: vec![self.padding.first().cloned().unwrap_or_default(); n],
             key_mask,
         })
     }
