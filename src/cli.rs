@@ -842,6 +842,9 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
     let mut progress = progress::Progress::new(args.quiet);
     progress.phase("loading");
     let mut backend = open_backend(args)?;
+    // A kind of query the backend cannot answer (a suffix search without gradients) stops
+    // here, before any model work.
+    run::check_support(&planned, backend.as_ref())?;
     let mut judges = open_judges(args, &suites)?;
     let model = with_judges(backend.model(), &judges);
     if args.resume {

@@ -77,7 +77,7 @@ impl Attempt {
     /// The generated text, when the answer is one.
     pub fn response(&self) -> Option<&str> {
         match &self.answer {
-            Answer::Response(text) => Some(text),
+            Answer::Response(text) | Answer::SuffixSearch { response: text, .. } => Some(text),
             _ => None,
         }
     }
@@ -110,6 +110,10 @@ impl Attempt {
                     format!("probability {p} of label `{name}` for text {}", t + 1)
                 })
             }),
+            Answer::SuffixSearch { losses, .. } => losses
+                .iter()
+                .position(|&v| bad(v))
+                .map(|i| format!("loss {} at step {}", losses[i], i + 1)),
             Answer::Response(_) | Answer::Error(_) => None,
         };
         let reason = answer.map(|what| format!("the backend returned a non-finite {what}"));

@@ -27,6 +27,21 @@ pub enum Answer {
     Embeddings(Vec<Vec<f32>>),
     /// Label probabilities per text, labels in the model's order (Classify).
     Labels(Vec<Vec<(String, f64)>>),
+    /// The outcome of a suffix search (SuffixSearch): the suffix of the lowest target loss,
+    /// the loss of each step's best candidate, the steps run, whether greedy decoding produced
+    /// the target, and the greedy reply to the prompt with the suffix (what detectors read).
+    SuffixSearch {
+        /// The suffix of the lowest target loss.
+        suffix: String,
+        /// The greedy reply to the prompt with the suffix.
+        response: String,
+        /// The target loss of each step's best candidate, in nats.
+        losses: Vec<f64>,
+        /// The steps run.
+        steps: usize,
+        /// Whether greedy decoding produced the target.
+        target_hit: bool,
+    },
     /// This item could not be answered, and why.
     Error(String),
 }
@@ -134,6 +149,20 @@ pub trait Backend: Send {
         batch: &[&Case],
         generation: &Generation,
     ) -> Result<Vec<Answer>, BackendError>;
+
+    /// Whether this backend answers queries of `kind`, and why not: asked for every kind of a
+    /// run before any case runs, so that a run it cannot finish stops with one line. The
+    /// default answers every kind but `SuffixSearch`, which needs gradients through the weights.
+    fn supports(&self, kind: QueryKind) -> Result<(), String> {
+        match kind {
+            QueryKind::SuffixSearch => Err(format!(
+                "{} backend `{}` has no gradients: suffix search (GCG) needs open weights on the candle backend",
+                self.model().backend,
+                self.model().model
+            )),
+            _ => Ok(()),
+        }
+    }
 
     /// Tokens this backend has generated so far, all calls together, where it counts them
     /// (progress shows tokens per second from it); None, the default, where it does not.

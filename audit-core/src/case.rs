@@ -77,6 +77,58 @@ pub enum Query {
         /// The texts, one set of label probabilities each.
         texts: Vec<String>,
     },
+    /// White-box search (GCG) for a suffix that, appended to `prompt` after a space, makes the
+    /// chat-templated answer begin with `target`; answered by `Answer::SuffixSearch` with the
+    /// greedy reply to the prompt and the suffix found. Only backends with gradients answer it
+    /// (`Backend::supports`).
+    SuffixSearch {
+        /// The system prompt, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        system: Option<String>,
+        /// The request the suffix is appended to.
+        prompt: String,
+        /// The text the answer should begin with.
+        target: String,
+        /// How to search.
+        search: SearchParams,
+    },
+}
+
+/// The settings of one suffix search (GCG, as nanogcg 0.3.0 names them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchParams {
+    /// Optimisation steps at most.
+    pub steps: usize,
+    /// Candidates sampled and scored per step.
+    pub search_width: usize,
+    /// Substitutions kept per suffix position (the best by gradient).
+    pub topk: usize,
+    /// Positions replaced per candidate.
+    #[serde(default = "one")]
+    pub n_replace: usize,
+    /// The initial suffix (its tokens are the suffix length).
+    pub init: String,
+    /// Seeds candidate sampling.
+    pub seed: u64,
+    /// Tokens a suffix may use: `ascii` (printable ASCII, no special tokens) or `all` (no
+    /// special tokens).
+    #[serde(default = "ascii")]
+    pub allowed: String,
+    /// Stop when greedy decoding produces the target.
+    #[serde(default = "yes")]
+    pub early_stop: bool,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn ascii() -> String {
+    "ascii".to_string()
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The kind of a query, used to batch like with like.
@@ -91,6 +143,8 @@ pub enum QueryKind {
     Embed,
     /// [`Query::Classify`].
     Classify,
+    /// [`Query::SuffixSearch`].
+    SuffixSearch,
 }
 
 impl Query {
@@ -101,6 +155,7 @@ impl Query {
             Query::Choice { .. } => QueryKind::Choice,
             Query::Embed { .. } => QueryKind::Embed,
             Query::Classify { .. } => QueryKind::Classify,
+            Query::SuffixSearch { .. } => QueryKind::SuffixSearch,
         }
     }
 
@@ -123,17 +178,24 @@ impl Query {
             Query::Embed { texts } | Query::Classify { texts } => {
                 texts.iter().map(String::len).max().unwrap_or(0)
             }
+            Query::SuffixSearch {
+                system,
+                prompt,
+                target,
+                ..
+            } => system.as_deref().map_or(0, str::len) + prompt.len() + target.len(),
         }
     }
 }
 
 impl QueryKind {
     /// Every kind, in the order runs process them.
-    pub const ALL: [QueryKind; 4] = [
+    pub const ALL: [QueryKind; 5] = [
         QueryKind::Chat,
         QueryKind::Choice,
         QueryKind::Embed,
         QueryKind::Classify,
+        QueryKind::SuffixSearch,
     ];
 
     /// The kind's name as written in attempts.jsonl (`chat`, `choice`, …).
@@ -143,6 +205,7 @@ impl QueryKind {
             QueryKind::Choice => "choice",
             QueryKind::Embed => "embed",
             QueryKind::Classify => "classify",
+            QueryKind::SuffixSearch => "suffix_search",
         }
     }
 }

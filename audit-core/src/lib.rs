@@ -21,7 +21,7 @@ pub mod summary;
 
 pub use attempt::{Attempt, Score};
 pub use backend::{case_seed, Answer, Backend, BackendError, FileDigest, Generation, ModelInfo};
-pub use case::{Attributes, Case, Message, Query, QueryKind, Role};
+pub use case::{Attributes, Case, Message, Query, QueryKind, Role, SearchParams};
 pub use probe::{
     Detector, Judge, Metric, MetricContext, MetricOutput, Probe, ProbeError, ProbeInfo, Transform,
 };

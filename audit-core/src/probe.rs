@@ -104,6 +104,7 @@ pub fn unreadable(answer: &Answer) -> String {
                 Answer::Logprobs(_) | Answer::TokenLogprobs { .. } => "log-probabilities",
                 Answer::Embeddings(_) => "embeddings",
                 Answer::Labels(_) => "labels",
+                Answer::SuffixSearch { .. } => "a suffix search",
                 Answer::Response(_) | Answer::Error(_) => "text",
             }
         ),

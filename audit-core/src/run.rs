@@ -133,6 +133,9 @@ pub enum RunError {
         /// The judge's id.
         judge: String,
     },
+    /// The backend cannot answer a kind of query the run holds (`Backend::supports`).
+    #[error("{0}")]
+    Unsupported(String),
     #[error("suite {0} is given twice: every case would run twice and every count be doubled")]
     /// A suite id given twice.
     DuplicateSuite(String),
@@ -277,6 +280,7 @@ pub fn execute_with_judges(
             }
         }
     }
+    check_support(planned, backend)?;
     for kind in QueryKind::ALL {
         let mut todo: Vec<&PlannedCase> = planned
             .iter()
@@ -319,6 +323,15 @@ pub fn execute_with_judges(
             journal.append(&attempts)?;
             on_progress(attempts.len(), tokens);
         }
+    }
+    Ok(())
+}
+
+/// Every query kind of the plan must be one the backend answers: checked before any case runs.
+pub fn check_support(planned: &[PlannedCase], backend: &dyn Backend) -> Result<(), RunError> {
+    let kinds: BTreeSet<QueryKind> = planned.iter().map(|p| p.case.query.kind()).collect();
+    for kind in kinds {
+        backend.supports(kind).map_err(RunError::Unsupported)?;
     }
     Ok(())
 }

@@ -151,6 +151,11 @@ pub const FAMILIES: &[Family] = &[
         build: safety::advbench::build_strings,
     },
     Family {
+        name: safety::gcg::FAMILY,
+        about: "GCG adversarial suffixes (Zou et al. 2023) on AdvBench behaviors: per behavior a white-box suffix search towards its target (needs open weights: the candle backend, dense f32), paired with the behavior asked plainly (`transform` = `gcg` / `none`); `replay` replays a suffix found elsewhere (transfer)",
+        build: safety::gcg::build,
+    },
+    Family {
         name: safety::harmbench::FAMILY,
         about: "HarmBench text behaviors (Mazeika et al. 2024): standard and contextual; copyright behaviors are not scored",
         build: safety::harmbench::build,

@@ -239,6 +239,69 @@ pub fn scatter(points: &[Point], x_desc: &str, y_desc: &str) -> Result<String, S
     Ok(svg)
 }
 
+/// One line of a curve chart: a value per step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Curve {
+    pub label: String,
+    pub values: Vec<f64>,
+}
+
+/// Lines over steps (GCG loss curves: one per behavior), each labelled at its last point.
+pub fn curves(lines: &[Curve], x_desc: &str, y_desc: &str) -> Result<String, String> {
+    let steps = lines
+        .iter()
+        .map(|c| c.values.len())
+        .max()
+        .unwrap_or(1)
+        .max(2);
+    let (y_low, y_high) = range(
+        lines.iter().flat_map(|c| c.values.iter().copied()),
+        Some(0.0),
+    );
+    let palette = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(text_error)?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(15)
+            .x_label_area_size(35)
+            .y_label_area_size(50)
+            .build_cartesian_2d(1.0..steps as f64, y_low..y_high)
+            .map_err(text_error)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .draw()
+            .map_err(text_error)?;
+        for (i, line) in lines.iter().enumerate() {
+            let color = palette[i % palette.len()].mix(0.8);
+            let points: Vec<(f64, f64)> = line
+                .values
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_finite())
+                .map(|(s, v)| ((s + 1) as f64, *v))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), color))
+                .map_err(text_error)?;
+            if let Some(&last) = points.last() {
+                chart
+                    .draw_series([Text::new(
+                        shorten(&line.label, 24),
+                        last,
+                        ("sans-serif", 11).into_font(),
+                    )])
+                    .map_err(text_error)?;
+            }
+        }
+        root.present().map_err(text_error)?;
+    }
+    Ok(svg)
+}
+
 fn shorten(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_string()

@@ -227,9 +227,26 @@ fn attempt_row(a: &Attempt) -> AttemptRow {
                 format!("{context} ⟨{}⟩", options.join(" | "))
             }
             Query::Embed { texts } | Query::Classify { texts } => texts.join(" | "),
+            Query::SuffixSearch { prompt, .. } => match &a.answer {
+                Answer::SuffixSearch { suffix, .. } => format!("{prompt} ⟨suffix⟩ {suffix}"),
+                _ => prompt.clone(),
+            },
         },
         answer: match &a.answer {
             Answer::Response(text) => text.clone(),
+            Answer::SuffixSearch {
+                response,
+                steps,
+                losses,
+                target_hit,
+                ..
+            } => format!(
+                "{response} ⟨GCG: {steps} steps, final loss {}, target {}⟩",
+                losses
+                    .last()
+                    .map_or_else(|| "—".to_string(), |l| number(*l, 3)),
+                if *target_hit { "hit" } else { "missed" }
+            ),
             Answer::Logprobs(values) => values
                 .iter()
                 .map(|v| number(*v, 3))
@@ -691,8 +708,30 @@ pub fn render_html(files: &RunFiles) -> Result<String, ReportError> {
         .collect();
     let mut charts = Vec::new();
     for probe in &summary.probes {
-        let probe_charts = probe_charts(summary, &probe.suite, &probe.probe)
+        let mut probe_charts = probe_charts(summary, &probe.suite, &probe.probe)
             .map_err(|e| render_error("charts", e))?;
+        let lines: Vec<chart::Curve> = attempts
+            .iter()
+            .filter(|a| a.suite == probe.suite && a.probe == probe.probe)
+            .filter_map(|a| match &a.answer {
+                Answer::SuffixSearch { losses, .. } => Some(chart::Curve {
+                    label: a
+                        .attributes
+                        .get("item")
+                        .cloned()
+                        .unwrap_or_else(|| a.case_id.clone()),
+                    values: losses.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        if !lines.is_empty() {
+            probe_charts.push((
+                "GCG target loss per step, one line per behavior".to_string(),
+                chart::curves(&lines, "step", "target loss (nats per token)")
+                    .map_err(|e| render_error("charts", e))?,
+            ));
+        }
         charts.push(ProbeCharts {
             suite: probe.suite.clone(),
             probe: probe.probe.clone(),

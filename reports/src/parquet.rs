@@ -45,6 +45,7 @@ pub fn attempts_frame(attempts: &[Attempt]) -> PolarsResult<DataFrame> {
                 Query::Chat { prompt, .. } => Some(prompt.clone()),
                 Query::Choice { context, .. } => Some(context.clone()),
                 Query::Embed { texts } | Query::Classify { texts } => json(texts),
+                Query::SuffixSearch { prompt, .. } => Some(prompt.clone()),
             }),
         ),
         Column::new(
@@ -57,7 +58,7 @@ pub fn attempts_frame(attempts: &[Attempt]) -> PolarsResult<DataFrame> {
         Column::new(
             "response".into(),
             text(&|a| match &a.answer {
-                Answer::Response(r) => Some(r.clone()),
+                Answer::Response(r) | Answer::SuffixSearch { response: r, .. } => Some(r.clone()),
                 Answer::Logprobs(l) | Answer::TokenLogprobs { logprobs: l, .. } => json(l),
                 Answer::Embeddings(e) => json(e),
                 Answer::Labels(l) => json(l),

@@ -521,14 +521,38 @@ impl Backend for ScriptedBackend {
                 Query::Classify { texts } => {
                     Answer::Labels(texts.iter().map(|t| self.classify(t)).collect())
                 }
+                // A stand-in for tests: the initial suffix is kept, one step of a made-up loss.
+                Query::SuffixSearch {
+                    prompt,
+                    target,
+                    search,
+                    ..
+                } => {
+                    let full = format!("{prompt} {}", search.init);
+                    match self.chat(case, &full, generation.seed) {
+                        Answer::Response(response) => Answer::SuffixSearch {
+                            suffix: search.init.clone(),
+                            target_hit: response.starts_with(target.as_str()),
+                            response,
+                            losses: vec![1.0; search.steps.min(1)],
+                            steps: search.steps.min(1),
+                        },
+                        other => other,
+                    }
+                }
             })
             .collect();
         for answer in &answers {
-            if let Answer::Response(text) = answer {
+            if let Answer::Response(text) | Answer::SuffixSearch { response: text, .. } = answer {
                 self.generated += text.split_whitespace().count() as u64;
             }
         }
         Ok(answers)
+    }
+
+    /// Every kind, suffix search included (a deterministic stand-in, for tests).
+    fn supports(&self, _kind: QueryKind) -> Result<(), String> {
+        Ok(())
     }
 
     fn generated_tokens(&self) -> Option<u64> {

@@ -16,6 +16,7 @@ mod crows_mlm;
 mod datasets;
 mod declared;
 mod gate;
+mod gcg;
 mod history;
 mod history_browser;
 mod integrity;

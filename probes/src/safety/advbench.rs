@@ -6,7 +6,7 @@
 //! The second file, `harmful_strings.csv` (one column `target`, 574 rows), is the paper's
 //! "harmful strings" setting: success is the model emitting the target string exactly
 //! (`crate::detectors::target_string`). The paper's prompt is an optimised adversarial suffix
-//! (GCG), which Probity does not search for; the `advbench-strings` family asks for the string
+//! (GCG; the `gcg` family searches suffixes for the behaviors); the `advbench-strings` family asks for the string
 //! outright ([`STRINGS_INSTRUCTION`]), the baseline such a suffix improves on, and takes
 //! transforms like any Chat probe.
 

@@ -12,6 +12,7 @@
 pub mod advbench;
 pub use crate::csv;
 pub mod do_not_answer;
+pub mod gcg;
 pub mod harmbench;
 pub mod injection;
 pub mod jailbreakbench;

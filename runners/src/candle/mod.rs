@@ -6,6 +6,7 @@
 //! (`generate`). Tokenizers and templates come from the model's own files (`tokenizer`,
 //! `template`), so that token ids and prompts equal what transformers produces.
 
+mod gcg;
 mod generate;
 mod gguf;
 pub mod gguf_header;
@@ -105,6 +106,7 @@ enum Engine {
     MaskedLm(Box<mlm::MaskedLm>),
 }
 
+pub use gcg::{SearchIds, SearchResult};
 pub use mlm::{aligned_positions, matching_blocks};
 
 /// A model loaded for answering queries.
@@ -666,6 +668,172 @@ impl CandleBackend {
         self.specials.add_bos
     }
 
+    /// The token ids of a suffix search: the chat template rendered with `prompt`, a space and
+    /// a marker, split at the marker (nanogcg's `{optim_str}`), and the target's ids.
+    pub fn search_ids(
+        &self,
+        system: Option<&str>,
+        prompt: &str,
+        target: &str,
+    ) -> Result<SearchIds, String> {
+        const MARK: &str = "{optim_str}";
+        let text = self.render_chat(system, &[], &format!("{prompt} {MARK}"))?;
+        let (before, after) = text
+            .split_once(MARK)
+            .ok_or_else(|| "the chat template dropped the suffix".to_string())?;
+        Ok(SearchIds {
+            before: self.encode(before)?,
+            after: self.encode(after)?,
+            target: self.encode(target)?,
+        })
+    }
+
+    /// Why this model cannot run a suffix search (no decoder, quantized weights, a family
+    /// without a gradient path), if it cannot.
+    pub fn gradient_support(&self) -> Result<(), String> {
+        gcg::gradient_support(self.decoder()?)
+    }
+
+    /// The target loss of `suffix` and its gradient with respect to the one-hot suffix tokens
+    /// (`suffix.len()` rows of the vocabulary size, row-major).
+    pub fn suffix_gradient(
+        &self,
+        ids: &SearchIds,
+        suffix: &[u32],
+    ) -> Result<(f32, Vec<f32>), String> {
+        let model = self.decoder()?;
+        gcg::gradient_support(model)?;
+        on_pool(|| {
+            let prefix = gcg::prefix(
+                model,
+                ids,
+                suffix.len() + ids.after.len() + ids.target.len(),
+            )?;
+            gcg::token_gradient(model, ids, &prefix, suffix)
+        })
+        .map_err(gguf::one_line)
+    }
+
+    /// The target loss of each candidate suffix (all of one length) through the batched
+    /// forward, the prompt before the suffix run once, and whether greedy decoding produces
+    /// the target after it.
+    pub fn suffix_losses(
+        &self,
+        ids: &SearchIds,
+        candidates: &[Vec<u32>],
+    ) -> Result<Vec<(f32, bool)>, String> {
+        let model = self.decoder()?;
+        let n = candidates.first().map_or(0, Vec::len);
+        on_pool(|| {
+            let prefix = gcg::prefix(model, ids, n + ids.after.len() + ids.target.len())?;
+            gcg::candidate_losses(model, ids, &prefix, candidates)
+        })
+        .map_err(gguf::one_line)
+    }
+
+    /// Which token ids a suffix may use: `ascii` (printable ASCII, no special tokens, as
+    /// nanogcg) or `all` (no special tokens).
+    pub fn allowed_suffix_tokens(&self, allowed: &str) -> Result<Vec<bool>, String> {
+        let model = self.decoder()?;
+        let vocab = model.cfg.vocab;
+        let mut specials: Vec<u32> = self
+            .tokenizer
+            .get_added_tokens_decoder()
+            .iter()
+            .filter(|(_, t)| t.special)
+            .map(|(&id, _)| id)
+            .collect();
+        specials.extend(self.specials.bos);
+        specials.extend(self.specials.eos);
+        specials.extend(self.specials.stop_ids.iter().copied());
+        match allowed {
+            "ascii" => Ok(gcg::ascii_tokens(&self.tokenizer, vocab, &specials)),
+            "all" => Ok((0..vocab as u32).map(|i| !specials.contains(&i)).collect()),
+            other => Err(format!("allowed tokens `{other}`: expected ascii or all")),
+        }
+    }
+
+    /// Whether `ids` decode to a text that encodes back to the same ids.
+    fn retokenizes(&self, ids: &[u32]) -> bool {
+        self.tokenizer
+            .decode(ids, false)
+            .ok()
+            .and_then(|t| self.encode(&t).ok())
+            .is_some_and(|back| back == ids)
+    }
+
+    /// Runs GCG for one behavior from `search`'s initial suffix.
+    pub fn suffix_search(
+        &self,
+        ids: &SearchIds,
+        search: &audit_core::SearchParams,
+    ) -> Result<SearchResult, String> {
+        let model = self.decoder()?;
+        gcg::gradient_support(model)?;
+        let init = self.encode(&search.init)?;
+        if init.is_empty() {
+            return Err("the initial suffix has no tokens".into());
+        }
+        let allowed = self.allowed_suffix_tokens(&search.allowed)?;
+        let settings = gcg::Settings {
+            steps: search.steps,
+            search_width: search.search_width.max(1),
+            topk: search.topk.max(1),
+            n_replace: search.n_replace,
+            seed: search.seed,
+            early_stop: search.early_stop,
+            allowed: &allowed,
+        };
+        let retokenizes = |c: &[u32]| self.retokenizes(c);
+        on_pool(|| gcg::search(model, ids, &init, &settings, &retokenizes)).map_err(gguf::one_line)
+    }
+
+    fn answer_searches(
+        &self,
+        batch: &[&Case],
+        generation: &Generation,
+    ) -> Result<Vec<Answer>, BackendError> {
+        let greedy = Generation {
+            temperature: 0.0,
+            stop: Vec::new(),
+            ..generation.clone()
+        };
+        let mut answers = Vec::with_capacity(batch.len());
+        for case in batch {
+            let Query::SuffixSearch {
+                system,
+                prompt,
+                target,
+                search,
+            } = &case.query
+            else {
+                answers.push(Answer::Error("not a suffix search".into()));
+                continue;
+            };
+            let run = || -> Result<Answer, String> {
+                let ids = self.search_ids(system.as_deref(), prompt, target)?;
+                let found = self.suffix_search(&ids, search)?;
+                let mut prompt_ids = ids.before.clone();
+                prompt_ids.extend_from_slice(&found.suffix);
+                prompt_ids.extend_from_slice(&ids.after);
+                let out = self.complete(&[prompt_ids], &greedy, &[0])?;
+                let response = self.decode(out.first().map_or(&[][..], Vec::as_slice))?;
+                Ok(Answer::SuffixSearch {
+                    suffix: self
+                        .tokenizer
+                        .decode(&found.suffix, false)
+                        .map_err(gguf::one_line)?,
+                    response,
+                    losses: found.losses.iter().map(|&l| f64::from(l)).collect(),
+                    steps: found.steps,
+                    target_hit: found.target_hit,
+                })
+            };
+            answers.push(run().unwrap_or_else(Answer::Error));
+        }
+        Ok(answers)
+    }
+
     fn answer_choices(&self, batch: &[&Case]) -> Result<Vec<Answer>, BackendError> {
         on_pool(|| score::answer(self, batch))
     }
@@ -697,6 +865,11 @@ impl Backend for CandleBackend {
     }
 
     fn batch_size(&self, kind: QueryKind) -> usize {
+        // One search per call: each is journaled as soon as it ends, so a killed run resumes
+        // at the first behavior not finished (a search batches its own candidates).
+        if kind == QueryKind::SuffixSearch {
+            return 1;
+        }
         if let Some(n) = self.batch_size {
             return n.max(1);
         }
@@ -712,6 +885,15 @@ impl Backend for CandleBackend {
             (QueryKind::Chat, true) => 64,
             (_, false) => 32,
             (_, true) => 128,
+        }
+    }
+
+    fn supports(&self, kind: QueryKind) -> Result<(), String> {
+        match kind {
+            QueryKind::SuffixSearch => self
+                .gradient_support()
+                .map_err(|reason| format!("{}: {reason}", self.info.model)),
+            _ => Ok(()),
         }
     }
 
@@ -739,7 +921,9 @@ impl Backend for CandleBackend {
         if let (QueryKind::Choice, Engine::MaskedLm(model)) = (kind, &self.engine) {
             return Ok(mlm::answer(model, &self.tokenizer, &self.info.model, batch));
         }
-        if let (QueryKind::Choice | QueryKind::Chat, Err(reason)) = (kind, self.decoder()) {
+        if let (QueryKind::Choice | QueryKind::Chat | QueryKind::SuffixSearch, Err(reason)) =
+            (kind, self.decoder())
+        {
             return Ok(batch
                 .iter()
                 .map(|_| Answer::Error(reason.clone()))
@@ -758,6 +942,7 @@ impl Backend for CandleBackend {
                     _ => Answer::Error("not an embed query".into()),
                 })
                 .collect()),
+            QueryKind::SuffixSearch => self.answer_searches(batch, generation),
             QueryKind::Classify => Ok(batch
                 .iter()
                 .map(|_| {

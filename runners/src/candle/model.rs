@@ -385,6 +385,44 @@ impl Cache {
         self.padding.len()
     }
 
+    /// The keys and values of `layer` for the slots filled, `(B, kv_heads, len, head_dim)`
+    /// each (after RoPE), where that layer has run.
+    pub fn layer_kv(&self, layer: usize) -> candle_core::Result<Option<(Tensor, Tensor)>> {
+        match self.kv.get(layer) {
+            Some(Some((k, v))) => Ok(Some((k.narrow(2, 0, self.len)?, v.narrow(2, 0, self.len)?))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Slots filled.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// A cache of `n` rows, each a copy of row 0 of this one (a prompt run once, continued by
+    /// many rows).
+    pub fn replicate(&self, n: usize, device: &Device) -> candle_core::Result<Cache> {
+        let idx = Tensor::new(vec![0u32; n].as_slice(), device)?;
+        let mut kv = Vec::with_capacity(self.kv.len());
+        for slot in &self.kv {
+            kv.push(match slot {
+                Some((k, v)) => Some((k.index_select(&idx, 0)?, v.index_select(&idx, 0)?)),
+                None => None,
+            });
+        }
+        let key_mask = match &self.key_mask {
+            Some(m) => Some(m.index_select(&idx, 0)?),
+            None => None,
+        };
+        Ok(Cache {
+            kv,
+            capacity: self.capacity,
+            len: self.len,
+            padding: vec![self.padding.first().cloned().unwrap_or_default(); n],
+            key_mask,
+        })
+    }
+
     /// Keeps only the given rows, in that order.
     pub fn retain_rows(&mut self, rows: &[usize], device: &Device) -> candle_core::Result<()> {
         let idx = Tensor::new(

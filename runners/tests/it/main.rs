@@ -6,6 +6,7 @@
 mod candle_common;
 
 mod candle_errors;
+mod candle_gcg;
 mod candle_gemma3;
 mod candle_hf;
 mod candle_hf_export;
