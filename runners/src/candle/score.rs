@@ -486,6 +486,8 @@ mod tests {
             sliding_pattern: 2,
             attn_scale: 1.0 / (hd as f64).sqrt(),
             rope_freq_factors: None,
+            attn_softcap: None,
+            final_softcap: None,
         };
         let embed = t((vocab, d));
         let norm = Tensor::ones(d, DType::F32, &device).unwrap();
