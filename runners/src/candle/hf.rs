@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 
-use super::gguf::one_line;
 use super::family::{self, check_shape, Dims, Family, Sliding, Source};
+use super::gguf::one_line;
 use super::model::{Config, Linear, Model};
 use super::tokenizer::Specials;
 use super::LoadError;
@@ -404,12 +404,13 @@ impl Folder {
             path: config_path.display().to_string(),
             what,
         };
-        let family =
-            Family::from_hf(&self.model_type).ok_or_else(|| LoadError::UnsupportedArchitecture {
+        let family = Family::from_hf(&self.model_type).ok_or_else(|| {
+            LoadError::UnsupportedArchitecture {
                 path: config_path.display().to_string(),
                 architecture: self.model_type.clone(),
                 supported: family::supported(),
-            })?;
+            }
+        })?;
         let spec = family.spec();
         if c.mlp_bias == Some(true) {
             return Err(unsupported("`mlp_bias`".into()));
@@ -423,7 +424,8 @@ impl Folder {
         if activation != expected {
             return Err(unsupported(format!("activation `{activation}`")));
         }
-        if !spec.softcap && (c.final_logit_softcapping.is_some() || c.attn_logit_softcapping.is_some())
+        if !spec.softcap
+            && (c.final_logit_softcapping.is_some() || c.attn_logit_softcapping.is_some())
         {
             return Err(unsupported("logit soft-capping".into()));
         }

@@ -204,8 +204,8 @@ impl Vocab {
     }
 }
 
-pub(crate) use super::family::Family;
 use super::family::Activation;
+pub(crate) use super::family::Family;
 
 /// The shape and numerics of a decoder, read from GGUF metadata or `config.json`.
 #[derive(Clone, Debug)]

@@ -143,7 +143,7 @@ pub(crate) const GGUF_LLAMA: LayerNames = LayerNames {
 /// Everything that sets one family apart.
 #[derive(Debug)]
 pub(crate) struct Spec {
-        /// HF `model_type` values.
+    /// HF `model_type` values.
     pub hf_types: &'static [&'static str],
     /// GGUF `general.architecture` values.
     pub gguf_archs: &'static [&'static str],
@@ -205,11 +205,7 @@ pub(crate) fn supported() -> String {
         .flat_map(|f| f.spec().hf_types.iter().copied())
         .collect();
     hf.push("bert");
-    format!(
-        "GGUF {}; config.json {}",
-        gguf.join(", "),
-        hf.join(", ")
-    )
+    format!("GGUF {}; config.json {}", gguf.join(", "), hf.join(", "))
 }
 
 /// The sizes a block's tensors must have.
@@ -281,7 +277,10 @@ pub(crate) fn load_layer(
     let w = |stem: &str| format!("{}.{i}.{stem}.weight", n.prefix);
     let b = |stem: &str| format!("{}.{i}.{stem}.bias", n.prefix);
     let d = dims.d_model;
-    let (q_rows, kv_rows) = (dims.n_heads * dims.head_dim, dims.n_kv_heads * dims.head_dim);
+    let (q_rows, kv_rows) = (
+        dims.n_heads * dims.head_dim,
+        dims.n_kv_heads * dims.head_dim,
+    );
     let (q, k, v) = match n.qkv {
         Some(stem) => {
             let name = w(stem);
