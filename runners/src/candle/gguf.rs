@@ -544,7 +544,7 @@ struct GgufSource<'a> {
 }
 
 impl Source for GgufSource<'_> {
-    fn shown(&self) -> String {
+    fn shown(&self, _name: &str) -> String {
         self.file.path.clone()
     }
 

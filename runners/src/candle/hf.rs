@@ -168,6 +168,10 @@ fn llama3_factors(
 /// The tensors of a folder, taken one by one as the layers are built.
 struct HfSource<'a> {
     tensors: HashMap<String, Tensor>,
+    /// The safetensors file of each tensor, which errors name.
+    files: HashMap<String, PathBuf>,
+    /// The folder's safetensors files.
+    weight_files: Vec<PathBuf>,
     dir: &'a Path,
     dtype: DType,
     /// Norm weights are stored as `w` and scale by `1 + w` (Gemma).
@@ -175,18 +179,31 @@ struct HfSource<'a> {
 }
 
 impl HfSource<'_> {
+    /// The file that holds `name`; for a missing tensor, the folder's one safetensors file, or
+    /// the folder when the weights are sharded.
+    fn file(&self, name: &str) -> PathBuf {
+        if let Some(path) = self.files.get(name) {
+            return path.clone();
+        }
+        match self.weight_files.as_slice() {
+            [one] => one.clone(),
+            _ => self.dir.to_path_buf(),
+        }
+    }
+
     fn take(&mut self, name: &str, dtype: DType) -> Result<Tensor, LoadError> {
+        let file = self.file(name);
         self.tensors
             .remove(name)
-            .ok_or_else(|| corrupt(self.dir, format!("tensor `{name}` is missing")))?
+            .ok_or_else(|| corrupt(&file, format!("tensor `{name}` is missing")))?
             .to_dtype(dtype)
-            .map_err(|e| corrupt(self.dir, format!("tensor `{name}`: {}", one_line(e))))
+            .map_err(|e| corrupt(&file, format!("tensor `{name}`: {}", one_line(e))))
     }
 }
 
 impl Source for HfSource<'_> {
-    fn shown(&self) -> String {
-        self.dir.display().to_string()
+    fn shown(&self, name: &str) -> String {
+        self.file(name).display().to_string()
     }
 
     fn shape(&self, name: &str) -> Option<Vec<usize>> {
@@ -195,6 +212,7 @@ impl Source for HfSource<'_> {
 
     fn linears(&mut self, name: &str, rows: &[usize]) -> Result<Vec<Linear>, LoadError> {
         let w = self.take(name, self.dtype)?;
+        let file = self.file(name);
         let mut start = 0;
         let mut out = Vec::with_capacity(rows.len());
         for &n in rows {
@@ -204,7 +222,7 @@ impl Source for HfSource<'_> {
                 w.narrow(0, start, n).and_then(|p| Linear::dense(&p))
             };
             out.push(
-                part.map_err(|e| corrupt(self.dir, format!("tensor `{name}`: {}", one_line(e))))?,
+                part.map_err(|e| corrupt(&file, format!("tensor `{name}`: {}", one_line(e))))?,
             );
             start += n;
         }
@@ -214,7 +232,7 @@ impl Source for HfSource<'_> {
     fn norm(&mut self, name: &str) -> Result<Tensor, LoadError> {
         let t = self.take(name, DType::F32)?;
         if self.plus_one {
-            (t + 1.0).map_err(|e| corrupt(self.dir, one_line(e)))
+            (t + 1.0).map_err(|e| corrupt(&self.file(name), one_line(e)))
         } else {
             Ok(t)
         }
@@ -305,7 +323,17 @@ impl Folder {
 
     /// Every tensor of the folder's safetensors files.
     fn tensors(&self, device: &Device) -> Result<HashMap<String, Tensor>, LoadError> {
+        Ok(self.tensors_and_files(device)?.0)
+    }
+
+    /// Every tensor of the folder's safetensors files, and the file that holds each.
+    #[allow(clippy::type_complexity)]
+    fn tensors_and_files(
+        &self,
+        device: &Device,
+    ) -> Result<(HashMap<String, Tensor>, HashMap<String, PathBuf>), LoadError> {
         let mut all = HashMap::new();
+        let mut files = HashMap::new();
         for path in self
             .files
             .iter()
@@ -317,9 +345,10 @@ impl Folder {
                     format!("not a readable safetensors file ({})", one_line(e)),
                 )
             })?;
+            files.extend(tensors.keys().map(|k| (k.clone(), path.clone())));
             all.extend(tensors);
         }
-        Ok(all)
+        Ok((all, files))
     }
 
     /// The tokenizer, its special ids and the chat template source, if any.
@@ -507,9 +536,16 @@ impl Folder {
                 (c.sliding_window, pattern, local_theta)
             }
         };
-        let tensors = self.tensors(device)?;
+        let (tensors, files) = self.tensors_and_files(device)?;
         let mut src = HfSource {
             tensors,
+            files,
+            weight_files: self
+                .files
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+                .cloned()
+                .collect(),
             dir: &self.dir,
             dtype,
             plus_one: spec.norm_plus_one,

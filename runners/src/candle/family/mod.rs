@@ -219,8 +219,8 @@ pub(crate) struct Dims {
 
 /// Where a layer's tensors come from: an HF folder's safetensors or a GGUF file.
 pub(crate) trait Source {
-    /// The file (or folder) errors name.
-    fn shown(&self) -> String;
+    /// The file errors about tensor `name` name (the folder when it cannot tell).
+    fn shown(&self, name: &str) -> String;
     /// The shape of a tensor, `None` when it is missing.
     fn shape(&self, name: &str) -> Option<Vec<usize>>;
     /// A matrix `(out, in)` as linear maps over consecutive row ranges of the given sizes.
@@ -239,11 +239,11 @@ pub(crate) fn check_shape(
 ) -> Result<(), LoadError> {
     match src.shape(name) {
         None => Err(LoadError::Corrupt {
-            path: src.shown(),
+            path: src.shown(name),
             reason: format!("tensor `{name}` is missing"),
         }),
         Some(found) if found != expected => Err(LoadError::Corrupt {
-            path: src.shown(),
+            path: src.shown(name),
             reason: format!("tensor `{name}` has shape {found:?}, expected {expected:?}"),
         }),
         Some(_) => Ok(()),
@@ -254,7 +254,7 @@ fn rows_of(src: &dyn Source, name: &str) -> Result<usize, LoadError> {
     match src.shape(name) {
         Some(shape) => Ok(shape.first().copied().unwrap_or(0)),
         None => Err(LoadError::Corrupt {
-            path: src.shown(),
+            path: src.shown(name),
             reason: format!("tensor `{name}` is missing"),
         }),
     }
@@ -262,7 +262,7 @@ fn rows_of(src: &dyn Source, name: &str) -> Result<usize, LoadError> {
 
 fn one(mut v: Vec<Linear>, src: &dyn Source, name: &str) -> Result<Linear, LoadError> {
     v.pop().ok_or_else(|| LoadError::Corrupt {
-        path: src.shown(),
+        path: src.shown(name),
         reason: format!("tensor `{name}` is empty"),
     })
 }
@@ -290,7 +290,7 @@ pub(crate) fn load_layer(
                 (Some(q), Some(k), Some(v)) => (q, k, v),
                 _ => {
                     return Err(LoadError::Corrupt {
-                        path: src.shown(),
+                        path: src.shown(&name),
                         reason: format!("tensor `{name}` did not split into q, k, v"),
                     })
                 }
@@ -320,7 +320,7 @@ pub(crate) fn load_layer(
                 (Some(g), Some(u)) => (g, u, ff),
                 _ => {
                     return Err(LoadError::Corrupt {
-                        path: src.shown(),
+                        path: src.shown(&name),
                         reason: format!("tensor `{name}` did not split into gate and up"),
                     })
                 }
