@@ -4,7 +4,7 @@ that no real weights here exercise: Qwen 2 (attention biases), Llama with `rope_
 llama3 and linear, Gemma 3 (`gemma3_text`, sliding layers with a window of 8), and the families
 of `runners/src/candle/family/` without real weights here: Qwen 3 (q/k norms), Mistral (window of
 8 on every layer), Phi-3 (fused qkv and gate_up, window of 8), Gemma 2 (soft-capping small
-enough to matter, every other layer sliding with a window of 8).
+enough to matter, every other layer sliding with a window of 8), Mixtral (4 experts, 2 per token).
 
 Each model is built by transformers from a config, its weights are filled from a 64-bit linear
 congruential generator that `runners/tests/it/candle_tiny.rs` reproduces bit for bit (so the fixture
@@ -32,6 +32,7 @@ from transformers import (
     Gemma3TextConfig,
     LlamaConfig,
     MistralConfig,
+    MixtralConfig,
     Phi3Config,
     Qwen2Config,
     Qwen3Config,
@@ -86,6 +87,9 @@ CONFIGS = {
     "qwen3": Qwen3Config(**COMMON, num_hidden_layers=2, num_key_value_heads=2, head_dim=16, rope_theta=1e6),
     "mistral": MistralConfig(**COMMON, num_hidden_layers=2, num_key_value_heads=2, sliding_window=8),
     "phi3": Phi3Config(**COMMON, num_hidden_layers=2, num_key_value_heads=2, sliding_window=8),
+    "mixtral": MixtralConfig(
+        **COMMON, num_hidden_layers=2, num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2
+    ),
     "gemma2": Gemma2Config(
         **COMMON,
         num_hidden_layers=3,

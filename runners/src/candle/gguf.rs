@@ -517,7 +517,7 @@ impl GgufFile {
             quantized,
         };
         let layers = (0..n_layers)
-            .map(|i| family::load_layer(&mut src, &spec.gguf, i, dims))
+            .map(|i| family::load_layer(&mut src, &spec.gguf, i, dims, None))
             .collect::<Result<Vec<_>, _>>()?;
         check_shape(&src, "output_norm.weight", &[d_model])?;
         let norm = self.dense("output_norm.weight", DType::F32, device)?;
@@ -602,6 +602,10 @@ impl Source for GgufSource<'_> {
     }
 
     fn bias(&mut self, name: &str) -> Result<Tensor, LoadError> {
+        self.file.dense(name, self.dtype, self.device)
+    }
+
+    fn tensor(&mut self, name: &str) -> Result<Tensor, LoadError> {
         self.file.dense(name, self.dtype, self.device)
     }
 }

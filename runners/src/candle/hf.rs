@@ -47,6 +47,9 @@ struct HfConfig {
     attn_logit_softcapping: Option<f64>,
     /// Phi-3 (Phi-4-mini: 0.75, not supported).
     partial_rotary_factor: Option<f64>,
+    /// Mixtral.
+    num_local_experts: Option<usize>,
+    num_experts_per_tok: Option<usize>,
 }
 
 /// RoPE of one kind of layer: base, linear scale, per-frequency divisors (Llama 3 scaling).
@@ -239,6 +242,10 @@ impl Source for HfSource<'_> {
     }
 
     fn bias(&mut self, name: &str) -> Result<Tensor, LoadError> {
+        self.take(name, self.dtype)
+    }
+
+    fn tensor(&mut self, name: &str) -> Result<Tensor, LoadError> {
         self.take(name, self.dtype)
     }
 }
@@ -563,8 +570,19 @@ impl Folder {
             n_kv_heads,
             head_dim,
         };
+        let experts = if spec.experts {
+            match (c.num_local_experts, c.num_experts_per_tok) {
+                (Some(n), Some(k)) if n > 0 && k > 0 && k <= n => Some((n, k)),
+                _ => return Err(corrupt(
+                    &config_path,
+                    "`num_local_experts` and `num_experts_per_tok` must be 1 ≤ per token ≤ experts",
+                )),
+            }
+        } else {
+            None
+        };
         let layers = (0..c.num_hidden_layers)
-            .map(|i| family::load_layer(&mut src, &spec.hf, i, dims))
+            .map(|i| family::load_layer(&mut src, &spec.hf, i, dims, experts))
             .collect::<Result<Vec<_>, _>>()?;
         check_shape(&src, "model.norm.weight", &[c.hidden_size])?;
         let final_norm = src.norm("model.norm.weight")?;

@@ -311,6 +311,62 @@ pub(crate) struct Layer {
     pub post_ffn_norm: Option<Tensor>,
     /// Attention projection biases (Qwen 2: q, k, v; Llama with `attention_bias`: all four).
     pub bias: Biases,
+    /// A mixture of experts in place of the MLP (Mixtral); `gate`, `up`, `down` are then empty.
+    pub experts: Option<Experts>,
+}
+
+/// A sparse mixture-of-experts MLP: a router scores the experts per token, the `top_k` best run
+/// and their outputs are summed, weighted by their router probabilities renormalized over the
+/// chosen ones (transformers' `MixtralSparseMoeBlock`).
+pub(crate) struct Experts {
+    /// `(n_experts, d)` as a linear map.
+    pub router: Linear,
+    /// Per expert: gate, up, down.
+    pub experts: Vec<[Linear; 3]>,
+    pub top_k: usize,
+}
+
+impl Experts {
+    fn forward(&self, x: &Tensor, activation: Activation) -> candle_core::Result<Tensor> {
+        let (b, t, d) = x.dims3()?;
+        let x2 = x.reshape((b * t, d))?;
+        let logits = self.router.forward(&x2)?.to_dtype(DType::F32)?;
+        let probs = candle_nn::ops::softmax_last_dim(&logits)?.to_vec2::<f32>()?;
+        let n = self.experts.len();
+        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let mut weights: Vec<Vec<f32>> = vec![Vec::new(); n];
+        for (row, p) in probs.iter().enumerate() {
+            let mut order: Vec<usize> = (0..p.len()).collect();
+            order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+            let top = &order[..self.top_k.min(order.len())];
+            let sum: f32 = top.iter().map(|&e| p[e]).sum();
+            for &e in top {
+                if e < n {
+                    rows[e].push(row as u32);
+                    weights[e].push(p[e] / sum);
+                }
+            }
+        }
+        let mut out = x2.zeros_like()?;
+        for (e, [gate, up, down]) in self.experts.iter().enumerate() {
+            if rows[e].is_empty() {
+                continue;
+            }
+            let idx = Tensor::new(rows[e].as_slice(), x.device())?;
+            let xs = x2.index_select(&idx, 0)?;
+            let g = gate.forward(&xs)?;
+            let g = match activation {
+                Activation::Silu => candle_nn::ops::silu(&g)?,
+                Activation::GeluTanh => gelu_tanh(&g)?,
+            };
+            let y = down.forward(&(g * up.forward(&xs)?)?)?;
+            let w = Tensor::new(weights[e].as_slice(), x.device())?
+                .to_dtype(y.dtype())?
+                .reshape((rows[e].len(), 1))?;
+            out = out.index_add(&idx, &y.broadcast_mul(&w)?, 0)?;
+        }
+        out.reshape((b, t, d))
+    }
 }
 
 /// Biases added after the attention projections, where a model has them.
@@ -735,12 +791,17 @@ impl Model {
             }
             x = (x + h)?;
             let h = rms_norm(&x, &layer.ffn_norm, cfg.rms_eps)?;
-            let gate = layer.gate.forward(&h)?;
-            let gate = match spec.activation {
-                Activation::Silu => candle_nn::ops::silu(&gate)?,
-                Activation::GeluTanh => gelu_tanh(&gate)?,
+            let mut h = match &layer.experts {
+                Some(experts) => experts.forward(&h, spec.activation)?,
+                None => {
+                    let gate = layer.gate.forward(&h)?;
+                    let gate = match spec.activation {
+                        Activation::Silu => candle_nn::ops::silu(&gate)?,
+                        Activation::GeluTanh => gelu_tanh(&gate)?,
+                    };
+                    layer.down.forward(&(gate * layer.up.forward(&h)?)?)?
+                }
             };
-            let mut h = layer.down.forward(&(gate * layer.up.forward(&h)?)?)?;
             if let Some(w) = &layer.post_ffn_norm {
                 h = rms_norm(&h, w, cfg.rms_eps)?;
             }

@@ -466,6 +466,7 @@ mod tests {
                 post_attn_norm: None,
                 post_ffn_norm: None,
                 bias: Biases::default(),
+                experts: None,
             })
             .collect();
         let cfg = Config {

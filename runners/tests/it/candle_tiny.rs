@@ -1,6 +1,6 @@
 //! HF folders of architectures and RoPE settings no real weights here exercise (Qwen 2 with
 //! attention biases, Llama with llama3 and linear `rope_scaling`, Gemma 3 `gemma3_text` with
-//! sliding layers; Qwen 3, Mistral, Phi-3 and Gemma 2), against transformers on tiny
+//! sliding layers; Qwen 3, Mistral, Mixtral, Phi-3 and Gemma 2), against transformers on tiny
 //! random-weight models: the folders are rebuilt from `fixtures/data/candle_reference_tiny.json`
 //! (the config.json transformers wrote, and the weights from the generator
 //! `scripts/candle-tiny-reference.py` used). The Qwen 2, Qwen 3, Phi-3 and Gemma 2 weights are
@@ -201,7 +201,7 @@ fn unknown_rope_scaling_is_a_load_error() {
 fn shared_prefixes_score_as_whole_sequences() {
     use audit_core::{Case, Query};
     let reference = fixture("candle_reference_tiny.json");
-    for name in ["qwen2", "gemma3", "gemma2", "phi3"] {
+    for name in ["qwen2", "gemma3", "gemma2", "phi3", "mixtral"] {
         let model = &reference["models"][name];
         let dir = tempfile::tempdir().unwrap();
         write_folder(
@@ -573,4 +573,73 @@ fn phi3_gguf_matches_transformers() {
 #[test]
 fn gemma2_gguf_matches_transformers() {
     check_gguf("gemma2", "gemma2");
+}
+
+/// Mixtral: 4 experts, 2 per token, in the transformers 5 layout (`mlp.experts.gate_up_proj`).
+#[test]
+fn mixtral_experts_match_transformers() {
+    check("mixtral", None);
+}
+
+/// The same Mixtral with its experts in the hub's layout (`block_sparse_moe.experts.N.w1`,
+/// `w3`, `w2`, `block_sparse_moe.gate`).
+#[test]
+fn mixtral_in_the_hub_layout_matches_transformers() {
+    let reference = fixture("candle_reference_tiny.json");
+    let model = &reference["models"]["mixtral"];
+    let hf = weights(model, reference["seed"].as_u64().unwrap());
+    let mut tensors = HashMap::new();
+    for (name, t) in hf {
+        let Some((layer, rest)) = name
+            .strip_prefix("model.layers.")
+            .and_then(|r| r.split_once('.'))
+        else {
+            tensors.insert(name, t);
+            continue;
+        };
+        let moe = |s: &str| format!("model.layers.{layer}.block_sparse_moe.{s}");
+        match rest {
+            "mlp.gate.weight" => {
+                tensors.insert(moe("gate.weight"), t);
+            }
+            "mlp.experts.gate_up_proj" => {
+                let ff = t.dim(1).unwrap() / 2;
+                for e in 0..t.dim(0).unwrap() {
+                    let x = t.get(e).unwrap();
+                    let w1 = x.narrow(0, 0, ff).unwrap().contiguous().unwrap();
+                    let w3 = x.narrow(0, ff, ff).unwrap().contiguous().unwrap();
+                    tensors.insert(moe(&format!("experts.{e}.w1.weight")), w1);
+                    tensors.insert(moe(&format!("experts.{e}.w3.weight")), w3);
+                }
+            }
+            "mlp.experts.down_proj" => {
+                for e in 0..t.dim(0).unwrap() {
+                    let w2 = t.get(e).unwrap().contiguous().unwrap();
+                    tensors.insert(moe(&format!("experts.{e}.w2.weight")), w2);
+                }
+            }
+            _ => {
+                tensors.insert(name, t);
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(
+        dir.path(),
+        model,
+        reference["seed"].as_u64().unwrap(),
+        &model["config"],
+    );
+    candle_core::safetensors::save(&tensors, dir.path().join("model.safetensors")).unwrap();
+    let backend = CandleBackend::load(dir.path(), &CandleOptions::default()).unwrap();
+    let prompts: Vec<Vec<u32>> = serde_json::from_value(reference["prompts"].clone()).unwrap();
+    for (i, ids) in prompts.iter().enumerate() {
+        let ours: f64 = backend.token_scores(ids).unwrap().iter().map(|s| s.1).sum();
+        let expected = model["logprobs"][i].as_f64().unwrap();
+        assert!(
+            (ours - expected).abs() < 1e-4,
+            "mixtral hub layout prompt {i}: ours {ours} transformers {expected}"
+        );
+    }
+    check_greedy(&backend, &prompts, model, "mixtral hub layout");
 }

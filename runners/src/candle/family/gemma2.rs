@@ -3,7 +3,6 @@
 //! other layer sliding (layers 0, 2, …), attention scale from `query_pre_attn_scalar`.
 
 use super::{Activation, Sliding, Spec};
-#[allow(unused_imports)]
 use super::{LayerNames, GGUF_LLAMA, HF_LLAMA};
 
 pub(super) const SPEC: Spec = Spec {
@@ -17,6 +16,7 @@ pub(super) const SPEC: Spec = Spec {
     softcap: true,
     query_pre_attn_scalar: true,
     tied_default: true,
+    experts: false,
     gguf_interleaved: &[],
     hf: LayerNames {
         ffn_norm: "pre_feedforward_layernorm",

@@ -2,7 +2,6 @@
 //! every sixth layer global, the sliding layers with a RoPE base of their own.
 
 use super::{Activation, Sliding, Spec};
-#[allow(unused_imports)]
 use super::{LayerNames, GGUF_LLAMA, HF_LLAMA};
 
 pub(super) const SPEC: Spec = Spec {
@@ -16,6 +15,7 @@ pub(super) const SPEC: Spec = Spec {
     softcap: true,
     query_pre_attn_scalar: true,
     tied_default: true,
+    experts: false,
     gguf_interleaved: &[],
     hf: LayerNames {
         ffn_norm: "pre_feedforward_layernorm",

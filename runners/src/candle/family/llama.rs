@@ -2,8 +2,7 @@
 //! (`attention_bias`); llama.cpp permutes q/k rows for adjacent-pair RoPE.
 
 use super::{Activation, Sliding, Spec};
-#[allow(unused_imports)]
-use super::{LayerNames, GGUF_LLAMA, HF_LLAMA};
+use super::{GGUF_LLAMA, HF_LLAMA};
 
 pub(super) const SPEC: Spec = Spec {
     hf_types: &["llama"],
@@ -16,6 +15,7 @@ pub(super) const SPEC: Spec = Spec {
     softcap: false,
     query_pre_attn_scalar: false,
     tied_default: false,
+    experts: false,
     gguf_interleaved: &["llama"],
     hf: HF_LLAMA,
     gguf: GGUF_LLAMA,

@@ -1,8 +1,7 @@
 //! Mistral: the Llama block with a sliding window on every layer (`sliding_window`).
 
 use super::{Activation, Sliding, Spec};
-#[allow(unused_imports)]
-use super::{LayerNames, GGUF_LLAMA, HF_LLAMA};
+use super::{GGUF_LLAMA, HF_LLAMA};
 
 pub(super) const SPEC: Spec = Spec {
     hf_types: &["mistral"],
@@ -15,6 +14,7 @@ pub(super) const SPEC: Spec = Spec {
     softcap: false,
     query_pre_attn_scalar: false,
     tied_default: false,
+    experts: false,
     gguf_interleaved: &["mistral"],
     hf: HF_LLAMA,
     gguf: GGUF_LLAMA,

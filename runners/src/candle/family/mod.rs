@@ -7,6 +7,7 @@ mod gemma2;
 mod gemma3;
 mod llama;
 mod mistral;
+mod mixtral;
 mod phi3;
 mod qwen2;
 mod qwen3;
@@ -32,15 +33,18 @@ pub(crate) enum Family {
     /// Gemma 2: (1 + w) norms, post-norms, GELU, scaled embeddings, attention and final logit
     /// soft-capping, every other layer sliding.
     Gemma2,
+    /// Mixtral: Mistral with a sparse mixture of experts for the MLP (HF folders).
+    Mixtral,
     /// Gemma 3: Gemma 2's block without soft-capping, with q/k norms, five sliding layers in six
     /// with their own RoPE base.
     Gemma3,
 }
 
 /// Every family, in the order errors list them.
-const ALL: [Family; 7] = [
+const ALL: [Family; 8] = [
     Family::Llama,
     Family::Mistral,
+    Family::Mixtral,
     Family::Qwen2,
     Family::Qwen3,
     Family::Phi3,
@@ -161,6 +165,8 @@ pub(crate) struct Spec {
     pub query_pre_attn_scalar: bool,
     /// `tie_word_embeddings` when config.json does not say.
     pub tied_default: bool,
+    /// A mixture of experts replaces the MLP (`num_local_experts`, `num_experts_per_tok`).
+    pub experts: bool,
     /// Whether the GGUF converter permuted the q/k rows for adjacent-pair RoPE, per
     /// architecture name (`llama`, `mistral`); the others keep the HF layout (NeoX RoPE).
     pub gguf_interleaved: &'static [&'static str],
@@ -173,6 +179,7 @@ impl Family {
         match self {
             Family::Llama => &llama::SPEC,
             Family::Mistral => &mistral::SPEC,
+            Family::Mixtral => &mixtral::SPEC,
             Family::Qwen2 => &qwen2::SPEC,
             Family::Qwen3 => &qwen3::SPEC,
             Family::Phi3 => &phi3::SPEC,
@@ -229,6 +236,8 @@ pub(crate) trait Source {
     fn norm(&mut self, name: &str) -> Result<Tensor, LoadError>;
     /// A vector in the working dtype (biases).
     fn bias(&mut self, name: &str) -> Result<Tensor, LoadError>;
+    /// Any tensor in the working dtype (stacked expert matrices).
+    fn tensor(&mut self, name: &str) -> Result<Tensor, LoadError>;
 }
 
 /// The error for a tensor that is missing or has the wrong shape.
@@ -267,12 +276,14 @@ fn one(mut v: Vec<Linear>, src: &dyn Source, name: &str) -> Result<Linear, LoadE
     })
 }
 
-/// Loads decoder block `i` by the names `n`, checking every shape against `dims`.
+/// Loads decoder block `i` by the names `n`, checking every shape against `dims`; with
+/// `experts` (count, used per token), a Mixtral mixture of experts in place of the MLP.
 pub(crate) fn load_layer(
     src: &mut dyn Source,
     n: &LayerNames,
     i: usize,
     dims: Dims,
+    experts: Option<(usize, usize)>,
 ) -> Result<Layer, LoadError> {
     let w = |stem: &str| format!("{}.{i}.{stem}.weight", n.prefix);
     let b = |stem: &str| format!("{}.{i}.{stem}.bias", n.prefix);
@@ -309,37 +320,23 @@ pub(crate) fn load_layer(
     let o_name = w(n.o);
     check_shape(src, &o_name, &[d, q_rows])?;
     let o = one(src.linears(&o_name, &[d])?, src, &o_name)?;
-    let (gate, up, ff) = match n.gate_up {
-        Some(stem) => {
-            let name = w(stem);
-            let rows = rows_of(src, &name)?;
-            let ff = rows / 2;
-            check_shape(src, &name, &[2 * ff.max(1), d])?;
-            let mut parts = src.linears(&name, &[ff, ff])?.into_iter();
-            match (parts.next(), parts.next()) {
-                (Some(g), Some(u)) => (g, u, ff),
-                _ => {
-                    return Err(LoadError::Corrupt {
-                        path: src.shown(&name),
-                        reason: format!("tensor `{name}` did not split into gate and up"),
-                    })
-                }
-            }
-        }
-        None => {
-            let gate_name = w(n.gate);
-            let ff = rows_of(src, &gate_name)?;
-            check_shape(src, &gate_name, &[ff, d])?;
-            let gate = one(src.linears(&gate_name, &[ff])?, src, &gate_name)?;
-            let up_name = w(n.up);
-            check_shape(src, &up_name, &[ff, d])?;
-            let up = one(src.linears(&up_name, &[ff])?, src, &up_name)?;
-            (gate, up, ff)
-        }
+    let moe = match experts {
+        Some((count, top_k)) => Some(mixtral::load_experts(src, i, dims, count, top_k)?),
+        None => None,
     };
-    let down_name = w(n.down);
-    check_shape(src, &down_name, &[d, ff])?;
-    let down = one(src.linears(&down_name, &[d])?, src, &down_name)?;
+    let empty = || -> Result<Linear, LoadError> {
+        Tensor::zeros((0, 0), candle_core::DType::F32, &candle_core::Device::Cpu)
+            .map(Linear::Dense)
+            .map_err(|e| LoadError::Corrupt {
+                path: src.shown(n.o),
+                reason: super::gguf::one_line(e),
+            })
+    };
+    let (gate, up, down) = if moe.is_some() {
+        (empty()?, empty()?, empty()?)
+    } else {
+        dense_mlp(src, n, i, dims)?
+    };
     let mut norm = |stem: &str, size: usize| -> Result<Tensor, LoadError> {
         let name = w(stem);
         check_shape(src, &name, &[size])?;
@@ -386,7 +383,51 @@ pub(crate) fn load_layer(
         post_attn_norm,
         post_ffn_norm,
         bias,
+        experts: moe,
     })
+}
+
+/// The dense gated MLP of block `i`: gate, up (or both fused) and down.
+fn dense_mlp(
+    src: &mut dyn Source,
+    n: &LayerNames,
+    i: usize,
+    dims: Dims,
+) -> Result<(Linear, Linear, Linear), LoadError> {
+    let w = |stem: &str| format!("{}.{i}.{stem}.weight", n.prefix);
+    let d = dims.d_model;
+    let (gate, up, ff) = match n.gate_up {
+        Some(stem) => {
+            let name = w(stem);
+            let rows = rows_of(src, &name)?;
+            let ff = rows / 2;
+            check_shape(src, &name, &[2 * ff.max(1), d])?;
+            let mut parts = src.linears(&name, &[ff, ff])?.into_iter();
+            match (parts.next(), parts.next()) {
+                (Some(g), Some(u)) => (g, u, ff),
+                _ => {
+                    return Err(LoadError::Corrupt {
+                        path: src.shown(&name),
+                        reason: format!("tensor `{name}` did not split into gate and up"),
+                    })
+                }
+            }
+        }
+        None => {
+            let gate_name = w(n.gate);
+            let ff = rows_of(src, &gate_name)?;
+            check_shape(src, &gate_name, &[ff, d])?;
+            let gate = one(src.linears(&gate_name, &[ff])?, src, &gate_name)?;
+            let up_name = w(n.up);
+            check_shape(src, &up_name, &[ff, d])?;
+            let up = one(src.linears(&up_name, &[ff])?, src, &up_name)?;
+            (gate, up, ff)
+        }
+    };
+    let down_name = w(n.down);
+    check_shape(src, &down_name, &[d, ff])?;
+    let down = one(src.linears(&down_name, &[d])?, src, &down_name)?;
+    Ok((gate, up, down))
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! where the config sets one.
 
 use super::{Activation, Sliding, Spec};
-#[allow(unused_imports)]
 use super::{LayerNames, GGUF_LLAMA, HF_LLAMA};
 
 pub(super) const SPEC: Spec = Spec {
@@ -17,6 +16,7 @@ pub(super) const SPEC: Spec = Spec {
     softcap: false,
     query_pre_attn_scalar: false,
     tied_default: false,
+    experts: false,
     gguf_interleaved: &[],
     hf: LayerNames {
         qkv: Some("self_attn.qkv_proj"),

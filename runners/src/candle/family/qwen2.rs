@@ -2,8 +2,7 @@
 //! refused.
 
 use super::{Activation, Sliding, Spec};
-#[allow(unused_imports)]
-use super::{LayerNames, GGUF_LLAMA, HF_LLAMA};
+use super::{GGUF_LLAMA, HF_LLAMA};
 
 pub(super) const SPEC: Spec = Spec {
     hf_types: &["qwen2"],
@@ -16,6 +15,7 @@ pub(super) const SPEC: Spec = Spec {
     softcap: false,
     query_pre_attn_scalar: false,
     tied_default: false,
+    experts: false,
     gguf_interleaved: &[],
     hf: HF_LLAMA,
     gguf: GGUF_LLAMA,

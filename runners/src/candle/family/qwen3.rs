@@ -1,7 +1,6 @@
 //! Qwen 3: the Llama block without biases, with an RMS norm over each head of q and k before RoPE.
 
 use super::{Activation, Sliding, Spec};
-#[allow(unused_imports)]
 use super::{LayerNames, GGUF_LLAMA, HF_LLAMA};
 
 pub(super) const SPEC: Spec = Spec {
@@ -15,6 +14,7 @@ pub(super) const SPEC: Spec = Spec {
     softcap: false,
     query_pre_attn_scalar: false,
     tied_default: false,
+    experts: false,
     gguf_interleaved: &[],
     hf: LayerNames {
         q_norm: Some("self_attn.q_norm"),
