@@ -333,13 +333,27 @@ impl GgufFile {
     }
 
     /// The decoder family of this file, or the error naming an architecture we do not run.
+    /// A `llama` or `mistral` file with experts (`<arch>.expert_count`) is Mixtral, as
+    /// llama.cpp's converter writes it.
     pub fn family(&self) -> Result<Family, LoadError> {
         let arch = self.architecture()?;
-        Family::from_gguf(&arch).ok_or_else(|| LoadError::UnsupportedArchitecture {
-            path: self.path.clone(),
-            architecture: arch,
-            supported: family::supported(),
-        })
+        let family =
+            Family::from_gguf(&arch).ok_or_else(|| LoadError::UnsupportedArchitecture {
+                path: self.path.clone(),
+                architecture: arch.clone(),
+                supported: family::supported(),
+            })?;
+        let experts = self
+            .meta_u32(&format!("{arch}.expert_count"))
+            .is_ok_and(|n| n > 0);
+        match family {
+            _ if !experts => Ok(family),
+            Family::Llama | Family::Mistral => Ok(Family::Mixtral),
+            _ => Err(LoadError::Unsupported {
+                path: self.path.clone(),
+                what: format!("a mixture of experts in a `{arch}` file"),
+            }),
+        }
     }
 
     /// Builds the decoder described by this file.
@@ -510,6 +524,19 @@ impl GgufFile {
             n_kv_heads,
             head_dim,
         };
+        let experts = if spec.experts {
+            let n = self.meta_u32(&key("expert_count"))? as usize;
+            let k = self.meta_u32(&key("expert_used_count"))? as usize;
+            if k == 0 || k > n {
+                return Err(LoadError::Corrupt {
+                    path: self.path.clone(),
+                    reason: format!("{k} experts used per token of {n}"),
+                });
+            }
+            Some((n, k))
+        } else {
+            None
+        };
         let mut src = GgufSource {
             file: self,
             dtype,
@@ -517,7 +544,7 @@ impl GgufFile {
             quantized,
         };
         let layers = (0..n_layers)
-            .map(|i| family::load_layer(&mut src, &spec.gguf, i, dims, None))
+            .map(|i| family::load_layer(&mut src, &spec.gguf, i, dims, experts))
             .collect::<Result<Vec<_>, _>>()?;
         check_shape(&src, "output_norm.weight", &[d_model])?;
         let norm = self.dense("output_norm.weight", DType::F32, device)?;

@@ -480,7 +480,44 @@ fn check_gguf(name: &str, arch: &str) {
     let model = &reference["models"][name];
     let config = &model["config"];
     let gemma = arch.starts_with("gemma");
-    let hf = weights(model, reference["seed"].as_u64().unwrap());
+    let mut hf = weights(model, reference["seed"].as_u64().unwrap());
+    // llama.cpp's `llama` architecture: q/k rows permuted for adjacent-pair RoPE, experts stacked.
+    if arch == "llama" {
+        let heads = |key: &str| config[key].as_u64().unwrap() as usize;
+        let permute = |w: &Tensor, n_heads: usize| {
+            let (out, d) = w.dims2().unwrap();
+            w.reshape((n_heads, 2, out / n_heads / 2, d))
+                .unwrap()
+                .transpose(1, 2)
+                .unwrap()
+                .contiguous()
+                .unwrap()
+                .reshape((out, d))
+                .unwrap()
+        };
+        let mut moved = HashMap::new();
+        for (name, t) in hf.drain() {
+            let (key, t) = if name.ends_with("q_proj.weight") {
+                (name, permute(&t, heads("num_attention_heads")))
+            } else if name.ends_with("k_proj.weight") {
+                (name, permute(&t, heads("num_key_value_heads")))
+            } else if let Some(layer) = name.strip_suffix(".mlp.experts.gate_up_proj") {
+                let ff = t.dim(1).unwrap() / 2;
+                let gate = t.narrow(1, 0, ff).unwrap().contiguous().unwrap();
+                let up = t.narrow(1, ff, ff).unwrap().contiguous().unwrap();
+                moved.insert(format!("{layer}.ffn_gate_exps"), gate);
+                (format!("{layer}.ffn_up_exps"), up)
+            } else if let Some(layer) = name.strip_suffix(".mlp.experts.down_proj") {
+                (format!("{layer}.ffn_down_exps"), t)
+            } else if let Some(layer) = name.strip_suffix(".mlp.gate.weight") {
+                (format!("{layer}.ffn_gate_inp"), t)
+            } else {
+                (name, t)
+            };
+            moved.insert(key, t);
+        }
+        hf = moved;
+    }
     let mut tensors: Vec<(String, QTensor)> = hf
         .iter()
         .map(|(ours, t)| {
@@ -489,10 +526,13 @@ fn check_gguf(name: &str, arch: &str) {
             } else {
                 t.clone()
             };
-            (
-                gguf_name(ours, gemma),
-                QTensor::quantize(&t, GgmlDType::F32).unwrap(),
-            )
+            let theirs = match ours.strip_prefix("model.layers.") {
+                Some(rest) if rest.contains("_exps") || rest.contains("ffn_gate_inp") => {
+                    format!("blk.{rest}.weight")
+                }
+                _ => gguf_name(ours, gemma),
+            };
+            (theirs, QTensor::quantize(&t, GgmlDType::F32).unwrap())
         })
         .collect();
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
@@ -525,6 +565,10 @@ fn check_gguf(name: &str, arch: &str) {
         ("tokenizer.ggml.merges".into(), Value::Array(vec![])),
         ("tokenizer.ggml.bos_token_id".into(), Value::U32(1)),
     ];
+    if let Some(n) = config["num_local_experts"].as_u64() {
+        metadata.push((key("expert_count"), Value::U32(n as u32)));
+        metadata.push((key("expert_used_count"), u32_of("num_experts_per_tok")));
+    }
     if config["head_dim"].is_u64() {
         metadata.push((key("attention.key_length"), u32_of("head_dim")));
     }
@@ -568,6 +612,13 @@ fn qwen3_gguf_matches_transformers() {
 #[test]
 fn phi3_gguf_matches_transformers() {
     check_gguf("phi3", "phi3");
+}
+
+/// Mixtral as llama.cpp writes it: architecture `llama` with `expert_count`, q/k permuted,
+/// stacked `ffn_{gate,up,down}_exps`.
+#[test]
+fn mixtral_gguf_matches_transformers() {
+    check_gguf("mixtral", "llama");
 }
 
 #[test]

@@ -1,6 +1,8 @@
-//! Mixtral: the Mistral block with a sparse mixture of experts in place of the MLP (HF folders
-//! only: the transformers 5 layout `mlp.gate` + `mlp.experts.{gate_up,down}_proj`, and the
-//! hub's `block_sparse_moe.gate` + `block_sparse_moe.experts.N.w{1,3,2}`).
+//! Mixtral: the Mistral block with a sparse mixture of experts in place of the MLP. HF folders in
+//! the transformers 5 layout (`mlp.gate` + `mlp.experts.{gate_up,down}_proj`) or the hub's
+//! (`block_sparse_moe.gate` + `block_sparse_moe.experts.N.w{1,3,2}`); GGUF files as llama.cpp
+//! writes them: architecture `llama` with `llama.expert_count`, `blk.N.ffn_gate_inp` and stacked
+//! `blk.N.ffn_{gate,up,down}_exps` (q/k permuted, like Llama's; experts dequantized at load).
 
 use candle_core::Tensor;
 
@@ -20,7 +22,7 @@ pub(super) const SPEC: Spec = Spec {
     query_pre_attn_scalar: false,
     tied_default: false,
     experts: true,
-    gguf_interleaved: &[],
+    gguf_interleaved: &["llama", "mistral"],
     hf: HF_LLAMA,
     gguf: GGUF_LLAMA,
 };
@@ -32,15 +34,55 @@ fn corrupt(src: &dyn Source, name: &str, e: candle_core::Error) -> LoadError {
     }
 }
 
-/// The experts of layer `i`: `n` experts, `top_k` run per token.
+/// The experts of layer `i`: `n` experts, `top_k` run per token; `gguf` for llama.cpp's names.
 pub(super) fn load_experts(
     src: &mut dyn Source,
     i: usize,
     dims: Dims,
     n: usize,
     top_k: usize,
+    gguf: bool,
 ) -> Result<Experts, LoadError> {
     let d = dims.d_model;
+    if gguf {
+        let name = |s: &str| format!("blk.{i}.{s}.weight");
+        let router_name = name("ffn_gate_inp");
+        check_shape(src, &router_name, &[n, d])?;
+        let router = super::one(src.linears(&router_name, &[n])?, src, &router_name)?;
+        let (gate_name, up_name, down_name) = (
+            name("ffn_gate_exps"),
+            name("ffn_up_exps"),
+            name("ffn_down_exps"),
+        );
+        let ff = src
+            .shape(&gate_name)
+            .and_then(|s| s.get(1).copied())
+            .unwrap_or(0);
+        check_shape(src, &gate_name, &[n, ff, d])?;
+        check_shape(src, &up_name, &[n, ff, d])?;
+        check_shape(src, &down_name, &[n, d, ff])?;
+        let gate = src.tensor(&gate_name)?;
+        let up = src.tensor(&up_name)?;
+        let down = src.tensor(&down_name)?;
+        let mut experts = Vec::with_capacity(n);
+        for e in 0..n {
+            let one = |t: &Tensor, name: &str| {
+                t.get(e)
+                    .and_then(|w| Linear::dense(&w))
+                    .map_err(|err| corrupt(src, name, err))
+            };
+            experts.push([
+                one(&gate, &gate_name)?,
+                one(&up, &up_name)?,
+                one(&down, &down_name)?,
+            ]);
+        }
+        return Ok(Experts {
+            router,
+            experts,
+            top_k,
+        });
+    }
     let new = format!("model.layers.{i}.mlp.gate.weight");
     let (router_name, fused) = if src.shape(&new).is_some() {
         (new, true)

@@ -321,7 +321,14 @@ pub(crate) fn load_layer(
     check_shape(src, &o_name, &[d, q_rows])?;
     let o = one(src.linears(&o_name, &[d])?, src, &o_name)?;
     let moe = match experts {
-        Some((count, top_k)) => Some(mixtral::load_experts(src, i, dims, count, top_k)?),
+        Some((count, top_k)) => Some(mixtral::load_experts(
+            src,
+            i,
+            dims,
+            count,
+            top_k,
+            n.prefix == GGUF_LLAMA.prefix,
+        )?),
         None => None,
     };
     let empty = || -> Result<Linear, LoadError> {
