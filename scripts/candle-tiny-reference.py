@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Reference outputs of tiny random-weight decoders, for the candle backend's HF config paths
 that no real weights here exercise: Qwen 2 (attention biases), Llama with `rope_scaling` of type
-llama3 and linear, and Gemma 3 (`gemma3_text`, sliding layers with a window of 8).
+llama3 and linear, Gemma 3 (`gemma3_text`, sliding layers with a window of 8), and the families
+of `runners/src/candle/family/` without real weights here: Qwen 3 (q/k norms), Mistral (window of
+8 on every layer), Phi-3 (fused qkv and gate_up, window of 8), Gemma 2 (soft-capping small
+enough to matter, every other layer sliding with a window of 8), Mixtral (4 experts, 2 per token).
 
 Each model is built by transformers from a config, its weights are filled from a 64-bit linear
 congruential generator that `runners/tests/it/candle_tiny.rs` reproduces bit for bit (so the fixture
@@ -10,22 +13,29 @@ per model: that config, the tensors in generation order with their shape and val
 prompts, the summed log-probability of each prompt's tokens after the first (f32, eager
 attention), and 8 greedy tokens after each prompt.
 
-  ~/.cache/probity/venv-torch/bin/python scripts/candle-tiny-reference.py
-      (writes fixtures/data/candle_reference_tiny.json)
+  ~/.cache/probity/venv-torch/bin/python scripts/candle-tiny-reference.py [NAME ...]
+      (writes fixtures/data/candle_reference_tiny.json; with names, only those models are
+      rebuilt and the others kept as stored, each model recording the versions that made it)
 """
 
 import json
 import pathlib
 import random
+import sys
 import tempfile
 
 import torch
 import transformers
 from transformers import (
     AutoModelForCausalLM,
+    Gemma2Config,
     Gemma3TextConfig,
     LlamaConfig,
+    MistralConfig,
+    MixtralConfig,
+    Phi3Config,
     Qwen2Config,
+    Qwen3Config,
 )
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -74,6 +84,22 @@ CONFIGS = {
         sliding_window=8,
         layer_types=["sliding_attention", "sliding_attention", "full_attention"],
     ),
+    "qwen3": Qwen3Config(**COMMON, num_hidden_layers=2, num_key_value_heads=2, head_dim=16, rope_theta=1e6),
+    "mistral": MistralConfig(**COMMON, num_hidden_layers=2, num_key_value_heads=2, sliding_window=8),
+    "phi3": Phi3Config(**COMMON, num_hidden_layers=2, num_key_value_heads=2, sliding_window=8),
+    "mixtral": MixtralConfig(
+        **COMMON, num_hidden_layers=2, num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2
+    ),
+    "gemma2": Gemma2Config(
+        **COMMON,
+        num_hidden_layers=3,
+        num_key_value_heads=2,
+        head_dim=16,
+        query_pre_attn_scalar=16,
+        sliding_window=8,
+        attn_logit_softcapping=2.0,
+        final_logit_softcapping=1.5,
+    ),
 }
 
 
@@ -102,7 +128,7 @@ def value_range(name, gemma):
 def build(name, config):
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config, attn_implementation="eager", dtype=torch.float32).eval()
-    gemma = name == "gemma3"
+    gemma = name.startswith("gemma")
     lcg = Lcg(SEED)
     tensors = []
     params = dict(model.named_parameters())  # tied weights appear once
@@ -120,6 +146,8 @@ def build(name, config):
 
 
 def main():
+    only = sys.argv[1:]
+    old = json.loads(OUT.read_text()) if only else None
     rng = random.Random(7)
     prompts = [[1] + [rng.randrange(3, 256) for _ in range(n)] for n in (5, 11, 23, 40)]
     out = {
@@ -129,7 +157,12 @@ def main():
         "prompts": prompts,
         "models": {},
     }
+    versions = out["versions"]
+    if old is not None:
+        out["versions"], out["models"] = old["versions"], old["models"]
     for name, config in CONFIGS.items():
+        if only and name not in only:
+            continue
         model, tensors, saved = build(name, config)
         model.generation_config.eos_token_id = None
         logprobs, greedy = [], []
@@ -141,6 +174,8 @@ def main():
                 g = model.generate(x, max_new_tokens=8, do_sample=False, eos_token_id=None, pad_token_id=0)
                 greedy.append(g[0, len(ids):].tolist())
         out["models"][name] = {"config": saved, "tensors": tensors, "logprobs": logprobs, "greedy": greedy}
+        if only:
+            out["models"][name]["versions"] = versions
         print(name, [round(v, 4) for v in logprobs], greedy[0])
     OUT.write_text(json.dumps(out, indent=1) + "\n")
     print("wrote", OUT)

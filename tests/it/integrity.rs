@@ -826,3 +826,101 @@ fn a_full_disk_stops_the_run_cleanly_and_it_resumes() {
         std::fs::read_to_string(out.join("attempts.jsonl")).unwrap()
     );
 }
+
+/// A decoder folder the candle backend cannot build: one line naming the file and the family,
+/// the missing tensor, or the misshaped tensor with both shapes, exit 2.
+#[test]
+fn unsupported_family_and_bad_tensors_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    let out = out.to_str().unwrap();
+    let folder = dir.path().join("model");
+    std::fs::create_dir(&folder).unwrap();
+    let tokenizer = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],"normalizer":null,"pre_tokenizer":{"type":"WhitespaceSplit"},"post_processor":null,"decoder":null,"model":{"type":"WordLevel","vocab":{"a":0,"b":1},"unk_token":"a"}}"#;
+    std::fs::write(folder.join("tokenizer.json"), tokenizer).unwrap();
+    // A safetensors file of the given f32 tensors (zeros), by hand.
+    let safetensors = |tensors: &[(&str, [usize; 2])]| {
+        let mut header = serde_json::Map::new();
+        let mut offset = 0;
+        for (name, shape) in tensors {
+            let bytes = shape[0] * shape[1] * 4;
+            header.insert(
+                name.to_string(),
+                serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + bytes]}),
+            );
+            offset += bytes;
+        }
+        let mut text = serde_json::Value::Object(header).to_string();
+        while !text.len().is_multiple_of(8) {
+            text.push(' ');
+        }
+        let mut file = (text.len() as u64).to_le_bytes().to_vec();
+        file.extend(text.as_bytes());
+        file.extend(vec![0u8; offset]);
+        std::fs::write(folder.join("model.safetensors"), file).unwrap();
+    };
+    let config = |model_type: &str| {
+        let config = serde_json::json!({
+            "model_type": model_type,
+            "hidden_size": 8,
+            "intermediate_size": 16,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 1,
+        });
+        std::fs::write(folder.join("config.json"), config.to_string()).unwrap();
+    };
+    let run = || {
+        fails(&[
+            "run",
+            "--suite",
+            "crows-pairs",
+            "--model",
+            folder.to_str().unwrap(),
+            "--datasets",
+            &datasets(),
+            "--limit",
+            "1",
+            "--out",
+            out,
+        ])
+    };
+    let config_path = folder.join("config.json");
+    config("mamba");
+    safetensors(&[]);
+    let line = run();
+    assert!(line.contains("unsupported architecture `mamba`"), "{line}");
+    assert!(line.contains(config_path.to_str().unwrap()), "{line}");
+    assert!(line.contains("qwen3") && line.contains("gemma2"), "{line}");
+
+    config("qwen3");
+    let line = run();
+    assert!(
+        line.contains("tensor `model.embed_tokens.weight` is missing"),
+        "{line}"
+    );
+    assert!(
+        line.contains(folder.join("model.safetensors").to_str().unwrap()),
+        "{line}"
+    );
+
+    safetensors(&[("model.embed_tokens.weight", [16, 4])]);
+    let line = run();
+    assert!(
+        line.contains("tensor `model.embed_tokens.weight` has shape [16, 4], expected [16, 8]"),
+        "{line}"
+    );
+
+    safetensors(&[
+        ("model.embed_tokens.weight", [16, 8]),
+        ("model.layers.0.self_attn.q_proj.weight", [8, 8]),
+        ("model.layers.0.self_attn.k_proj.weight", [8, 8]),
+    ]);
+    let line = run();
+    assert!(
+        line.contains(
+            "tensor `model.layers.0.self_attn.k_proj.weight` has shape [8, 8], expected [4, 8]"
+        ),
+        "{line}"
+    );
+}

@@ -1,5 +1,5 @@
-//! Loading a decoder from a GGUF file (`llama`, `mistral`, `qwen2`, `gemma3`): architecture
-//! metadata to `Config`, tensors to weights.
+//! Loading a decoder from a GGUF file (the architectures of `family`): architecture metadata
+//! to `Config`, tensors to weights.
 //!
 //! Tensors are dequantized to the working dtype at load, or kept as GGUF blocks
 //! (`Quantized::Keep`: the matrices of the blocks, the embeddings and the head; norms and biases
@@ -13,7 +13,8 @@ use std::sync::Arc;
 use candle_core::quantized::{ggml_file, gguf_file, GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 
-use super::model::{Biases, Blocks, Config, Family, Layer, Linear, Model, Vocab};
+use super::family::{self, check_shape, Dims, Family, Sliding, Source};
+use super::model::{qrows, Blocks, Config, Linear, Model, Vocab};
 use super::LoadError;
 
 /// Whether the weights are dequantized at load or kept as GGUF blocks.
@@ -308,20 +309,6 @@ impl GgufFile {
             })
     }
 
-    /// A bias vector where the file has one (Qwen 2's q, k and v projections).
-    fn bias(
-        &mut self,
-        name: &str,
-        dtype: DType,
-        device: &Device,
-    ) -> Result<Option<Tensor>, LoadError> {
-        if self.has(name) {
-            self.dense(name, dtype, device).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-
     /// A tensor kept as it is stored, for the quantized mode; Q5_0 becomes the same values in
     /// Q8_0 (see `q5_0_as_q8_0`). Refuses GGML types the quantized path does not run.
     fn kept(&mut self, name: &str, device: &Device) -> Result<QTensor, LoadError> {
@@ -345,58 +332,26 @@ impl GgufFile {
         }
     }
 
-    fn linear(
-        &mut self,
-        name: &str,
-        dtype: DType,
-        device: &Device,
-        quantized: Quantized,
-    ) -> Result<Linear, LoadError> {
-        if quantized == Quantized::Keep {
-            let q = self.kept(name, device)?;
-            if is_block_format(q.dtype()) {
-                return Blocks::new(q)
-                    .map(Linear::Blocks)
-                    .map_err(|e| LoadError::Corrupt {
-                        path: self.path.clone(),
-                        reason: format!("tensor `{name}`: {}", one_line(e)),
-                    });
-            }
-            let path = self.path.clone();
-            let t = q.dequantize(device).map_err(|e| LoadError::Corrupt {
-                path: path.clone(),
-                reason: format!("tensor `{name}`: {}", one_line(e)),
-            })?;
-            return Linear::dense(&t).map_err(|e| LoadError::Corrupt {
-                path,
-                reason: format!("tensor `{name}`: {}", one_line(e)),
-            });
-        }
-        let q = self.qtensor(name, device)?;
-        let path = self.path.clone();
-        let t = q
-            .dequantize(device)
-            .and_then(|t| t.to_dtype(dtype))
-            .map_err(|e| LoadError::Corrupt {
-                path,
-                reason: format!("tensor `{name}`: {}", one_line(e)),
-            })?;
-        let path = self.path.clone();
-        Linear::dense(&t).map_err(|e| LoadError::Corrupt {
-            path,
-            reason: format!("tensor `{name}`: {}", one_line(e)),
-        })
-    }
-
     /// The decoder family of this file, or the error naming an architecture we do not run.
+    /// A `llama` or `mistral` file with experts (`<arch>.expert_count`) is Mixtral, as
+    /// llama.cpp's converter writes it.
     pub fn family(&self) -> Result<Family, LoadError> {
         let arch = self.architecture()?;
-        match arch.as_str() {
-            "llama" | "mistral" | "qwen2" => Ok(Family::Llama),
-            "gemma3" => Ok(Family::Gemma3),
-            other => Err(LoadError::UnsupportedArchitecture {
+        let family =
+            Family::from_gguf(&arch).ok_or_else(|| LoadError::UnsupportedArchitecture {
                 path: self.path.clone(),
-                architecture: other.to_string(),
+                architecture: arch.clone(),
+                supported: family::supported(),
+            })?;
+        let experts = self
+            .meta_u32(&format!("{arch}.expert_count"))
+            .is_ok_and(|n| n > 0);
+        match family {
+            _ if !experts => Ok(family),
+            Family::Llama | Family::Mistral => Ok(Family::Mixtral),
+            _ => Err(LoadError::Unsupported {
+                path: self.path.clone(),
+                what: format!("a mixture of experts in a `{arch}` file"),
             }),
         }
     }
@@ -410,6 +365,7 @@ impl GgufFile {
     ) -> Result<Model, LoadError> {
         let arch = self.architecture()?;
         let family = self.family()?;
+        let spec = family.spec();
         let key = |s: &str| format!("{arch}.{s}");
         let n_layers = self.meta_u32(&key("block_count"))? as usize;
         let d_model = self.meta_u32(&key("embedding_length"))? as usize;
@@ -437,40 +393,94 @@ impl GgufFile {
                 ),
             });
         }
-        let (tables, vocab) = match quantized {
+        if let Ok(rotated) = self.meta_u32(&key("rope.dimension_count")) {
+            if rotated as usize != head_dim {
+                return Err(LoadError::Unsupported {
+                    path: self.path.clone(),
+                    what: format!("partial RoPE ({rotated} of {head_dim} head dimensions)"),
+                });
+            }
+        }
+        if let Some(name) = ["rope_factors_long.weight", "rope_factors_short.weight"]
+            .into_iter()
+            .find(|n| self.has(n))
+        {
+            return Err(LoadError::Unsupported {
+                path: self.path.clone(),
+                what: format!("LongRoPE (tensor `{name}`)"),
+            });
+        }
+        let embed_name = "token_embd.weight";
+        let vocab = self
+            .content
+            .tensor_infos
+            .get(embed_name)
+            .and_then(|t| t.shape.dims().first().copied())
+            .unwrap_or(0);
+        {
+            let src = GgufSource {
+                file: self,
+                dtype,
+                device,
+                quantized,
+            };
+            check_shape(&src, embed_name, &[vocab, d_model])?;
+            if src.shape("output.weight").is_some() {
+                check_shape(&src, "output.weight", &[vocab, d_model])?;
+            }
+        }
+        let tables = match quantized {
             Quantized::Dequantize => {
-                let embed = self.dense("token_embd.weight", dtype, device)?;
-                let vocab = embed.dims().first().copied().unwrap_or(0);
+                let embed = self.dense(embed_name, dtype, device)?;
                 let head = if self.has("output.weight") {
                     Some(self.dense("output.weight", dtype, device)?)
                 } else {
                     None
                 };
-                (Tables::Dense(embed, head), vocab)
+                Tables::Dense(embed, head)
             }
             Quantized::Keep => {
-                let embed = Arc::new(self.kept("token_embd.weight", device)?);
-                let vocab = embed.shape().dims().first().copied().unwrap_or(0);
+                let embed = Arc::new(self.kept(embed_name, device)?);
                 let head = if self.has("output.weight") {
                     Arc::new(self.kept("output.weight", device)?)
                 } else {
                     embed.clone()
                 };
-                (Tables::Kept(embed, head), vocab)
+                Tables::Kept(embed, head)
             }
         };
-        let (rope_local_theta, rope_scale, sliding_pattern, attn_scale) = match family {
-            Family::Llama => (rope_theta, 1.0, 0, 1.0 / (head_dim as f64).sqrt()),
-            Family::Gemma3 => (
+        let (rope_local_theta, rope_scale) = if spec.local_rope {
+            (
                 f64::from(
                     self.meta_f32(&key("rope.local_freq_base"))
                         .unwrap_or(10_000.0),
                 ),
                 f64::from(self.meta_f32(&key("rope.scaling.factor")).unwrap_or(1.0)),
-                6,
-                1.0 / (head_dim as f64).sqrt(),
-            ),
+            )
+        } else {
+            (rope_theta, 1.0)
         };
+        let (sliding_window, sliding_pattern) = match spec.sliding {
+            Sliding::Never => (None, 0),
+            Sliding::Every => (sliding_window, usize::MAX),
+            Sliding::Pattern(every) => (sliding_window, every),
+        };
+        // llama.cpp scales Gemma 2 27B's (46 layers) queries by d_model / heads, the others by
+        // head_dim, as `query_pre_attn_scalar` does in their config.json.
+        let query_scalar = if family == Family::Gemma2 && n_layers == 46 {
+            d_model / n_heads
+        } else {
+            head_dim
+        };
+        let softcap = |f: &Self, k: &str| {
+            if spec.softcap {
+                f.meta_f32(&key(k)).map(f64::from)
+            } else {
+                None
+            }
+        };
+        let attn_softcap = softcap(self, "attn_logit_softcapping");
+        let final_softcap = softcap(self, "final_logit_softcapping");
         let rope_freq_factors = if self.has("rope_freqs.weight") {
             let t = self.dense("rope_freqs.weight", DType::F32, device)?;
             let path = self.path.clone();
@@ -497,62 +507,46 @@ impl GgufFile {
             rope_theta,
             rope_local_theta,
             rope_scale,
-            // llama.cpp's converter permutes the q/k rows of Llama and Mistral only; Qwen 2 keeps
-            // the HF layout (llama.cpp runs it with NeoX RoPE).
-            rope_interleaved: matches!(arch.as_str(), "llama" | "mistral"),
+            // llama.cpp's converter permutes the q/k rows of Llama and Mistral only; the others
+            // keep the HF layout (llama.cpp runs them with NeoX RoPE).
+            rope_interleaved: spec.gguf_interleaved.contains(&arch.as_str()),
             context_len,
-            sliding_window: if family == Family::Gemma3 {
-                sliding_window
-            } else {
-                None
-            },
+            sliding_window,
             sliding_pattern,
-            attn_scale,
+            attn_scale: 1.0 / (query_scalar as f64).sqrt(),
             rope_freq_factors,
+            attn_softcap,
+            final_softcap,
         };
-        let mut layers = Vec::with_capacity(n_layers);
-        for i in 0..n_layers {
-            let p = |s: &str| format!("blk.{i}.{s}.weight");
-            let gemma = family == Family::Gemma3;
-            let norm = |f: &mut Self, s: &str| f.dense(&p(s), DType::F32, device);
-            layers.push(Layer {
-                q: self.linear(&p("attn_q"), dtype, device, quantized)?,
-                k: self.linear(&p("attn_k"), dtype, device, quantized)?,
-                v: self.linear(&p("attn_v"), dtype, device, quantized)?,
-                o: self.linear(&p("attn_output"), dtype, device, quantized)?,
-                gate: self.linear(&p("ffn_gate"), dtype, device, quantized)?,
-                up: self.linear(&p("ffn_up"), dtype, device, quantized)?,
-                down: self.linear(&p("ffn_down"), dtype, device, quantized)?,
-                attn_norm: norm(self, "attn_norm")?,
-                ffn_norm: norm(self, "ffn_norm")?,
-                q_norm: if gemma {
-                    Some(norm(self, "attn_q_norm")?)
-                } else {
-                    None
-                },
-                k_norm: if gemma {
-                    Some(norm(self, "attn_k_norm")?)
-                } else {
-                    None
-                },
-                post_attn_norm: if gemma {
-                    Some(norm(self, "post_attention_norm")?)
-                } else {
-                    None
-                },
-                post_ffn_norm: if gemma {
-                    Some(norm(self, "post_ffw_norm")?)
-                } else {
-                    None
-                },
-                bias: Biases {
-                    q: self.bias(&format!("blk.{i}.attn_q.bias"), dtype, device)?,
-                    k: self.bias(&format!("blk.{i}.attn_k.bias"), dtype, device)?,
-                    v: self.bias(&format!("blk.{i}.attn_v.bias"), dtype, device)?,
-                    o: self.bias(&format!("blk.{i}.attn_output.bias"), dtype, device)?,
-                },
-            });
-        }
+        let dims = Dims {
+            d_model,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+        };
+        let experts = if spec.experts {
+            let n = self.meta_u32(&key("expert_count"))? as usize;
+            let k = self.meta_u32(&key("expert_used_count"))? as usize;
+            if k == 0 || k > n {
+                return Err(LoadError::Corrupt {
+                    path: self.path.clone(),
+                    reason: format!("{k} experts used per token of {n}"),
+                });
+            }
+            Some((n, k))
+        } else {
+            None
+        };
+        let mut src = GgufSource {
+            file: self,
+            dtype,
+            device,
+            quantized,
+        };
+        let layers = (0..n_layers)
+            .map(|i| family::load_layer(&mut src, &spec.gguf, i, dims, experts))
+            .collect::<Result<Vec<_>, _>>()?;
+        check_shape(&src, "output_norm.weight", &[d_model])?;
         let norm = self.dense("output_norm.weight", DType::F32, device)?;
         let path = self.path.clone();
         let vocab = match tables {
@@ -565,6 +559,81 @@ impl GgufFile {
                 path,
                 reason: one_line(e),
             })
+    }
+}
+
+/// The tensors of a GGUF file, read as the layers are built.
+struct GgufSource<'a> {
+    file: &'a mut GgufFile,
+    dtype: DType,
+    device: &'a Device,
+    quantized: Quantized,
+}
+
+impl Source for GgufSource<'_> {
+    fn shown(&self, _name: &str) -> String {
+        self.file.path.clone()
+    }
+
+    fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.file
+            .content
+            .tensor_infos
+            .get(name)
+            .map(|t| t.shape.dims().to_vec())
+    }
+
+    fn linears(&mut self, name: &str, rows: &[usize]) -> Result<Vec<Linear>, LoadError> {
+        let path = self.file.path.clone();
+        let err = |e: candle_core::Error| LoadError::Corrupt {
+            path: path.clone(),
+            reason: format!("tensor `{name}`: {}", one_line(e)),
+        };
+        let dense = if self.quantized == Quantized::Keep {
+            let q = self.file.kept(name, self.device)?;
+            if is_block_format(q.dtype()) {
+                if rows.len() == 1 {
+                    return Ok(vec![Linear::Blocks(Blocks::new(q).map_err(err)?)]);
+                }
+                let mut out = Vec::with_capacity(rows.len());
+                let mut start = 0;
+                for &n in rows {
+                    let part = qrows(&q, start, start + n).and_then(Blocks::new);
+                    out.push(Linear::Blocks(part.map_err(err)?));
+                    start += n;
+                }
+                return Ok(out);
+            }
+            q.dequantize(self.device).map_err(err)?
+        } else {
+            let q = self.file.qtensor(name, self.device)?;
+            q.dequantize(self.device)
+                .and_then(|t| t.to_dtype(self.dtype))
+                .map_err(err)?
+        };
+        if rows.len() == 1 {
+            return Ok(vec![Linear::dense(&dense).map_err(err)?]);
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        let mut start = 0;
+        for &n in rows {
+            let part = dense.narrow(0, start, n).and_then(|p| Linear::dense(&p));
+            out.push(part.map_err(err)?);
+            start += n;
+        }
+        Ok(out)
+    }
+
+    fn norm(&mut self, name: &str) -> Result<Tensor, LoadError> {
+        self.file.dense(name, DType::F32, self.device)
+    }
+
+    fn bias(&mut self, name: &str) -> Result<Tensor, LoadError> {
+        self.file.dense(name, self.dtype, self.device)
+    }
+
+    fn tensor(&mut self, name: &str) -> Result<Tensor, LoadError> {
+        self.file.dense(name, self.dtype, self.device)
     }
 }
 

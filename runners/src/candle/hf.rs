@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 
+use super::family::{self, check_shape, Dims, Family, Sliding, Source};
 use super::gguf::one_line;
-use super::model::{Biases, Config, Family, Layer, Linear, Model};
+use super::model::{Config, Linear, Model};
 use super::tokenizer::Specials;
 use super::LoadError;
 
@@ -44,6 +45,11 @@ struct HfConfig {
     rope_local_base_freq: Option<f64>,
     final_logit_softcapping: Option<f64>,
     attn_logit_softcapping: Option<f64>,
+    /// Phi-3 (Phi-4-mini: 0.75, not supported).
+    partial_rotary_factor: Option<f64>,
+    /// Mixtral.
+    num_local_experts: Option<usize>,
+    num_experts_per_tok: Option<usize>,
 }
 
 /// RoPE of one kind of layer: base, linear scale, per-frequency divisors (Llama 3 scaling).
@@ -162,6 +168,88 @@ fn llama3_factors(
         .collect()
 }
 
+/// The tensors of a folder, taken one by one as the layers are built.
+struct HfSource<'a> {
+    tensors: HashMap<String, Tensor>,
+    /// The safetensors file of each tensor, which errors name.
+    files: HashMap<String, PathBuf>,
+    /// The folder's safetensors files.
+    weight_files: Vec<PathBuf>,
+    dir: &'a Path,
+    dtype: DType,
+    /// Norm weights are stored as `w` and scale by `1 + w` (Gemma).
+    plus_one: bool,
+}
+
+impl HfSource<'_> {
+    /// The file that holds `name`; for a missing tensor, the folder's one safetensors file, or
+    /// the folder when the weights are sharded.
+    fn file(&self, name: &str) -> PathBuf {
+        if let Some(path) = self.files.get(name) {
+            return path.clone();
+        }
+        match self.weight_files.as_slice() {
+            [one] => one.clone(),
+            _ => self.dir.to_path_buf(),
+        }
+    }
+
+    fn take(&mut self, name: &str, dtype: DType) -> Result<Tensor, LoadError> {
+        let file = self.file(name);
+        self.tensors
+            .remove(name)
+            .ok_or_else(|| corrupt(&file, format!("tensor `{name}` is missing")))?
+            .to_dtype(dtype)
+            .map_err(|e| corrupt(&file, format!("tensor `{name}`: {}", one_line(e))))
+    }
+}
+
+impl Source for HfSource<'_> {
+    fn shown(&self, name: &str) -> String {
+        self.file(name).display().to_string()
+    }
+
+    fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.tensors.get(name).map(|t| t.dims().to_vec())
+    }
+
+    fn linears(&mut self, name: &str, rows: &[usize]) -> Result<Vec<Linear>, LoadError> {
+        let w = self.take(name, self.dtype)?;
+        let file = self.file(name);
+        let mut start = 0;
+        let mut out = Vec::with_capacity(rows.len());
+        for &n in rows {
+            let part = if rows.len() == 1 {
+                Linear::dense(&w)
+            } else {
+                w.narrow(0, start, n).and_then(|p| Linear::dense(&p))
+            };
+            out.push(
+                part.map_err(|e| corrupt(&file, format!("tensor `{name}`: {}", one_line(e))))?,
+            );
+            start += n;
+        }
+        Ok(out)
+    }
+
+    fn norm(&mut self, name: &str) -> Result<Tensor, LoadError> {
+        let t = self.take(name, DType::F32)?;
+        if self.plus_one {
+            (t + 1.0).map_err(|e| corrupt(&self.file(name), one_line(e)))
+        } else {
+            Ok(t)
+        }
+    }
+
+    fn bias(&mut self, name: &str) -> Result<Tensor, LoadError> {
+        self.take(name, self.dtype)
+    }
+
+    fn tensor(&mut self, name: &str) -> Result<Tensor, LoadError> {
+        self.take(name, self.dtype)
+    }
+}
+
 /// What a folder holds, read and checked.
 pub(crate) struct Folder {
     pub dir: PathBuf,
@@ -242,7 +330,17 @@ impl Folder {
 
     /// Every tensor of the folder's safetensors files.
     fn tensors(&self, device: &Device) -> Result<HashMap<String, Tensor>, LoadError> {
+        Ok(self.tensors_and_files(device)?.0)
+    }
+
+    /// Every tensor of the folder's safetensors files, and the file that holds each.
+    #[allow(clippy::type_complexity)]
+    fn tensors_and_files(
+        &self,
+        device: &Device,
+    ) -> Result<(HashMap<String, Tensor>, HashMap<String, PathBuf>), LoadError> {
         let mut all = HashMap::new();
+        let mut files = HashMap::new();
         for path in self
             .files
             .iter()
@@ -254,9 +352,10 @@ impl Folder {
                     format!("not a readable safetensors file ({})", one_line(e)),
                 )
             })?;
+            files.extend(tensors.keys().map(|k| (k.clone(), path.clone())));
             all.extend(tensors);
         }
-        Ok(all)
+        Ok((all, files))
     }
 
     /// The tokenizer, its special ids and the chat template source, if any.
@@ -332,8 +431,7 @@ impl Folder {
         ))
     }
 
-    /// A decoder from the folder's weights: the Llama family (`llama`, `mistral`, `qwen2`:
-    /// attention biases where the weights have them) or Gemma 3 (`gemma3_text`).
+    /// A decoder from the folder's weights, of the family its `model_type` names (`family`).
     pub fn decoder(&self, dtype: DType, device: &Device) -> Result<Model, LoadError> {
         let config_path = self.dir.join("config.json");
         let c: HfConfig = serde_json::from_str(&self.config_text)
@@ -342,25 +440,39 @@ impl Folder {
             path: config_path.display().to_string(),
             what,
         };
-        let family = match self.model_type.as_str() {
-            "gemma3_text" => Family::Gemma3,
-            _ => Family::Llama,
-        };
-        let gemma = family == Family::Gemma3;
+        let family = Family::from_hf(&self.model_type).ok_or_else(|| {
+            LoadError::UnsupportedArchitecture {
+                path: config_path.display().to_string(),
+                architecture: self.model_type.clone(),
+                supported: family::supported(),
+            }
+        })?;
+        let spec = family.spec();
         if c.mlp_bias == Some(true) {
             return Err(unsupported("`mlp_bias`".into()));
         }
+        let expected = spec.activation.hf_name();
         let activation = c
             .hidden_activation
             .clone()
             .or_else(|| c.hidden_act.clone())
-            .unwrap_or_else(|| if gemma { "gelu_pytorch_tanh" } else { "silu" }.into());
-        let expected = if gemma { "gelu_pytorch_tanh" } else { "silu" };
+            .unwrap_or_else(|| expected.into());
         if activation != expected {
             return Err(unsupported(format!("activation `{activation}`")));
         }
-        if c.final_logit_softcapping.is_some() || c.attn_logit_softcapping.is_some() {
+        if !spec.softcap
+            && (c.final_logit_softcapping.is_some() || c.attn_logit_softcapping.is_some())
+        {
             return Err(unsupported("logit soft-capping".into()));
+        }
+        let partial = c.partial_rotary_factor.or_else(|| {
+            c.rope_parameters
+                .as_ref()
+                .and_then(|p| p.get("partial_rotary_factor"))
+                .and_then(|v| v.as_f64())
+        });
+        if partial.is_some_and(|f| f != 1.0) {
+            return Err(unsupported("`partial_rotary_factor` other than 1".into()));
         }
         let n_kv_heads = c.num_key_value_heads.unwrap_or(c.num_attention_heads);
         if c.num_attention_heads == 0
@@ -374,146 +486,119 @@ impl Folder {
         }
         let head_dim = c.head_dim.unwrap_or(c.hidden_size / c.num_attention_heads);
         let global = c.rope("full_attention", &config_path)?;
-        // Which layers use a sliding window: Gemma 3 lists them (every n-th layer global);
-        // Mistral slides every layer; Qwen 2 only with `use_sliding_window`, not supported.
-        let (sliding_window, sliding_pattern, local_theta) = if gemma {
-            let types = c.layer_types.clone().unwrap_or_else(|| {
-                (0..c.num_hidden_layers)
-                    .map(|i| {
-                        if (i + 1) % 6 == 0 {
+        // Which layers use a sliding window (see `family::Sliding`).
+        let (sliding_window, sliding_pattern, local_theta) = match spec.sliding {
+            Sliding::Never => {
+                if c.use_sliding_window == Some(true) {
+                    return Err(unsupported(format!(
+                        "`use_sliding_window` for `{}`",
+                        self.model_type
+                    )));
+                }
+                (None, 0, global.theta)
+            }
+            // Every layer slides (pattern larger than any layer count).
+            Sliding::Every => (c.sliding_window, usize::MAX, global.theta),
+            Sliding::Pattern(every) => {
+                let types = c.layer_types.clone().unwrap_or_else(|| {
+                    (0..c.num_hidden_layers)
+                        .map(|i| {
+                            if (i + 1) % every == 0 {
+                                "full_attention"
+                            } else {
+                                "sliding_attention"
+                            }
+                            .to_string()
+                        })
+                        .collect()
+                });
+                let pattern = types
+                    .iter()
+                    .position(|t| t == "full_attention")
+                    .map_or(0, |p| p + 1);
+                let regular = types.len() == c.num_hidden_layers
+                    && types.iter().enumerate().all(|(i, t)| {
+                        let full = pattern > 0 && (i + 1) % pattern == 0;
+                        t == if full {
                             "full_attention"
                         } else {
                             "sliding_attention"
                         }
-                        .to_string()
-                    })
-                    .collect()
-            });
-            let pattern = types
-                .iter()
-                .position(|t| t == "full_attention")
-                .map_or(0, |p| p + 1);
-            let regular = types.len() == c.num_hidden_layers
-                && types.iter().enumerate().all(|(i, t)| {
-                    let full = pattern > 0 && (i + 1) % pattern == 0;
-                    t == if full {
-                        "full_attention"
-                    } else {
-                        "sliding_attention"
-                    }
-                });
-            if !regular {
-                return Err(unsupported(
-                    "`layer_types` other than every n-th layer global".into(),
-                ));
-            }
-            let local = c.rope("sliding_attention", &config_path)?;
-            if local.scale != 1.0 || local.freq_factors.is_some() {
-                return Err(unsupported("rope scaling on sliding layers".into()));
-            }
-            let pattern = if pattern == 0 { usize::MAX } else { pattern };
-            (c.sliding_window, pattern, local.theta)
-        } else if self.model_type == "qwen2" {
-            if c.use_sliding_window == Some(true) {
-                return Err(unsupported("Qwen 2 `use_sliding_window`".into()));
-            }
-            (None, 0, global.theta)
-        } else {
-            // Mistral: every layer slides (pattern larger than any layer count).
-            (c.sliding_window, usize::MAX, global.theta)
-        };
-        let mut tensors = self.tensors(device)?;
-        let dir = self.dir.clone();
-        let take = |tensors: &mut HashMap<String, Tensor>,
-                    name: &str,
-                    dtype: DType|
-         -> Result<Tensor, LoadError> {
-            tensors
-                .remove(name)
-                .ok_or_else(|| corrupt(&dir, format!("tensor `{name}` is missing")))?
-                .to_dtype(dtype)
-                .map_err(|e| corrupt(&dir, format!("tensor `{name}`: {}", one_line(e))))
-        };
-        // Gemma's RMS norms scale by (1 + w); the others by w. Norm weights stay in f32.
-        let norm = |tensors: &mut HashMap<String, Tensor>, name: &str| {
-            let t = take(tensors, name, DType::F32)?;
-            if gemma {
-                (t + 1.0).map_err(|e| corrupt(&self.dir, one_line(e)))
-            } else {
-                Ok(t)
-            }
-        };
-        let embed = take(&mut tensors, "model.embed_tokens.weight", dtype)?;
-        let vocab = embed.dims().first().copied().unwrap_or(0);
-        let mut layers = Vec::with_capacity(c.num_hidden_layers);
-        for i in 0..c.num_hidden_layers {
-            let p = |s: &str| format!("model.layers.{i}.{s}.weight");
-            let mut linear = |s: &str| -> Result<Linear, LoadError> {
-                let w = take(&mut tensors, &p(s), dtype)?;
-                Linear::dense(&w).map_err(|e| corrupt(&self.dir, one_line(e)))
-            };
-            let q = linear("self_attn.q_proj")?;
-            let k = linear("self_attn.k_proj")?;
-            let v = linear("self_attn.v_proj")?;
-            let o = linear("self_attn.o_proj")?;
-            let gate = linear("mlp.gate_proj")?;
-            let up = linear("mlp.up_proj")?;
-            let down = linear("mlp.down_proj")?;
-            let mut bias = |s: &str| -> Result<Option<Tensor>, LoadError> {
-                let name = format!("model.layers.{i}.self_attn.{s}.bias");
-                if tensors.contains_key(&name) {
-                    take(&mut tensors, &name, dtype).map(Some)
-                } else {
-                    Ok(None)
+                    });
+                if !regular {
+                    return Err(unsupported(
+                        "`layer_types` other than every n-th layer global".into(),
+                    ));
                 }
-            };
-            let bias = Biases {
-                q: bias("q_proj")?,
-                k: bias("k_proj")?,
-                v: bias("v_proj")?,
-                o: bias("o_proj")?,
-            };
-            let attn_norm = norm(&mut tensors, &p("input_layernorm"))?;
-            let (ffn_norm, q_norm, k_norm, post_attn_norm, post_ffn_norm) = if gemma {
-                (
-                    norm(&mut tensors, &p("pre_feedforward_layernorm"))?,
-                    Some(norm(&mut tensors, &p("self_attn.q_norm"))?),
-                    Some(norm(&mut tensors, &p("self_attn.k_norm"))?),
-                    Some(norm(&mut tensors, &p("post_attention_layernorm"))?),
-                    Some(norm(&mut tensors, &p("post_feedforward_layernorm"))?),
-                )
-            } else {
-                (
-                    norm(&mut tensors, &p("post_attention_layernorm"))?,
-                    None,
-                    None,
-                    None,
-                    None,
-                )
-            };
-            layers.push(Layer {
-                q,
-                k,
-                v,
-                o,
-                gate,
-                up,
-                down,
-                attn_norm,
-                ffn_norm,
-                q_norm,
-                k_norm,
-                post_attn_norm,
-                post_ffn_norm,
-                bias,
-            });
-        }
-        let final_norm = norm(&mut tensors, "model.norm.weight")?;
+                let local_theta = if spec.local_rope {
+                    let local = c.rope("sliding_attention", &config_path)?;
+                    if local.scale != 1.0 || local.freq_factors.is_some() {
+                        return Err(unsupported("rope scaling on sliding layers".into()));
+                    }
+                    local.theta
+                } else {
+                    global.theta
+                };
+                let pattern = if pattern == 0 { usize::MAX } else { pattern };
+                (c.sliding_window, pattern, local_theta)
+            }
+        };
+        let (tensors, files) = self.tensors_and_files(device)?;
+        let mut src = HfSource {
+            tensors,
+            files,
+            weight_files: self
+                .files
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+                .cloned()
+                .collect(),
+            dir: &self.dir,
+            dtype,
+            plus_one: spec.norm_plus_one,
+        };
+        let embed_name = "model.embed_tokens.weight";
+        let vocab = src
+            .shape(embed_name)
+            .and_then(|s| s.first().copied())
+            .unwrap_or(0);
+        check_shape(&src, embed_name, &[vocab, c.hidden_size])?;
+        let embed = src.take(embed_name, dtype)?;
+        let dims = Dims {
+            d_model: c.hidden_size,
+            n_heads: c.num_attention_heads,
+            n_kv_heads,
+            head_dim,
+        };
+        let experts = if spec.experts {
+            match (c.num_local_experts, c.num_experts_per_tok) {
+                (Some(n), Some(k)) if n > 0 && k > 0 && k <= n => Some((n, k)),
+                _ => return Err(corrupt(
+                    &config_path,
+                    "`num_local_experts` and `num_experts_per_tok` must be 1 ≤ per token ≤ experts",
+                )),
+            }
+        } else {
+            None
+        };
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| family::load_layer(&mut src, &spec.hf, i, dims, experts))
+            .collect::<Result<Vec<_>, _>>()?;
+        check_shape(&src, "model.norm.weight", &[c.hidden_size])?;
+        let final_norm = src.norm("model.norm.weight")?;
         // A folder without `lm_head.weight` ties the head to the embeddings.
-        let lm_head = if c.tie_word_embeddings.unwrap_or(gemma) {
+        let lm_head = if c.tie_word_embeddings.unwrap_or(spec.tied_default)
+            || src.shape("lm_head.weight").is_none()
+        {
             None
         } else {
-            take(&mut tensors, "lm_head.weight", dtype).ok()
+            check_shape(&src, "lm_head.weight", &[vocab, c.hidden_size])?;
+            Some(src.take("lm_head.weight", dtype)?)
+        };
+        let query_scalar = if spec.query_pre_attn_scalar {
+            c.query_pre_attn_scalar.unwrap_or(head_dim as f64)
+        } else {
+            head_dim as f64
         };
         let cfg = Config {
             family,
@@ -531,8 +616,10 @@ impl Folder {
             context_len: c.max_position_embeddings.unwrap_or(2048),
             sliding_window,
             sliding_pattern,
-            attn_scale: 1.0 / c.query_pre_attn_scalar.unwrap_or(head_dim as f64).sqrt(),
+            attn_scale: 1.0 / query_scalar.sqrt(),
             rope_freq_factors: global.freq_factors,
+            attn_softcap: c.attn_logit_softcapping.filter(|_| spec.softcap),
+            final_softcap: c.final_logit_softcapping.filter(|_| spec.softcap),
         };
         Model::new(
             cfg,

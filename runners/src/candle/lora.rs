@@ -655,6 +655,8 @@ mod tests {
             sliding_pattern: 0,
             attn_scale: 1.0,
             rope_freq_factors: None,
+            attn_softcap: None,
+            final_softcap: None,
         };
         let p = permute_rows(&b, Module::Q, &cfg)
             .unwrap()

@@ -6,6 +6,7 @@
 //! (`generate`). Tokenizers and templates come from the model's own files (`tokenizer`,
 //! `template`), so that token ids and prompts equal what transformers produces.
 
+mod family;
 mod gcg;
 mod generate;
 mod gguf;
@@ -75,8 +76,13 @@ pub enum LoadError {
     Io { path: String, reason: String },
     #[error("{path} is corrupt or truncated: {reason}")]
     Corrupt { path: String, reason: String },
-    #[error("{path}: unsupported architecture `{architecture}` (supported: llama, mistral, qwen2, gemma3, gemma3_text, bert)")]
-    UnsupportedArchitecture { path: String, architecture: String },
+    #[error("{path}: unsupported architecture `{architecture}` (supported: {supported})")]
+    UnsupportedArchitecture {
+        path: String,
+        architecture: String,
+        /// The GGUF architectures and HF model types the backend loads.
+        supported: String,
+    },
     #[error("{path}: {what} is not supported by the candle backend")]
     Unsupported { path: String, what: String },
     #[error("{path}: no usable tokenizer: {reason}")]
@@ -430,7 +436,7 @@ impl CandleBackend {
         let folder = hf::Folder::open(dir)?;
         let (mut tokenizer, specials, template_source) = folder.tokenizer()?;
         let engine = match folder.model_type.as_str() {
-            "llama" | "mistral" | "qwen2" | "gemma3_text" => {
+            t if family::Family::from_hf(t).is_some() => {
                 Engine::Decoder(folder.decoder(dtype, device)?)
             }
             "bert" if folder.is_masked_lm() => {
@@ -450,6 +456,7 @@ impl CandleBackend {
                 return Err(LoadError::UnsupportedArchitecture {
                     path: folder.dir.join("config.json").display().to_string(),
                     architecture: other.to_string(),
+                    supported: family::supported(),
                 })
             }
         };

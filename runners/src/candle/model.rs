@@ -1,4 +1,4 @@
-//! Our batched decoder forward (Llama and Gemma 3 families) with per-row positions, a key mask
+//! Our batched decoder forward (every family of `family`, whose quirks it reads as data) with per-row positions, a key mask
 //! built from those positions, a KV cache whose rows can leave, and the LM head applied only
 //! where logits are needed.
 //!
@@ -103,7 +103,7 @@ pub(crate) fn has_fast_kernel(dtype: GgmlDType) -> bool {
 
 /// Rows `start..end` of a quantized matrix `(rows, cols)` as a quantized matrix of their own
 /// (each row is whole blocks: GGUF rows never share a block).
-fn qrows(q: &QTensor, start: usize, end: usize) -> candle_core::Result<QTensor> {
+pub(crate) fn qrows(q: &QTensor, start: usize, end: usize) -> candle_core::Result<QTensor> {
     let (_, cols) = q.shape().dims2()?;
     let dtype = q.dtype();
     let row_bytes = cols / dtype.block_size() * dtype.type_size();
@@ -204,15 +204,8 @@ impl Vocab {
     }
 }
 
-/// Which variant of the decoder block a model uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Family {
-    /// Llama, SmolLM, Mistral-style: pre-norm, SiLU gate.
-    Llama,
-    /// Gemma 3: pre- and post-norms, q/k RMS norms, GELU (tanh) gate, scaled embeddings,
-    /// sliding-window layers with their own RoPE base.
-    Gemma3,
-}
+use super::family::Activation;
+pub(crate) use super::family::Family;
 
 /// The shape and numerics of a decoder, read from GGUF metadata or `config.json`.
 #[derive(Clone, Debug)]
@@ -240,6 +233,10 @@ pub(crate) struct Config {
     pub attn_scale: f64,
     /// Per-frequency divisors of the global RoPE (GGUF `rope_freqs.weight`, Llama 3.1's scaling).
     pub rope_freq_factors: Option<Vec<f32>>,
+    /// Attention scores become `cap · tanh(score / cap)` before the mask (Gemma 2).
+    pub attn_softcap: Option<f64>,
+    /// Logits become `cap · tanh(logit / cap)` (Gemma 2).
+    pub final_softcap: Option<f64>,
 }
 
 impl Config {
@@ -314,6 +311,62 @@ pub(crate) struct Layer {
     pub post_ffn_norm: Option<Tensor>,
     /// Attention projection biases (Qwen 2: q, k, v; Llama with `attention_bias`: all four).
     pub bias: Biases,
+    /// A mixture of experts in place of the MLP (Mixtral); `gate`, `up`, `down` are then empty.
+    pub experts: Option<Experts>,
+}
+
+/// A sparse mixture-of-experts MLP: a router scores the experts per token, the `top_k` best run
+/// and their outputs are summed, weighted by their router probabilities renormalized over the
+/// chosen ones (transformers' `MixtralSparseMoeBlock`).
+pub(crate) struct Experts {
+    /// `(n_experts, d)` as a linear map.
+    pub router: Linear,
+    /// Per expert: gate, up, down.
+    pub experts: Vec<[Linear; 3]>,
+    pub top_k: usize,
+}
+
+impl Experts {
+    fn forward(&self, x: &Tensor, activation: Activation) -> candle_core::Result<Tensor> {
+        let (b, t, d) = x.dims3()?;
+        let x2 = x.reshape((b * t, d))?;
+        let logits = self.router.forward(&x2)?.to_dtype(DType::F32)?;
+        let probs = candle_nn::ops::softmax_last_dim(&logits)?.to_vec2::<f32>()?;
+        let n = self.experts.len();
+        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let mut weights: Vec<Vec<f32>> = vec![Vec::new(); n];
+        for (row, p) in probs.iter().enumerate() {
+            let mut order: Vec<usize> = (0..p.len()).collect();
+            order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+            let top = &order[..self.top_k.min(order.len())];
+            let sum: f32 = top.iter().map(|&e| p[e]).sum();
+            for &e in top {
+                if e < n {
+                    rows[e].push(row as u32);
+                    weights[e].push(p[e] / sum);
+                }
+            }
+        }
+        let mut out = x2.zeros_like()?;
+        for (e, [gate, up, down]) in self.experts.iter().enumerate() {
+            if rows[e].is_empty() {
+                continue;
+            }
+            let idx = Tensor::new(rows[e].as_slice(), x.device())?;
+            let xs = x2.index_select(&idx, 0)?;
+            let g = gate.forward(&xs)?;
+            let g = match activation {
+                Activation::Silu => candle_nn::ops::silu(&g)?,
+                Activation::GeluTanh => gelu_tanh(&g)?,
+            };
+            let y = down.forward(&(g * up.forward(&xs)?)?)?;
+            let w = Tensor::new(weights[e].as_slice(), x.device())?
+                .to_dtype(y.dtype())?
+                .reshape((rows[e].len(), 1))?;
+            out = out.index_add(&idx, &y.broadcast_mul(&w)?, 0)?;
+        }
+        out.reshape((b, t, d))
+    }
 }
 
 /// Biases added after the attention projections, where a model has them.
@@ -507,6 +560,14 @@ fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> candle_core::Result<Tensor
         eps as f32,
     )?;
     y.to_dtype(dtype)
+}
+
+/// `cap · tanh(x / cap)`, or `x` without a cap.
+fn softcap(x: Tensor, cap: Option<f64>) -> candle_core::Result<Tensor> {
+    match cap {
+        Some(cap) => (x / cap)?.tanh()? * cap,
+        None => Ok(x),
+    }
 }
 
 fn gelu_tanh(x: &Tensor) -> candle_core::Result<Tensor> {
@@ -735,7 +796,8 @@ impl Model {
             }
         };
         let (cos, sin) = self.rope_tables(&pos_tensor, &self.inv_freq)?;
-        let local_rope = if cfg.family == Family::Gemma3 {
+        let spec = cfg.family.spec();
+        let local_rope = if spec.local_rope {
             Some(self.rope_tables(&pos_tensor, &self.inv_freq_local)?)
         } else {
             None
@@ -744,7 +806,7 @@ impl Model {
         let flat: Vec<u32> = tokens.iter().flatten().copied().collect();
         let rows = self.vocab.embed(&flat, self.dtype, &self.device)?;
         let mut x = rows.reshape((b, t, cfg.d_model))?;
-        if cfg.family == Family::Gemma3 {
+        if spec.embed_scale {
             let scale =
                 Tensor::new(&[(cfg.d_model as f32).sqrt()], &self.device)?.to_dtype(self.dtype)?;
             x = x.broadcast_mul(&scale)?;
@@ -767,12 +829,17 @@ impl Model {
             }
             x = (x + h)?;
             let h = rms_norm(&x, &layer.ffn_norm, cfg.rms_eps)?;
-            let gate = layer.gate.forward(&h)?;
-            let gate = match cfg.family {
-                Family::Llama => candle_nn::ops::silu(&gate)?,
-                Family::Gemma3 => gelu_tanh(&gate)?,
+            let mut h = match &layer.experts {
+                Some(experts) => experts.forward(&h, spec.activation)?,
+                None => {
+                    let gate = layer.gate.forward(&h)?;
+                    let gate = match spec.activation {
+                        Activation::Silu => candle_nn::ops::silu(&gate)?,
+                        Activation::GeluTanh => gelu_tanh(&gate)?,
+                    };
+                    layer.down.forward(&(gate * layer.up.forward(&h)?)?)?
+                }
             };
-            let mut h = layer.down.forward(&(gate * layer.up.forward(&h)?)?)?;
             if let Some(w) = &layer.post_ffn_norm {
                 h = rms_norm(&h, w, cfg.rms_eps)?;
             }
@@ -846,6 +913,7 @@ impl Model {
         let scores = (q.matmul(&k.t()?)? * cfg.attn_scale)?
             .to_dtype(DType::F32)?
             .reshape((b, cfg.n_heads, t, n_keys))?;
+        let scores = softcap(scores, cfg.attn_softcap)?;
         let scores = match &keys.mask {
             Some(mask) => scores.broadcast_add(mask)?,
             None => scores,
@@ -863,7 +931,7 @@ impl Model {
 
     /// Log-softmax rows for hidden states `(N, d)`: returns `(N, V)` logits in f32.
     pub fn logits(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
-        self.vocab.logits(hidden)
+        softcap(self.vocab.logits(hidden)?, self.cfg.final_softcap)
     }
 
     /// Picks rows of a `(B, T, d)` hidden-state tensor by flat index `b * T + t`.

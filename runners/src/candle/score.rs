@@ -466,6 +466,7 @@ mod tests {
                 post_attn_norm: None,
                 post_ffn_norm: None,
                 bias: Biases::default(),
+                experts: None,
             })
             .collect();
         let cfg = Config {
@@ -486,6 +487,8 @@ mod tests {
             sliding_pattern: 2,
             attn_scale: 1.0 / (hd as f64).sqrt(),
             rope_freq_factors: None,
+            attn_softcap: None,
+            final_softcap: None,
         };
         let embed = t((vocab, d));
         let norm = Tensor::ones(d, DType::F32, &device).unwrap();

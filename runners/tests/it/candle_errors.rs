@@ -212,3 +212,35 @@ fn unsupported_ggml_type_is_named() {
     std::fs::write(&path, bytes).unwrap();
     check(&load(&path), &path, "GGML tensor type IQ4_NL (id 20");
 }
+
+/// A tensor whose shape disagrees with the metadata is named with both shapes.
+#[test]
+fn misshaped_tensor_is_named_with_both_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.gguf");
+    let mut metadata: Vec<_> = llama_metadata()
+        .into_iter()
+        .filter(|(k, _)| *k != "llama.attention.head_count_kv")
+        .collect();
+    metadata.push(("llama.attention.head_count_kv", gguf_file::Value::U32(2)));
+    metadata.push((
+        "tokenizer.ggml.model",
+        gguf_file::Value::String("gpt2".into()),
+    ));
+    let tokens = (0..8).map(|i| gguf_file::Value::String(format!("t{i}")));
+    metadata.push((
+        "tokenizer.ggml.tokens",
+        gguf_file::Value::Array(tokens.collect()),
+    ));
+    metadata.push(("tokenizer.ggml.merges", gguf_file::Value::Array(vec![])));
+    metadata.push((
+        "general.architecture",
+        gguf_file::Value::String("llama".into()),
+    ));
+    write_gguf(&path, &metadata);
+    check(
+        &load(&path),
+        &path,
+        "tensor `blk.0.attn_k.weight` has shape [4, 8], expected [8, 8]",
+    );
+}
