@@ -34,10 +34,13 @@ pub struct SearchIds {
 /// Why a model cannot run a gradient search, if it cannot: quantized weights, adapters kept
 /// unmerged, and families whose gradient path is not written (Gemma 3).
 pub(crate) fn gradient_support(model: &Model) -> Result<(), String> {
-    if model.cfg.family != Family::Llama {
-        return Err(
-            "GCG supports Llama-family decoders (Llama, SmolLM, Qwen 2, Mistral) only".into(),
-        );
+    // The gradient path is the plain decoder (no q/k norms, soft-caps, sliding windows,
+    // fused projections or experts): the families whose forward is exactly that.
+    if !matches!(model.cfg.family, Family::Llama | Family::Qwen2) {
+        return Err(format!(
+            "GCG supports the Llama and Qwen 2 families (Llama, SmolLM, Qwen 2.5) only, not {:?}",
+            model.cfg.family
+        ));
     }
     if model.dtype != DType::F32 {
         return Err("GCG needs f32 weights (--dtype f32)".into());
