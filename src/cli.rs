@@ -910,6 +910,7 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         &suites,
         &planned,
         backend.as_mut(),
+        None,
         &mut judges,
         &config,
         session.journal(),

@@ -78,6 +78,7 @@ impl Attempt {
     pub fn response(&self) -> Option<&str> {
         match &self.answer {
             Answer::Response(text) | Answer::SuffixSearch { response: text, .. } => Some(text),
+            Answer::Attack(record) => Some(&record.response),
             _ => None,
         }
     }
@@ -114,6 +115,10 @@ impl Attempt {
                 .iter()
                 .position(|&v| bad(v))
                 .map(|i| format!("loss {} at step {}", losses[i], i + 1)),
+            Answer::Attack(record) => std::iter::once(record.rating)
+                .chain(record.turns.iter().filter_map(|t| t.score))
+                .find(|&v| bad(v))
+                .map(|v| format!("attack rating {v}")),
             Answer::Response(_) | Answer::Error(_) => None,
         };
         let reason = answer.map(|what| format!("the backend returned a non-finite {what}"));

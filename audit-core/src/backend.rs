@@ -42,6 +42,9 @@ pub enum Answer {
         /// Whether greedy decoding produced the target.
         target_hit: bool,
     },
+    /// The outcome of an adaptive attack (Attack): every turn, and the best target reply,
+    /// which detectors and judges read.
+    Attack(crate::attack::AttackRecord),
     /// This item could not be answered, and why.
     Error(String),
 }
@@ -160,6 +163,8 @@ pub trait Backend: Send {
                 self.model().backend,
                 self.model().model
             )),
+            // The run drives attacks itself, asking the target for Chat answers.
+            QueryKind::Attack => self.supports(QueryKind::Chat),
             _ => Ok(()),
         }
     }

@@ -92,6 +92,15 @@ pub enum Query {
         /// How to search.
         search: SearchParams,
     },
+    /// An adaptive attack on one behavior (PAIR, TAP, Crescendo: `crate::attack`): the
+    /// probe's algorithm asks an attacker model, the target and a judge model until the judge
+    /// rates a reply a success or the budget is spent; answered by `Answer::Attack`.
+    Attack {
+        /// The behavior the attack tries to elicit, as the attacker is told it.
+        goal: String,
+        /// The text the attacker aims for the target's reply to begin with.
+        target: String,
+    },
 }
 
 /// The settings of one suffix search (GCG, as nanogcg 0.3.0 names them).
@@ -145,6 +154,8 @@ pub enum QueryKind {
     Classify,
     /// [`Query::SuffixSearch`].
     SuffixSearch,
+    /// [`Query::Attack`].
+    Attack,
 }
 
 impl Query {
@@ -156,6 +167,7 @@ impl Query {
             Query::Embed { .. } => QueryKind::Embed,
             Query::Classify { .. } => QueryKind::Classify,
             Query::SuffixSearch { .. } => QueryKind::SuffixSearch,
+            Query::Attack { .. } => QueryKind::Attack,
         }
     }
 
@@ -184,18 +196,20 @@ impl Query {
                 target,
                 ..
             } => system.as_deref().map_or(0, str::len) + prompt.len() + target.len(),
+            Query::Attack { goal, target } => goal.len() + target.len(),
         }
     }
 }
 
 impl QueryKind {
     /// Every kind, in the order runs process them.
-    pub const ALL: [QueryKind; 5] = [
+    pub const ALL: [QueryKind; 6] = [
         QueryKind::Chat,
         QueryKind::Choice,
         QueryKind::Embed,
         QueryKind::Classify,
         QueryKind::SuffixSearch,
+        QueryKind::Attack,
     ];
 
     /// The kind's name as written in attempts.jsonl (`chat`, `choice`, …).
@@ -206,6 +220,7 @@ impl QueryKind {
             QueryKind::Embed => "embed",
             QueryKind::Classify => "classify",
             QueryKind::SuffixSearch => "suffix_search",
+            QueryKind::Attack => "attack",
         }
     }
 }

@@ -6,6 +6,7 @@
 // Every public item is documented (issue 17): this crate is the API the others speak.
 #![warn(missing_docs)]
 
+pub mod attack;
 pub mod attempt;
 pub mod backend;
 pub mod case;

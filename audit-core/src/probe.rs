@@ -41,6 +41,11 @@ pub trait Probe: Send + Sync {
     }
     /// The cases, deterministic for a seed. Ids are unique within the probe.
     fn cases(&self, seed: u64) -> Result<Vec<Case>, ProbeError>;
+    /// The adaptive algorithm that answers this probe's `Query::Attack` cases (PAIR, TAP,
+    /// Crescendo); None, the default, for probes that make none.
+    fn attack(&self) -> Option<&dyn crate::attack::Attack> {
+        None
+    }
 }
 
 /// Rewrites a case into an attack variant (garak's "buff"). The variant's id extends the
@@ -105,6 +110,7 @@ pub fn unreadable(answer: &Answer) -> String {
                 Answer::Embeddings(_) => "embeddings",
                 Answer::Labels(_) => "labels",
                 Answer::SuffixSearch { .. } => "a suffix search",
+                Answer::Attack(_) => "an attack",
                 Answer::Response(_) | Answer::Error(_) => "text",
             }
         ),

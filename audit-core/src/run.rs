@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 
+use crate::attack::{Lockstep, Parties};
 use crate::attempt::Attempt;
 use crate::backend::{Answer, Backend, BackendError, Generation};
 use crate::case::{Case, QueryKind};
@@ -133,6 +134,9 @@ pub enum RunError {
         /// The judge's id.
         judge: String,
     },
+    /// A probe attacks adaptively (PAIR, TAP, Crescendo) and no attacker model was given.
+    #[error("{0} needs an attacker model: add --attacker MODEL (a model file or folder, scripted:PROFILE.toml or openai:NAME@URL)")]
+    NoAttacker(String),
     /// The backend cannot answer a kind of query the run holds (`Backend::supports`).
     #[error("{0}")]
     Unsupported(String),
@@ -234,6 +238,7 @@ pub fn execute(
         suites,
         planned,
         backend,
+        None,
         &mut JudgeBackends::new(),
         config,
         journal,
@@ -256,13 +261,21 @@ pub fn judge_generation(seed: u64) -> Generation {
     }
 }
 
+/// How many attacks (`Query::Attack`) run in lockstep: each step batches their requests to
+/// each party. More fill wider batches; each attack is journaled as soon as it ends, so a
+/// killed run resumes after the last finished behavior whatever this is.
+pub const ATTACKS_IN_FLIGHT: usize = 8;
+
 /// `execute`, with a second pass per batch: every judge of a probe asks its backend (from
 /// `judges`, by judge id) about the batch's attempts, in batches, before the attempts are
 /// journaled. A judge the suite uses without a backend is an error before anything runs.
+/// Adaptive attacks ask `attacker` and the judge their algorithm names as well
+/// (`crate::attack`).
 pub fn execute_with_judges(
     suites: &[Suite],
     planned: &[PlannedCase],
     backend: &mut dyn Backend,
+    mut attacker: Option<&mut dyn Backend>,
     judges: &mut JudgeBackends,
     config: &RunConfig,
     journal: &mut Journal,
@@ -281,6 +294,7 @@ pub fn execute_with_judges(
         }
     }
     check_support(planned, backend)?;
+    check_attacks(suites, planned, attacker.is_some(), judges)?;
     for kind in QueryKind::ALL {
         let mut todo: Vec<&PlannedCase> = planned
             .iter()
@@ -289,6 +303,22 @@ pub fn execute_with_judges(
             .collect();
         // Stable sort: equal sizes keep plan order, so the journal's order is deterministic.
         todo.sort_by_key(|p| std::cmp::Reverse(p.case.query.size_hint()));
+        if kind == QueryKind::Attack {
+            let mut parties = Parties {
+                attacker: attacker.as_deref_mut(),
+                judges,
+            };
+            attack_pass(
+                suites,
+                &todo,
+                backend,
+                &mut parties,
+                config,
+                journal,
+                on_progress,
+            )?;
+            continue;
+        }
         let batch_size = backend.batch_size(kind).max(1);
         for batch in todo.chunks(batch_size) {
             if stop_requested() {
@@ -322,6 +352,101 @@ pub fn execute_with_judges(
                 .collect();
             journal.append(&attempts)?;
             on_progress(attempts.len(), tokens);
+        }
+    }
+    Ok(())
+}
+
+/// Every attack of the plan has its algorithm, an attacker model and its judge's backend:
+/// checked before any case runs.
+fn check_attacks(
+    suites: &[Suite],
+    planned: &[PlannedCase],
+    has_attacker: bool,
+    judges: &JudgeBackends,
+) -> Result<(), RunError> {
+    let mut seen = BTreeSet::new();
+    for p in planned
+        .iter()
+        .filter(|p| p.case.query.kind() == QueryKind::Attack)
+    {
+        if !seen.insert((p.suite, p.probe)) {
+            continue;
+        }
+        let probe = &suites[p.suite].probes[p.probe].probe;
+        let Some(attack) = probe.attack() else {
+            return Err(RunError::Probe {
+                probe: probe.id().to_string(),
+                reason: ProbeError("it makes attack cases but has no attack algorithm".into()),
+            });
+        };
+        if !has_attacker {
+            return Err(RunError::NoAttacker(format!("probe {}", probe.id())));
+        }
+        if !judges.contains_key(attack.judge()) {
+            return Err(RunError::NoJudge {
+                probe: probe.id().to_string(),
+                judge: attack.judge().to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Runs the attacks of `todo` in lockstep groups of [`ATTACKS_IN_FLIGHT`]; each attack is
+/// scored (detectors, then judges) and journaled in the step it ends, so the journal's order is
+/// deterministic and a killed run loses only the attacks in flight.
+fn attack_pass(
+    suites: &[Suite],
+    todo: &[&PlannedCase],
+    target: &mut dyn Backend,
+    parties: &mut Parties<'_, '_>,
+    config: &RunConfig,
+    journal: &mut Journal,
+    on_progress: &mut dyn FnMut(usize, Option<u64>),
+) -> Result<(), RunError> {
+    for group in todo.chunks(ATTACKS_IN_FLIGHT) {
+        let mut begun = Vec::new();
+        for planned in group {
+            let probe = &suites[planned.suite].probes[planned.probe].probe;
+            let attack = probe.attack().ok_or_else(|| RunError::Probe {
+                probe: probe.id().to_string(),
+                reason: ProbeError("it makes attack cases but has no attack algorithm".into()),
+            })?;
+            let seed = crate::backend::case_seed(config.seed, &planned.case.id);
+            let state = attack
+                .begin(&planned.case, seed)
+                .map_err(|reason| RunError::Probe {
+                    probe: probe.id().to_string(),
+                    reason: ProbeError(format!("case {}: {reason}", planned.case.id)),
+                })?;
+            begun.push((planned.case.id.clone(), state));
+        }
+        let mut lockstep = Lockstep::new(begun);
+        while !lockstep.is_done() {
+            if stop_requested() {
+                return Err(RunError::Interrupted);
+            }
+            let finished = lockstep.step(target, parties, &config.generation)?;
+            if finished.is_empty() {
+                continue;
+            }
+            let batch: Vec<&PlannedCase> = finished.iter().map(|(i, _)| group[*i]).collect();
+            let mut attempts: Vec<Attempt> = finished
+                .into_iter()
+                .zip(&batch)
+                .map(|((_, record), planned)| score(suites, planned, Answer::Attack(record)))
+                .collect();
+            judge_pass(suites, &batch, &mut attempts, parties.judges, config.seed)?;
+            let attempts: Vec<Attempt> = attempts
+                .into_iter()
+                .map(|mut attempt| {
+                    attempt.decoded.clear();
+                    attempt.into_finite()
+                })
+                .collect();
+            journal.append(&attempts)?;
+            on_progress(attempts.len(), None);
         }
     }
     Ok(())

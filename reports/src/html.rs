@@ -231,9 +231,23 @@ fn attempt_row(a: &Attempt) -> AttemptRow {
                 Answer::SuffixSearch { suffix, .. } => format!("{prompt} ⟨suffix⟩ {suffix}"),
                 _ => prompt.clone(),
             },
+            Query::Attack { goal, .. } => match &a.answer {
+                Answer::Attack(record) => record.prompt.clone(),
+                _ => goal.clone(),
+            },
         },
         answer: match &a.answer {
             Answer::Response(text) => text.clone(),
+            Answer::Attack(record) => format!(
+                "{} ⟨{} target queries, rating {}, {}⟩",
+                record.response,
+                record.queries.target,
+                number(record.rating, 0),
+                serde_json::to_value(record.stop)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
             Answer::SuffixSearch {
                 response,
                 steps,

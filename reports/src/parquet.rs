@@ -46,6 +46,10 @@ pub fn attempts_frame(attempts: &[Attempt]) -> PolarsResult<DataFrame> {
                 Query::Choice { context, .. } => Some(context.clone()),
                 Query::Embed { texts } | Query::Classify { texts } => json(texts),
                 Query::SuffixSearch { prompt, .. } => Some(prompt.clone()),
+                Query::Attack { goal, .. } => match &a.answer {
+                    Answer::Attack(record) => Some(record.prompt.clone()),
+                    _ => Some(goal.clone()),
+                },
             }),
         ),
         Column::new(
@@ -59,6 +63,7 @@ pub fn attempts_frame(attempts: &[Attempt]) -> PolarsResult<DataFrame> {
             "response".into(),
             text(&|a| match &a.answer {
                 Answer::Response(r) | Answer::SuffixSearch { response: r, .. } => Some(r.clone()),
+                Answer::Attack(record) => Some(record.response.clone()),
                 Answer::Logprobs(l) | Answer::TokenLogprobs { logprobs: l, .. } => json(l),
                 Answer::Embeddings(e) => json(e),
                 Answer::Labels(l) => json(l),

@@ -19,6 +19,8 @@
 //! [[chat.rule]]                          # the first rule that matches decides
 //! prompt_matches = "(?i)\\bbomb\\b"      # a regex on the prompt, and/or
 //! attributes = { group = "woman" }       # attribute values the case must have
+//! turns = 2                              # earlier model turns the chat's history must hold
+//!                                        # (an attacker's round, a conversation's turn)
 //! refuse_probability = 0.25              # then one of: refuse_probability, response, error
 //!
 //! [choice]                               # log-likelihood of an option =
@@ -46,8 +48,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use audit_core::{
-    case_seed, Answer, Attributes, Backend, BackendError, Case, FileDigest, Generation, ModelInfo,
-    Query, QueryKind,
+    case_seed, Answer, Attributes, Backend, BackendError, Case, FileDigest, Generation, Message,
+    ModelInfo, Query, QueryKind, Role,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -119,6 +121,7 @@ struct RuleFile {
     prompt_matches: Option<String>,
     #[serde(default)]
     attributes: Attributes,
+    turns: Option<usize>,
     refuse_probability: Option<f64>,
     response: Option<String>,
     error: Option<String>,
@@ -220,6 +223,7 @@ enum Action {
 struct Rule {
     prompt: Option<Regex>,
     attributes: Attributes,
+    turns: Option<usize>,
     action: Action,
 }
 
@@ -303,9 +307,9 @@ impl ScriptedBackend {
                     ))
                 }
             };
-            if rule.prompt_matches.is_none() && rule.attributes.is_empty() {
+            if rule.prompt_matches.is_none() && rule.attributes.is_empty() && rule.turns.is_none() {
                 return Err(format!(
-                    "{place}: give prompt_matches or attributes (or both)"
+                    "{place}: give prompt_matches, attributes or turns (or several)"
                 ));
             }
             rules.push(Rule {
@@ -315,6 +319,7 @@ impl ScriptedBackend {
                     .map(|p| regex(p, &place))
                     .transpose()?,
                 attributes: rule.attributes,
+                turns: rule.turns,
                 action,
             });
         }
@@ -375,9 +380,11 @@ impl ScriptedBackend {
         })
     }
 
-    fn chat(&self, case: &Case, prompt: &str, seed: u64) -> Answer {
+    fn chat(&self, case: &Case, prompt: &str, history: &[Message], seed: u64) -> Answer {
+        let turns = history.iter().filter(|m| m.role == Role::Assistant).count();
         let rule = self.rules.iter().find(|rule| {
             rule.prompt.as_ref().is_none_or(|r| r.is_match(prompt))
+                && rule.turns.is_none_or(|t| t == turns)
                 && rule
                     .attributes
                     .iter()
@@ -500,7 +507,9 @@ impl Backend for ScriptedBackend {
         let answers: Vec<Answer> = batch
             .iter()
             .map(|case| match &case.query {
-                Query::Chat { prompt, .. } => self.chat(case, prompt, generation.seed),
+                Query::Chat {
+                    prompt, history, ..
+                } => self.chat(case, prompt, history, generation.seed),
                 Query::Choice { context, options } => {
                     let mut rng = ChaCha8Rng::seed_from_u64(case_seed(generation.seed, &case.id));
                     Answer::TokenLogprobs {
@@ -521,6 +530,10 @@ impl Backend for ScriptedBackend {
                 Query::Classify { texts } => {
                     Answer::Labels(texts.iter().map(|t| self.classify(t)).collect())
                 }
+                // Attacks are driven by the run (audit_core::attack), never asked of a backend.
+                Query::Attack { .. } => {
+                    Answer::Error("an attack is driven by the run, not answered".into())
+                }
                 // A stand-in for tests: the initial suffix is kept, one step of a made-up loss.
                 Query::SuffixSearch {
                     prompt,
@@ -529,7 +542,7 @@ impl Backend for ScriptedBackend {
                     ..
                 } => {
                     let full = format!("{prompt} {}", search.init);
-                    match self.chat(case, &full, generation.seed) {
+                    match self.chat(case, &full, &[], generation.seed) {
                         Answer::Response(response) => Answer::SuffixSearch {
                             suffix: search.init.clone(),
                             target_hit: response.starts_with(target.as_str()),

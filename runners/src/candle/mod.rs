@@ -950,6 +950,11 @@ impl Backend for CandleBackend {
                 })
                 .collect()),
             QueryKind::SuffixSearch => self.answer_searches(batch, generation),
+            // The run drives attacks itself (audit_core::attack), asking for Chat answers.
+            QueryKind::Attack => Ok(batch
+                .iter()
+                .map(|_| Answer::Error("an attack is driven by the run, not answered".into()))
+                .collect()),
             QueryKind::Classify => Ok(batch
                 .iter()
                 .map(|_| {
