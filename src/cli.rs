@@ -9,8 +9,9 @@ use audit_core::run::{self, RunConfig, Shard};
 use audit_core::rundir::{Host, Manifest, RunDir, RunStatus, Tool};
 use audit_core::session;
 use audit_core::summary::{summarise_with_accuracy, Statistics, SCHEMA_VERSION};
-use audit_core::{Backend, Generation, Suite};
+use audit_core::{Backend, Generation, SharedBackend, Suite};
 use clap::{Parser, Subcommand};
+use std::collections::BTreeMap;
 
 /// Appends one formatted line to a `String` that `emit` writes to stdout at once.
 macro_rules! say {
@@ -183,6 +184,11 @@ struct RunArgs {
     /// instead of scored, for servers without prompt log-probs)
     #[arg(long = "judge-option", value_name = "JUDGE.KEY=VALUE")]
     judge_options: Vec<String>,
+    /// The attacker model of adaptive attacks (PAIR, TAP, Crescendo): a GGUF file or HF folder,
+    /// scripted:PROFILE.toml, openai:NAME@URL (its settings as --judge-option attacker.KEY=VALUE),
+    /// or `target` for the model under audit. A model that plays two roles is loaded once
+    #[arg(long, value_name = "MODEL")]
+    attacker: Option<String>,
     /// Your own labelled answers to measure every judge on as well (CSV with columns prompt,
     /// response, label; label 1 when the judge should flag the response, 0 when not)
     #[arg(long)]
@@ -538,13 +544,138 @@ fn default_cache_dir() -> PathBuf {
 fn with_judges(
     mut model: audit_core::ModelInfo,
     judges: &run::JudgeBackends,
+    attacker: Option<&SharedBackend>,
 ) -> audit_core::ModelInfo {
     for (id, judge) in judges {
         let info = judge.model();
         model.details.extend(crate::judges::identity(id, &info));
         model.files.extend(info.files);
     }
+    if let Some(attacker) = attacker {
+        let info = attacker.model();
+        model.details.extend(
+            crate::judges::identity(ATTACKER, &info)
+                .into_iter()
+                .map(|(key, value)| (key.replacen("judge:", "", 1), value)),
+        );
+        model.files.extend(info.files);
+    }
     model
+        .files
+        .sort_by(|a, b| (&a.path, &a.sha256).cmp(&(&b.path, &b.sha256)));
+    model.files.dedup();
+    model
+}
+
+/// The id under which `--judge-option` takes the attacker's settings, and the manifest
+/// names its model.
+const ATTACKER: &str = "attacker";
+
+/// Models already loaded from files, so that a model playing two roles (target, attacker,
+/// judge) is loaded once.
+#[derive(Default)]
+struct Loaded(Vec<(PathBuf, SharedBackend)>);
+
+impl Loaded {
+    fn get(&self, path: &Path) -> Option<SharedBackend> {
+        let key = std::fs::canonicalize(path).ok()?;
+        self.0
+            .iter()
+            .find(|(p, _)| *p == key)
+            .map(|(_, b)| b.clone())
+    }
+
+    fn insert(&mut self, path: &Path, backend: SharedBackend) {
+        if let Ok(key) = std::fs::canonicalize(path) {
+            self.0.push((key, backend));
+        }
+    }
+}
+
+/// The backend of a judge or attacker model spec, shared with a role that already loaded the
+/// same file.
+fn open_role(
+    id: &str,
+    model: &crate::judges::JudgeModel,
+    served: Option<BTreeMap<String, String>>,
+    args: &RunArgs,
+    loaded: &mut Loaded,
+) -> Result<SharedBackend> {
+    use crate::judges::JudgeModel;
+    if served.is_some() && !matches!(model, JudgeModel::Served { .. }) {
+        bail!("--judge-option {id}.…: only a served model (openai:NAME@URL) takes options");
+    }
+    Ok(match model {
+        JudgeModel::Scripted(profile) => {
+            SharedBackend::new(Box::new(runners::scripted::ScriptedBackend::load(profile)?))
+        }
+        JudgeModel::Served {
+            model_name,
+            base_url,
+        } => {
+            let options = crate::judges::served_options(
+                id,
+                model_name,
+                base_url,
+                &served.unwrap_or_default(),
+                default_cache_dir(),
+                &|variable| std::env::var(variable).ok(),
+            )?;
+            SharedBackend::new(Box::new(
+                runners::openai::OpenAiBackend::new(options)
+                    .with_context(|| format!("--judge {id}"))?,
+            ))
+        }
+        JudgeModel::File(path) => {
+            if let Some(backend) = loaded.get(path) {
+                return Ok(backend);
+            }
+            let backend: Box<dyn Backend> = if runners::toxicity::ToxicityBackend::recognises(path)
+            {
+                Box::new(runners::toxicity::ToxicityBackend::load(path)?)
+            } else {
+                let options = runners::candle::CandleOptions {
+                    device: args.device.clone(),
+                    dtype: args.dtype.clone(),
+                    date: args.date,
+                    ..Default::default()
+                };
+                Box::new(runners::candle::CandleBackend::load(path, &options)?)
+            };
+            let backend = SharedBackend::new(backend);
+            loaded.insert(path, backend.clone());
+            backend
+        }
+    })
+}
+
+/// The attacker of `--attacker` (`target`: the model under audit).
+fn open_attacker(
+    args: &RunArgs,
+    target: &SharedBackend,
+    served: Option<BTreeMap<String, String>>,
+    loaded: &mut Loaded,
+) -> Result<Option<SharedBackend>> {
+    let Some(spec) = &args.attacker else {
+        if served.is_some() {
+            bail!("--judge-option {ATTACKER}.…: no --attacker MODEL is given");
+        }
+        return Ok(None);
+    };
+    if spec == "target" {
+        if served.is_some() {
+            bail!("--judge-option {ATTACKER}.…: --attacker target takes the target's settings");
+        }
+        return Ok(Some(target.clone()));
+    }
+    let (_, model) = crate::judges::parse_spec(&format!("{ATTACKER}={spec}")).map_err(|e| {
+        anyhow::anyhow!(
+            "{}",
+            e.to_string()
+                .replacen("--judge attacker=", "--attacker ", 1)
+        )
+    })?;
+    open_role(ATTACKER, &model, served, args, loaded).map(Some)
 }
 
 /// `--resume` with another model or judge (`Manifest::differences` on the model record alone):
@@ -570,8 +701,11 @@ fn refuse_another_model(out: &Path, model: &audit_core::ModelInfo) -> Result<()>
 
 /// The judge backends of `--judge ID=MODEL` (and `--judge-option`), by judge id: a built-in
 /// judge or one the suites declare (a `rubric` detector).
-fn open_judges(args: &RunArgs, suites: &[Suite]) -> Result<run::JudgeBackends> {
-    use crate::judges::JudgeModel;
+fn open_judges(
+    args: &RunArgs,
+    suites: &[Suite],
+    loaded: &mut Loaded,
+) -> Result<(run::JudgeBackends, Option<BTreeMap<String, String>>)> {
     let declared: std::collections::BTreeSet<&str> = suites
         .iter()
         .flat_map(|s| &s.probes)
@@ -581,6 +715,7 @@ fn open_judges(args: &RunArgs, suites: &[Suite]) -> Result<run::JudgeBackends> {
         .collect();
     let mut judges = run::JudgeBackends::new();
     let mut options = crate::judges::parse_options(&args.judge_options)?;
+    let attacker_options = options.remove(ATTACKER);
     for spec in &args.judges {
         let (id, model) = crate::judges::parse_spec(spec)?;
         if probes::registry::judge(&id).is_none() && !declared.contains(id.as_str()) {
@@ -596,43 +731,7 @@ fn open_judges(args: &RunArgs, suites: &[Suite]) -> Result<run::JudgeBackends> {
             );
         }
         let served = options.remove(&id);
-        if served.is_some() && !matches!(model, JudgeModel::Served { .. }) {
-            bail!("--judge-option {id}.…: only a served judge (openai:NAME@URL) takes options");
-        }
-        let backend: Box<dyn Backend> = match &model {
-            JudgeModel::Scripted(profile) => {
-                Box::new(runners::scripted::ScriptedBackend::load(profile)?)
-            }
-            JudgeModel::Served {
-                model_name,
-                base_url,
-            } => {
-                let options = crate::judges::served_options(
-                    &id,
-                    model_name,
-                    base_url,
-                    &served.unwrap_or_default(),
-                    default_cache_dir(),
-                    &|variable| std::env::var(variable).ok(),
-                )?;
-                Box::new(
-                    runners::openai::OpenAiBackend::new(options)
-                        .with_context(|| format!("--judge {id}"))?,
-                )
-            }
-            JudgeModel::File(path) if runners::toxicity::ToxicityBackend::recognises(path) => {
-                Box::new(runners::toxicity::ToxicityBackend::load(path)?)
-            }
-            JudgeModel::File(path) => {
-                let options = runners::candle::CandleOptions {
-                    device: args.device.clone(),
-                    dtype: args.dtype.clone(),
-                    date: args.date,
-                    ..Default::default()
-                };
-                Box::new(runners::candle::CandleBackend::load(path, &options)?)
-            }
-        };
+        let backend: Box<dyn Backend> = Box::new(open_role(&id, &model, served, args, loaded)?);
         if judges.insert(id.to_string(), backend).is_some() {
             bail!("--judge {id}: given twice");
         }
@@ -640,7 +739,7 @@ fn open_judges(args: &RunArgs, suites: &[Suite]) -> Result<run::JudgeBackends> {
     if let Some(id) = options.keys().next() {
         bail!("--judge-option {id}.…: no --judge {id}=MODEL is given");
     }
-    Ok(judges)
+    Ok((judges, attacker_options))
 }
 
 /// The accuracy of every judge a suite uses, measured through the judge's backend before the
@@ -841,12 +940,18 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
 
     let mut progress = progress::Progress::new(args.quiet);
     progress.phase("loading");
-    let mut backend = open_backend(args)?;
+    let mut backend = SharedBackend::new(open_backend(args)?);
     // A kind of query the backend cannot answer (a suffix search without gradients) stops
     // here, before any model work.
-    run::check_support(&planned, backend.as_ref())?;
-    let mut judges = open_judges(args, &suites)?;
-    let model = with_judges(backend.model(), &judges);
+    run::check_support(&planned, &backend)?;
+    // The model under audit serves other roles given the same file (not with an adapter).
+    let mut loaded = Loaded::default();
+    if let (Some(path), None) = (&args.model, &args.adapter) {
+        loaded.insert(path, backend.clone());
+    }
+    let (mut judges, attacker_options) = open_judges(args, &suites, &mut loaded)?;
+    let mut attacker = open_attacker(args, &backend, attacker_options, &mut loaded)?;
+    let model = with_judges(backend.model(), &judges, attacker.as_ref());
     if args.resume {
         // Before the judges spend time on their labelled sets: another model or judge is
         // refused at once (the session checks everything else when it begins).
@@ -909,8 +1014,8 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
     let result = run::execute_with_judges(
         &suites,
         &planned,
-        backend.as_mut(),
-        None,
+        &mut backend,
+        attacker.as_mut().map(|a| a as &mut dyn Backend),
         &mut judges,
         &config,
         session.journal(),

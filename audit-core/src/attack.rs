@@ -131,8 +131,9 @@ pub trait AttackState {
     fn next(&mut self) -> Vec<Ask>;
     /// The answers to the last step's requests, in their order.
     fn observe(&mut self, answers: Vec<Answer>);
-    /// What the attack found (called once, after `next` returned nothing).
-    fn finish(&mut self) -> AttackRecord;
+    /// What the attack found (called once, after `next` returned nothing), or why it found
+    /// nothing to score (no target reply was ever rated): the attempt is then an error.
+    fn finish(&mut self) -> Result<AttackRecord, String>;
 }
 
 /// The backends an attack asks, besides the target.
@@ -162,14 +163,14 @@ impl Lockstep {
         self.states.iter().all(Option::is_none)
     }
 
-    /// One step: the attacks that are over are finished and returned (index into the attacks
-    /// given to `new`, in order); the others' requests are answered.
+    /// One step: the attacks that are over are finished and returned with their answers
+    /// (index into the attacks given to `new`, in order); the others' requests are answered.
     pub fn step(
         &mut self,
         target: &mut dyn Backend,
         parties: &mut Parties<'_, '_>,
         generation: &Generation,
-    ) -> Result<Vec<(usize, AttackRecord)>, RunError> {
+    ) -> Result<Vec<(usize, Answer)>, RunError> {
         let mut finished = Vec::new();
         // (attack index, its asks) for every attack still going.
         let mut asked: Vec<(usize, Vec<Ask>)> = Vec::new();
@@ -177,7 +178,11 @@ impl Lockstep {
             let Some(state) = slot else { continue };
             let asks = state.next();
             if asks.is_empty() {
-                finished.push((i, state.finish()));
+                let answer = match state.finish() {
+                    Ok(record) => Answer::Attack(record),
+                    Err(reason) => Answer::Error(reason),
+                };
+                finished.push((i, answer));
                 *slot = None;
             } else {
                 asked.push((i, asks));

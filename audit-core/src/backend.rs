@@ -224,3 +224,45 @@ impl FileDigest {
         }
     }
 }
+
+/// One loaded model answering for several roles (the target, an attacker, a judge): each role
+/// holds a clone, and every call locks the one backend. The run asks one role at a time, so
+/// the lock is never contended; it only makes the sharing safe.
+#[derive(Clone)]
+pub struct SharedBackend(std::sync::Arc<std::sync::Mutex<Box<dyn Backend>>>);
+
+impl SharedBackend {
+    /// Shares `backend`.
+    pub fn new(backend: Box<dyn Backend>) -> SharedBackend {
+        SharedBackend(std::sync::Arc::new(std::sync::Mutex::new(backend)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Box<dyn Backend>> {
+        // A poisoned lock means a call panicked; the backend's state is still what it was.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Backend for SharedBackend {
+    fn model(&self) -> ModelInfo {
+        self.lock().model()
+    }
+    fn batch_size(&self, kind: QueryKind) -> usize {
+        self.lock().batch_size(kind)
+    }
+    fn answer(
+        &mut self,
+        batch: &[&Case],
+        generation: &Generation,
+    ) -> Result<Vec<Answer>, BackendError> {
+        self.lock().answer(batch, generation)
+    }
+    fn supports(&self, kind: QueryKind) -> Result<(), String> {
+        self.lock().supports(kind)
+    }
+    fn generated_tokens(&self) -> Option<u64> {
+        self.lock().generated_tokens()
+    }
+}

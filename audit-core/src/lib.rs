@@ -21,7 +21,9 @@ pub mod suite;
 pub mod summary;
 
 pub use attempt::{Attempt, Score};
-pub use backend::{case_seed, Answer, Backend, BackendError, FileDigest, Generation, ModelInfo};
+pub use backend::{
+    case_seed, Answer, Backend, BackendError, FileDigest, Generation, ModelInfo, SharedBackend,
+};
 pub use case::{Attributes, Case, Message, Query, QueryKind, Role, SearchParams};
 pub use probe::{
     Detector, Judge, Metric, MetricContext, MetricOutput, Probe, ProbeError, ProbeInfo, Transform,

@@ -435,7 +435,7 @@ fn attack_pass(
             let mut attempts: Vec<Attempt> = finished
                 .into_iter()
                 .zip(&batch)
-                .map(|((_, record), planned)| score(suites, planned, Answer::Attack(record)))
+                .map(|((_, answer), planned)| score(suites, planned, answer))
                 .collect();
             judge_pass(suites, &batch, &mut attempts, parties.judges, config.seed)?;
             let attempts: Vec<Attempt> = attempts

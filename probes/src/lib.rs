@@ -1,6 +1,7 @@
 //! Probity's probes (one module per family), detectors, transforms and metrics. Nothing here
 //! knows what model it attacks: probes make cases, detectors and metrics read attempts.
 
+pub mod attacks;
 pub mod bias;
 pub mod catalogue;
 pub mod context;

@@ -139,6 +139,12 @@ pub const FAMILIES: &[Family] = &[
         about: "your own benchmark: a CSV or JSONL file beside the suite, one case per row (columns become attributes), as Chat prompts from a `{column}` template or Choice queries over option columns",
         build: crate::declared::table::build,
     },
+    // Adaptive attacks (probes/src/attacks): an attacker model, the target and a judge.
+    Family {
+        name: crate::attacks::pair::FAMILY,
+        about: "PAIR (Chao et al. 2023): N attacker streams × K iterations of refined jailbreak prompts, each reply rated 1–10 by the judge, stopping at 10; needs --attacker and the judge (default harm-judge)",
+        build: crate::attacks::pair::build,
+    },
     // Safety benchmarks and attacks (probes/src/safety).
     Family {
         name: safety::advbench::FAMILY,
