@@ -42,6 +42,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("toxicity", include_str!("../builtin/toxicity.toml")),
     ("advbench", include_str!("../builtin/advbench.toml")),
     ("gcg", include_str!("../builtin/gcg.toml")),
+    ("pair", include_str!("../builtin/pair.toml")),
     (
         "advbench-strings",
         include_str!("../builtin/advbench-strings.toml"),
