@@ -918,6 +918,15 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         shard,
     };
     let planned = run::plan(&suites, &config)?;
+    // An attack without its attacker or judge stops here, before any model is loaded.
+    let judge_ids = args
+        .judges
+        .iter()
+        .map(|spec| crate::judges::parse_spec(spec).map(|(id, _)| id))
+        .collect::<Result<Vec<String>>>()?;
+    run::check_attacks(&suites, &planned, args.attacker.is_some(), &|id| {
+        judge_ids.iter().any(|j| j == id)
+    })?;
     // The VADER detectors read their lexicon beside the datasets; a run that needs it and
     // cannot read it stops here rather than reporting empty sentiment rates.
     let uses_vader = suites.iter().flat_map(|s| &s.probes).any(|p| {

@@ -294,7 +294,9 @@ pub fn execute_with_judges(
         }
     }
     check_support(planned, backend)?;
-    check_attacks(suites, planned, attacker.is_some(), judges)?;
+    check_attacks(suites, planned, attacker.is_some(), &|id| {
+        judges.contains_key(id)
+    })?;
     for kind in QueryKind::ALL {
         let mut todo: Vec<&PlannedCase> = planned
             .iter()
@@ -357,13 +359,14 @@ pub fn execute_with_judges(
     Ok(())
 }
 
-/// Every attack of the plan has its algorithm, an attacker model and its judge's backend:
-/// checked before any case runs.
-fn check_attacks(
+/// Every attack of the plan has its algorithm, an attacker model and its judge's backend
+/// (`has_judge` by judge id): checked before any case runs, and by the command line before
+/// any model is loaded.
+pub fn check_attacks(
     suites: &[Suite],
     planned: &[PlannedCase],
     has_attacker: bool,
-    judges: &JudgeBackends,
+    has_judge: &dyn Fn(&str) -> bool,
 ) -> Result<(), RunError> {
     let mut seen = BTreeSet::new();
     for p in planned
@@ -383,7 +386,7 @@ fn check_attacks(
         if !has_attacker {
             return Err(RunError::NoAttacker(format!("probe {}", probe.id())));
         }
-        if !judges.contains_key(attack.judge()) {
+        if !has_judge(attack.judge()) {
             return Err(RunError::NoJudge {
                 probe: probe.id().to_string(),
                 judge: attack.judge().to_string(),

@@ -9,6 +9,7 @@
 
 mod support;
 
+mod attacks;
 mod bias_bold;
 mod bias_crows;
 mod compare;
