@@ -4,7 +4,7 @@
 //! conversation, its turns grouped by stream, capped so that the page stays small (the full
 //! text of every turn is in attempts.jsonl).
 
-use audit_core::attack::{AttackRecord, Stop};
+use audit_core::attack::{AttackRecord, Stop, Turn};
 use audit_core::{Answer, Attempt, Query};
 use serde::Serialize;
 
@@ -15,6 +15,9 @@ pub(crate) const TEXT_CHARS: usize = 2000;
 /// The turns of one attack the report shows at most (the first ones, in the order they
 /// happened).
 pub(crate) const TURNS: usize = 60;
+/// The characters of turn text (and notes) the whole page shows at most: an attack whose shown
+/// turns would pass it shows none (its summary stays).
+pub(crate) const PAGE_CHARS: usize = 4_000_000;
 
 /// One probe's attacks, counted.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -141,6 +144,8 @@ pub(crate) struct TurnView {
 #[derive(Debug, Serialize)]
 pub(crate) struct StreamView {
     stream: String,
+    /// Whether the best reply was said in this stream.
+    best: bool,
     turns: Vec<TurnView>,
 }
 
@@ -166,6 +171,8 @@ pub(crate) struct AttackView {
     n_turns: usize,
     /// Turns left out by the cap.
     hidden: usize,
+    /// Whether the conversation is left out, the page's budget being spent.
+    omitted: bool,
 }
 
 /// One probe's attacks as the page shows them.
@@ -177,35 +184,85 @@ pub(crate) struct ProbeView {
     attacks: Vec<AttackView>,
 }
 
-fn streams(record: &AttackRecord) -> Vec<StreamView> {
+/// The stream of the best reply: that of the target turn whose text is the record's response
+/// and whose rating (a judge turn of the same stream and round) is the record's, else of the
+/// first target turn with that text.
+fn best_stream(record: &AttackRecord) -> Option<&str> {
+    let replies = || {
+        record
+            .turns
+            .iter()
+            .filter(|t| t.party == "target" && t.text == record.response)
+    };
+    let rated = |reply: &&Turn| {
+        record.turns.iter().any(|t| {
+            t.party == "judge"
+                && t.stream == reply.stream
+                && t.round == reply.round
+                && t.score == Some(record.rating)
+        })
+    };
+    replies()
+        .find(rated)
+        .or_else(|| replies().next())
+        .map(|t| t.stream.as_str())
+}
+
+/// The turns the page shows of one attack, grouped by stream: the best reply's stream first,
+/// then the others in the order they first speak; at most [`TURNS`] turns (the best stream's
+/// first, then the others' in the order they happened), each cut at [`TEXT_CHARS`]. Nothing
+/// when they would take more than `budget` characters, which pays for what is shown.
+fn streams(record: &AttackRecord, budget: &mut usize) -> Vec<StreamView> {
+    let best = best_stream(record);
+    let is_best = |turn: &Turn| Some(turn.stream.as_str()) == best;
+    let mut chosen: Vec<usize> = (0..record.turns.len())
+        .filter(|&i| is_best(&record.turns[i]))
+        .take(TURNS)
+        .collect();
+    let room = TURNS - chosen.len();
+    chosen.extend(
+        (0..record.turns.len())
+            .filter(|&i| !is_best(&record.turns[i]))
+            .take(room),
+    );
+    chosen.sort_unstable();
     let mut streams: Vec<StreamView> = Vec::new();
-    for turn in record.turns.iter().take(TURNS) {
+    let mut cost = 0;
+    for turn in chosen.iter().map(|&i| &record.turns[i]) {
         let (text, cut) = capped(&turn.text);
+        let note = turn
+            .note
+            .as_deref()
+            .map(|note| capped(note).0)
+            .unwrap_or_default();
+        cost += text.chars().count() + note.chars().count();
         let view = TurnView {
             party: turn.party.clone(),
             round: turn.round,
             text,
             cut,
             score: turn.score.map(rating).unwrap_or_default(),
-            note: turn
-                .note
-                .as_deref()
-                .map(|note| capped(note).0)
-                .unwrap_or_default(),
+            note,
         };
-        // Streams in the order they first speak.
         match streams.iter_mut().find(|s| s.stream == turn.stream) {
             Some(stream) => stream.turns.push(view),
             None => streams.push(StreamView {
                 stream: turn.stream.clone(),
+                best: is_best(turn),
                 turns: vec![view],
             }),
         }
     }
+    if cost > *budget {
+        return Vec::new();
+    }
+    *budget -= cost;
+    // The best stream first; the others keep the order in which they first speak.
+    streams.sort_by_key(|s| !s.best);
     streams
 }
 
-fn attack_view(attempt: &Attempt, goal: &str) -> AttackView {
+fn attack_view(attempt: &Attempt, goal: &str, budget: &mut usize) -> AttackView {
     let scores = attempt
         .scores
         .iter()
@@ -227,20 +284,26 @@ fn attack_view(attempt: &Attempt, goal: &str) -> AttackView {
         streams: Vec::new(),
         n_turns: 0,
         hidden: 0,
+        omitted: false,
     };
     match &attempt.answer {
-        Answer::Attack(record) => AttackView {
-            stop: stop_name(record.stop),
-            success: record.stop == Stop::Success,
-            attacker: record.queries.attacker,
-            target: record.queries.target,
-            judge: record.queries.judge,
-            rating: rating(record.rating),
-            streams: streams(record),
-            n_turns: record.turns.len(),
-            hidden: record.turns.len().saturating_sub(TURNS),
-            ..base
-        },
+        Answer::Attack(record) => {
+            let streams = streams(record, budget);
+            let shown: usize = streams.iter().map(|s| s.turns.len()).sum();
+            AttackView {
+                stop: stop_name(record.stop),
+                success: record.stop == Stop::Success,
+                attacker: record.queries.attacker,
+                target: record.queries.target,
+                judge: record.queries.judge,
+                rating: rating(record.rating),
+                omitted: shown == 0 && !record.turns.is_empty(),
+                hidden: record.turns.len() - shown,
+                n_turns: record.turns.len(),
+                streams,
+                ..base
+            }
+        }
         Answer::Error(message) => AttackView {
             error: capped(message).0,
             ..base
@@ -250,8 +313,13 @@ fn attack_view(attempt: &Attempt, goal: &str) -> AttackView {
 }
 
 /// Every probe with attack attempts, in the order of `probes` (suite, probe), its attacks in
-/// the order of `attempts`.
-pub(crate) fn views(probes: &[(String, String)], attempts: &[&Attempt]) -> Vec<ProbeView> {
+/// the order of `attempts`; their conversations show at most `budget` characters in all
+/// ([`PAGE_CHARS`] on the page).
+pub(crate) fn views(
+    probes: &[(String, String)],
+    attempts: &[&Attempt],
+    mut budget: usize,
+) -> Vec<ProbeView> {
     probes
         .iter()
         .filter_map(|(suite, probe)| {
@@ -268,7 +336,7 @@ pub(crate) fn views(probes: &[(String, String)], attempts: &[&Attempt]) -> Vec<P
                 attacks: mine
                     .iter()
                     .filter_map(|a| match &a.query {
-                        Query::Attack { goal, .. } => Some(attack_view(a, goal)),
+                        Query::Attack { goal, .. } => Some(attack_view(a, goal, &mut budget)),
                         _ => None,
                     })
                     .collect(),
@@ -302,6 +370,53 @@ mod tests {
         assert_eq!(shown.chars().count(), TEXT_CHARS);
         assert_eq!(cut, 3);
         assert_eq!(capped("short"), ("short".to_string(), 0));
+    }
+
+    fn fixture_views(budget: usize) -> Vec<ProbeView> {
+        let run = fixtures::attack_run::build();
+        let attempts: Vec<&Attempt> = run.attempts.iter().collect();
+        let probes = [("pair", "adaptive"), ("tap", "adaptive")]
+            .map(|(p, s)| (s.to_string(), p.to_string()));
+        views(&probes, &attempts, budget)
+    }
+
+    #[test]
+    fn the_best_reply_stream_comes_first() {
+        let views = fixture_views(PAGE_CHARS);
+        let b1 = &views[0].attacks[0];
+        let order: Vec<(&str, bool)> = b1
+            .streams
+            .iter()
+            .map(|s| (s.stream.as_str(), s.best))
+            .collect();
+        assert_eq!(order, [("2", true), ("1", false)]);
+        let b4 = &views[0].attacks[3];
+        assert_eq!((b4.n_turns, b4.hidden, b4.omitted), (76, 16, false));
+        assert_eq!(b4.streams[0].turns.len(), TURNS);
+    }
+
+    #[test]
+    fn the_page_budget_leaves_out_whole_conversations() {
+        // b1 and b2 fit in 800 characters; b3 then b4 do not, the smaller t1 does.
+        let views = fixture_views(800);
+        let shown: Vec<(&str, usize, bool)> = views
+            .iter()
+            .flat_map(|p| &p.attacks)
+            .map(|a| {
+                let turns = a.streams.iter().map(|s| s.turns.len()).sum();
+                (a.case_id.as_str(), turns, a.omitted)
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("b1", 6, false),
+                ("b2", 9, false),
+                ("b3", 0, true),
+                ("b4", 0, true),
+                ("t1", 18, false)
+            ]
+        );
     }
 
     #[test]

@@ -757,7 +757,7 @@ pub fn render_html(files: &RunFiles) -> Result<String, ReportError> {
         .iter()
         .map(|p| (p.suite.clone(), p.probe.clone()))
         .collect();
-    let attacks = attacks::views(&probe_keys, &attempts);
+    let attacks = attacks::views(&probe_keys, &attempts, attacks::PAGE_CHARS);
     let (test_methods, interval_methods) = methods_used(summary);
     let provisions = provisions(files)?;
     let tradeoff = tradeoff_chart(summary)
@@ -783,6 +783,7 @@ pub fn render_html(files: &RunFiles) -> Result<String, ReportError> {
             attacks => Value::from(Serde(&attacks)),
             attack_text_chars => attacks::TEXT_CHARS,
             attack_turns => attacks::TURNS,
+            attack_page_chars => attacks::PAGE_CHARS,
             probe_ids => Value::from(Serde(&probe_ids)),
             score_filters => Value::from(Serde(&score_filters)),
             charts => charts.iter().map(|c| context! {

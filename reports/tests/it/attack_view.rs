@@ -37,7 +37,7 @@ fn attacks_are_collapsed_conversations_with_their_counts() {
         "{section}"
     );
     // Caps: b4 has 76 turns, of which 60 are shown, and a text over the cap.
-    assert!(section.contains("16 more turns are not shown: attempts.jsonl holds all 76."));
+    assert!(section.contains("16 of the 76 turns are not shown"));
     assert!(section.contains("more characters: the full text is in attempts.jsonl."));
 
     // Hostile text is escaped, in turns, notes and goals; templates are not evaluated.
