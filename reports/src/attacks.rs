@@ -420,6 +420,29 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_attack_counts_as_attacked_and_shows_its_error() {
+        let mut run = fixtures::attack_run::build();
+        run.attempts[4].answer = Answer::Error("backend down".to_string());
+        let tap: Vec<&Attempt> = run.attempts[4..].iter().collect();
+        let counts = Counts::of(tap.iter().copied()).unwrap();
+        assert!(
+            counts
+                .line()
+                .starts_with("1 behavior attacked (1 failed in the backend), 0 successes"),
+            "{}",
+            counts.line()
+        );
+        let views = views(&[("adaptive".into(), "tap".into())], &tap, PAGE_CHARS);
+        let t1 = &views[0].attacks[0];
+        assert_eq!(
+            (t1.stop.as_str(), t1.error.as_str()),
+            ("error", "backend down")
+        );
+        assert!(t1.streams.is_empty() && !t1.omitted);
+        assert!(Counts::of(run.attempts[..0].iter()).is_none());
+    }
+
+    #[test]
     fn ratings_drop_needless_decimals() {
         assert_eq!(rating(10.0), "10");
         assert_eq!(rating(7.5), "7.50");
