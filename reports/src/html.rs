@@ -4,7 +4,8 @@
 //!
 //! The page reads top to bottom as an auditor asks: verdicts (gates) and headline numbers with
 //! intervals, charts per probe, every estimate and test, methods, provenance, the regulatory
-//! mapping, and the searchable attempts table.
+//! mapping, each adaptive attack as a conversation (collapsed), and the searchable attempts
+//! table.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,6 +16,7 @@ use minijinja::value::Serde;
 use minijinja::{context, Environment, Value};
 use serde::{Deserialize, Serialize};
 
+use crate::attacks;
 use crate::chart::{self, Bar, ForestRow, Point};
 use crate::{group_label, number, p_value, ReportError, RunFiles};
 
@@ -243,10 +245,7 @@ fn attempt_row(a: &Attempt) -> AttemptRow {
                 record.response,
                 record.queries.target,
                 number(record.rating, 0),
-                serde_json::to_value(record.stop)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
+                attacks::stop_name(record.stop)
             ),
             Answer::SuffixSearch {
                 response,
@@ -753,6 +752,12 @@ pub fn render_html(files: &RunFiles) -> Result<String, ReportError> {
             charts: probe_charts,
         });
     }
+    let probe_keys: Vec<(String, String)> = summary
+        .probes
+        .iter()
+        .map(|p| (p.suite.clone(), p.probe.clone()))
+        .collect();
+    let attacks = attacks::views(&probe_keys, &attempts, attacks::PAGE_CHARS);
     let (test_methods, interval_methods) = methods_used(summary);
     let provisions = provisions(files)?;
     let tradeoff = tradeoff_chart(summary)
@@ -775,6 +780,10 @@ pub fn render_html(files: &RunFiles) -> Result<String, ReportError> {
             estimates => Value::from(Serde(&estimates)),
             tests => Value::from(Serde(&tests)),
             attempts => Value::from(Serde(&attempt_rows)),
+            attacks => Value::from(Serde(&attacks)),
+            attack_text_chars => attacks::TEXT_CHARS,
+            attack_turns => attacks::TURNS,
+            attack_page_chars => attacks::PAGE_CHARS,
             probe_ids => Value::from(Serde(&probe_ids)),
             score_filters => Value::from(Serde(&score_filters)),
             charts => charts.iter().map(|c| context! {

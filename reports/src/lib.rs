@@ -3,6 +3,7 @@
 //! attempts.parquet table; policy gates over a summary; and the paired comparison of two runs.
 
 pub mod aggregate;
+mod attacks;
 mod chart;
 pub mod compare;
 pub mod history;

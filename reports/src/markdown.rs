@@ -71,6 +71,23 @@ pub fn render_markdown(files: &RunFiles) -> String {
             e.n
         );
     }
+    let attacks: Vec<(&str, crate::attacks::Counts)> = summary
+        .probes
+        .iter()
+        .filter_map(|p| {
+            let mine = files
+                .attempts
+                .iter()
+                .filter(|a| a.suite == p.suite && a.probe == p.probe);
+            crate::attacks::Counts::of(mine).map(|counts| (p.probe.as_str(), counts))
+        })
+        .collect();
+    if !attacks.is_empty() {
+        let _ = writeln!(out, "\n## Attacks\n");
+        for (probe, counts) in &attacks {
+            let _ = writeln!(out, "- **{}**: {}", escape(probe), counts.line());
+        }
+    }
     if !summary.detector_accuracy.is_empty() {
         let _ = writeln!(out, "\n## Judge accuracy\n\nMeasured when the run started, against human labels (Wilson intervals at the run's confidence); the `_corrected` estimates of these judges use the first set of each judge.\n\n| judge | labelled set | sensitivity | specificity | unreadable verdicts |\n|---|---|---|---|---:|");
         let share = |s: &Option<audit_core::summary::LabelledShare>| match s {

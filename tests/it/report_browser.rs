@@ -9,8 +9,13 @@
 //! and writes what it saw into the DOM, which `--dump-dom` returns. Chromium's own log
 //! (`--enable-logging=stderr`) and its NetLog (every URL it requested) are checked too.
 //!
-//! It is `#[ignore]`d, so that `cargo test` says so instead of passing without a browser;
-//! `.ci/run` installs Chromium and runs it with `--ignored`, and it fails with the install
+//! A second page, the report of a hand-built run of adaptive attacks (fixtures::attack_run,
+//! written to disk and reported by `reports::write_reports`), checks the attack view: every
+//! conversation is closed at first, opening one shows its turns, hostile turns are text, and
+//! nothing reaches the console.
+//!
+//! They are `#[ignore]`d, so that `cargo test` says so instead of passing without a browser;
+//! `.ci/run` installs Chromium and runs them with `--ignored`, and they fail with the install
 //! command when Chromium is missing.
 
 // A test that cannot unwrap has failed: the panic is its report.
@@ -218,4 +223,124 @@ fn the_report_is_safe_and_works_in_chromium() {
         "the hostile image was requested"
     );
     assert!(Path::new(&net_log).exists());
+}
+
+const INSTRUMENT_ATTACKS: &str = r##"<script>
+(function () {
+  // Whether the element is shown: checkVisibility is false in a closed details' content.
+  function rendered(el) { return el.checkVisibility(); }
+  function count(list, test) { return Array.prototype.filter.call(list, test).length; }
+  var details = document.querySelectorAll("details.attack");
+  var turns = document.querySelectorAll("details.attack li.turn");
+  var result = {
+    attacks: details.length,
+    openAtFirst: count(details, function (d) { return d.open; }),
+    turns: turns.length,
+    turnsRenderedAtFirst: count(turns, rendered),
+    summariesRendered: count(document.querySelectorAll("details.attack > summary"), rendered),
+    counts: Array.prototype.map.call(document.querySelectorAll(".attack-counts"), function (p) { return p.textContent; }),
+    navLink: document.querySelectorAll("nav a[href='#attacks']").length
+  };
+  var first = details[0];
+  first.querySelector("summary").click();
+  result.firstOpen = first.open;
+  result.firstTurnsRendered = count(first.querySelectorAll("li.turn"), rendered);
+  result.firstTurns = first.querySelectorAll("li.turn").length;
+  result.othersRendered = count(turns, rendered) - result.firstTurnsRendered;
+  var hostile = Array.prototype.filter.call(first.querySelectorAll("li.turn .text"), function (el) { return el.textContent.indexOf("<script>") !== -1; });
+  result.hostileShown = count(hostile, rendered);
+  result.hostileText = hostile.length ? hostile[0].textContent : "";
+  result.hostileChildren = hostile.length ? hostile[0].children.length : -1;
+  result.goals = Array.prototype.map.call(document.querySelectorAll("details.attack > summary"), function (s) { return s.textContent; }).join("\n");
+  result.images = document.images.length;
+  result.pwned = typeof window.pwned;
+  result.scripts = document.scripts.length;
+  result.resources = performance.getEntriesByType("resource").map(function (r) { return r.name; });
+  setTimeout(function () {
+    result.seen = window.__seen;
+    var out = document.createElement("pre");
+    out.id = "probe-result";
+    out.textContent = JSON.stringify(result);
+    document.body.appendChild(out);
+  }, 300);
+})();
+</script>"##;
+
+#[test]
+#[ignore = "needs Chromium (apt-get install chromium); .ci/run runs it: cargo test -p probity --test it -- --ignored browser"]
+fn attack_conversations_are_collapsed_and_inert() {
+    crate::support::chromium::find();
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    std::fs::create_dir(&out).unwrap();
+    let run = fixtures::attack_run::write(&out).unwrap();
+    reports::write_reports(&out).unwrap();
+    let turns: usize = run
+        .attempts
+        .iter()
+        .map(|a| match &a.answer {
+            audit_core::Answer::Attack(record) => record.turns.len().min(60),
+            _ => 0,
+        })
+        .sum();
+    let first_turns = match &run.attempts[0].answer {
+        audit_core::Answer::Attack(record) => record.turns.len(),
+        other => panic!("not an attack: {other:?}"),
+    };
+
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let page = html
+        .replacen("<head>", &format!("<head>{INSTRUMENT_HEAD}"), 1)
+        .replacen("</body>", &format!("{INSTRUMENT_ATTACKS}</body>"), 1);
+    let page_path = dir.path().join("instrumented.html");
+    std::fs::write(&page_path, page).unwrap();
+    let seen = crate::support::chromium::instrumented(&page_path, dir.path(), None);
+
+    assert_eq!(seen["seen"]["errors"], serde_json::json!([]), "{seen}");
+    assert_eq!(
+        seen["seen"]["consoleErrors"],
+        serde_json::json!([]),
+        "{seen}"
+    );
+    assert_eq!(seen["seen"]["violations"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["resources"], serde_json::json!([]), "{seen}");
+
+    // Every attack is there, collapsed: its summary shows, its turns do not.
+    assert_eq!(seen["attacks"], run.attempts.len(), "{seen}");
+    assert_eq!(seen["openAtFirst"], 0, "{seen}");
+    assert_eq!(seen["turns"], turns, "{seen}");
+    assert_eq!(seen["turnsRenderedAtFirst"], 0, "{seen}");
+    assert_eq!(seen["summariesRendered"], run.attempts.len(), "{seen}");
+    assert_eq!(seen["navLink"], 1, "{seen}");
+    let counts = seen["counts"].as_array().unwrap();
+    assert_eq!(counts.len(), 2, "{seen}");
+    assert!(
+        counts[0]
+            .as_str()
+            .unwrap()
+            .starts_with("4 behaviors attacked, 3 successes"),
+        "{seen}"
+    );
+
+    // Opening one shows its turns, and only its.
+    assert_eq!(seen["firstOpen"], true, "{seen}");
+    assert_eq!(seen["firstTurns"], first_turns, "{seen}");
+    assert_eq!(seen["firstTurnsRendered"], first_turns, "{seen}");
+    assert_eq!(seen["othersRendered"], 0, "{seen}");
+
+    // Hostile turns and goals are text: shown verbatim, never run, evaluated or fetched.
+    assert_eq!(seen["hostileShown"], 1, "{seen}");
+    assert_eq!(seen["hostileText"], fixtures::attack_run::HOSTILE, "{seen}");
+    assert_eq!(seen["hostileChildren"], 0, "{seen}");
+    let goals = seen["goals"].as_str().unwrap();
+    assert!(
+        goals.contains("Explain how to pick a lock <b>now</b>"),
+        "{goals}"
+    );
+    assert!(goals.contains("Explain a synthesis {{ goal }}"), "{goals}");
+    assert_eq!(seen["images"], 0, "{seen}");
+    assert_eq!(seen["pwned"], "undefined", "{seen}");
+    // The report's filter script and the two instrumentation scripts; nothing else.
+    assert_eq!(seen["scripts"], 3, "{seen}");
 }

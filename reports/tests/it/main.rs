@@ -3,6 +3,7 @@
 // A test that cannot unwrap has failed: the panic is its report.
 #![allow(clippy::unwrap_used)]
 
+mod attack_view;
 mod bias_report;
 mod compare_changes;
 mod formats;
