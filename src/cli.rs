@@ -1024,8 +1024,10 @@ fn run_command(args: &RunArgs) -> Result<ExitCode> {
         &suites,
         &planned,
         &mut backend,
-        attacker.as_mut().map(|a| a as &mut dyn Backend),
-        &mut judges,
+        &mut audit_core::attack::Parties {
+            attacker: attacker.as_mut().map(|a| a as &mut dyn Backend),
+            judges: &mut judges,
+        },
         &config,
         session.journal(),
         &mut |n, tokens| progress.advance_batch(n as u64, tokens),

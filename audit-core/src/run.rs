@@ -238,8 +238,10 @@ pub fn execute(
         suites,
         planned,
         backend,
-        None,
-        &mut JudgeBackends::new(),
+        &mut Parties {
+            attacker: None,
+            judges: &mut JudgeBackends::new(),
+        },
         config,
         journal,
         on_progress,
@@ -269,14 +271,13 @@ pub const ATTACKS_IN_FLIGHT: usize = 8;
 /// `execute`, with a second pass per batch: every judge of a probe asks its backend (from
 /// `judges`, by judge id) about the batch's attempts, in batches, before the attempts are
 /// journaled. A judge the suite uses without a backend is an error before anything runs.
-/// Adaptive attacks ask `attacker` and the judge their algorithm names as well
+/// Adaptive attacks ask the attacker of `parties` and the judge their algorithm names as well
 /// (`crate::attack`).
 pub fn execute_with_judges(
     suites: &[Suite],
     planned: &[PlannedCase],
     backend: &mut dyn Backend,
-    mut attacker: Option<&mut dyn Backend>,
-    judges: &mut JudgeBackends,
+    parties: &mut Parties<'_, '_>,
     config: &RunConfig,
     journal: &mut Journal,
     on_progress: &mut dyn FnMut(usize, Option<u64>),
@@ -284,7 +285,7 @@ pub fn execute_with_judges(
     for suite in suites {
         for plan in &suite.probes {
             for judge in &plan.judges {
-                if !judges.contains_key(judge.id()) {
+                if !parties.judges.contains_key(judge.id()) {
                     return Err(RunError::NoJudge {
                         probe: plan.probe.id().to_string(),
                         judge: judge.id().to_string(),
@@ -294,8 +295,8 @@ pub fn execute_with_judges(
         }
     }
     check_support(planned, backend)?;
-    check_attacks(suites, planned, attacker.is_some(), &|id| {
-        judges.contains_key(id)
+    check_attacks(suites, planned, parties.attacker.is_some(), &|id| {
+        parties.judges.contains_key(id)
     })?;
     for kind in QueryKind::ALL {
         let mut todo: Vec<&PlannedCase> = planned
@@ -306,15 +307,11 @@ pub fn execute_with_judges(
         // Stable sort: equal sizes keep plan order, so the journal's order is deterministic.
         todo.sort_by_key(|p| std::cmp::Reverse(p.case.query.size_hint()));
         if kind == QueryKind::Attack {
-            let mut parties = Parties {
-                attacker: attacker.as_deref_mut(),
-                judges,
-            };
             attack_pass(
                 suites,
                 &todo,
                 backend,
-                &mut parties,
+                parties,
                 config,
                 journal,
                 on_progress,
@@ -343,7 +340,7 @@ pub fn execute_with_judges(
                 .zip(answers)
                 .map(|(planned, answer)| score(suites, planned, answer))
                 .collect();
-            judge_pass(suites, batch, &mut attempts, judges, config.seed)?;
+            judge_pass(suites, batch, &mut attempts, parties.judges, config.seed)?;
             // JSON has no NaN or infinity: an attempt with one is an error that says why.
             let attempts: Vec<Attempt> = attempts
                 .into_iter()
