@@ -9,6 +9,7 @@
 
 mod support;
 
+mod attacks_tree;
 mod bias_bold;
 mod bias_crows;
 mod compare;

@@ -147,8 +147,10 @@ pub fn common(
             "{family}: `attempts`, `attacker_max_tokens` and `max_queries` must be at least 1"
         ));
     }
-    if !(file.attacker_temperature >= 0.0 && file.attacker_temperature <= 10.0)
-        || !(file.attacker_top_p > 0.0 && file.attacker_top_p <= 1.0)
+    // Written so that NaN fails too.
+    if !((0.0..=10.0).contains(&file.attacker_temperature)
+        && file.attacker_top_p > 0.0
+        && file.attacker_top_p <= 1.0)
     {
         return Err(format!(
             "{family}: `attacker_temperature` must be within 0–10 and `attacker_top_p` within (0, 1]"

@@ -13,8 +13,9 @@
 //! - an unreadable on-topic verdict counts as on topic (1), as the reference's
 //!   `process_output_on_topic_score` does, with a note;
 //! - when every prompt of a depth is off topic the reference keeps `list_[0]` and
-//!   `list_[shuffled[0][1]]` ("at least two elements"; the first index is the score, 0): the
-//!   first branch and a random one. Probity keeps the same two, once each;
+//!   `list_[shuffled[0][1]]` (its comment: "at least two elements"; the first index is the
+//!   score, 0): the first branch and a random one, which may be the first again, then asked
+//!   twice. Probity keeps the first and a random other one (one only if there is one);
 //! - the attacker's reply is not pre-seeded with `{"improvement": "` (chat backends answer
 //!   whole turns), and the feedback message is PAIR's, without the reference's indentation.
 
@@ -28,8 +29,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::pair::{feedback, init_message, JUDGE, SUCCESS};
 use super::{
-    attacker_ask, attacker_reply, fill, goal_and_target, judge_generation, rating,
-    rating_ask, target_ask, text, AttackProbe, Common,
+    attacker_ask, attacker_reply, fill, goal_and_target, judge_generation, rating, rating_ask,
+    target_ask, text, AttackProbe, Common,
 };
 use crate::registry::ProbeArgs;
 use crate::sampling::Sampling;
@@ -73,7 +74,15 @@ pub fn build(args: &ProbeArgs<'_>) -> Result<Box<dyn Probe>, String> {
     let (common, behaviors, own) = super::common(args, FAMILY)?;
     let (sampling, p): (Sampling, Params) =
         crate::sampling::params(&own).map_err(|e| format!("{FAMILY}: {e}"))?;
-    if [p.streams, p.branching_factor, p.width, p.depth, p.keep_last_n].contains(&0) {
+    if [
+        p.streams,
+        p.branching_factor,
+        p.width,
+        p.depth,
+        p.keep_last_n,
+    ]
+    .contains(&0)
+    {
         return Err(format!(
             "{FAMILY}: `streams`, `branching_factor`, `width`, `depth` and `keep_last_n` must be at least 1"
         ));
@@ -216,8 +225,8 @@ pub fn on_topic_verdict(text: &str) -> Option<bool> {
 }
 
 /// The indices a pruning keeps, best first: the `width` highest scores, of those above 0,
-/// ties in an order shuffled by `rng`; when no score is above 0, the reference's fallback, the
-/// first index and the first of the shuffled order (once each).
+/// ties in an order shuffled by `rng`; when no score is above 0, the reference's fallback of
+/// two: the first index and a random other one.
 pub fn prune(scores: &[f64], width: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.shuffle(rng);
@@ -232,9 +241,9 @@ pub fn prune(scores: &[f64], width: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
     if !kept.is_empty() || order.is_empty() {
         return kept;
     }
-    let mut fallback = vec![0, order[0]];
-    fallback.dedup();
-    fallback
+    std::iter::once(0)
+        .chain(order.into_iter().find(|&i| i != 0))
+        .collect()
 }
 
 impl TapState {
@@ -365,7 +374,7 @@ impl TapState {
                     "pruned: off topic".to_string()
                 });
             } else if score <= 0.0 {
-                notes.push("kept off topic: every prompt was off topic, and TAP then keeps the first and a random one".to_string());
+                notes.push("kept off topic: every prompt was off topic, and TAP then keeps the first and a random other one".to_string());
             }
             let note = (!notes.is_empty()).then(|| notes.join("; "));
             self.turn("judge", n, &raw, Some(score), note);
@@ -619,7 +628,10 @@ mod tests {
 
     /// Attacker prompts name their node; the judge finds prompts of `off` paths off topic and
     /// rates replies by `ratings` (path → rating, else 1); the target echoes the prompt.
-    fn answer<'a>(off: &'a [&'a str], ratings: &'a [(&'a str, u32)]) -> impl FnMut(&Ask) -> String + 'a {
+    fn answer<'a>(
+        off: &'a [&'a str],
+        ratings: &'a [(&'a str, u32)],
+    ) -> impl FnMut(&Ask) -> String + 'a {
         move |ask| {
             let p = prompt(ask);
             match (&ask.party, ask.key.rsplit('/').next().unwrap_or("")) {
@@ -665,12 +677,12 @@ mod tests {
         assert_eq!(kept(7), kept(7));
         let distinct: std::collections::BTreeSet<Vec<usize>> = (0..32).map(kept).collect();
         assert!(distinct.len() > 1, "{distinct:?}");
-        // Every prompt off topic: the first and the first shuffled one, once each.
+        // Every prompt off topic: the first and a random other one.
         for seed in 0..16 {
             let fallback = prune(&[0.0; 3], 2, &mut ChaCha8Rng::seed_from_u64(seed));
-            assert_eq!(fallback[0], 0);
-            assert!(fallback.len() <= 2 && (fallback.len() == 1 || fallback[1] != 0));
+            assert!(fallback.len() == 2 && fallback[0] == 0 && fallback[1] != 0);
         }
+        assert_eq!(prune(&[0.0], 2, &mut rng), vec![0]);
     }
 
     #[test]
@@ -686,7 +698,11 @@ mod tests {
         assert_eq!(record.rating, 6.0);
         assert_eq!(record.prompt, "P 1.3.1");
         assert_eq!(
-            (record.queries.attacker, record.queries.target, record.queries.judge),
+            (
+                record.queries.attacker,
+                record.queries.target,
+                record.queries.judge
+            ),
             (9, 4, 9 + 4)
         );
         // Branches are distinct keys (distinct sampling), branch-major as the reference.
@@ -695,7 +711,10 @@ mod tests {
             .filter(|a| a.party == Party::Attacker)
             .map(|a| a.key.as_str())
             .collect();
-        assert_eq!(attacker[..3], ["d1/1.1/attacker1", "d1/1.2/attacker1", "d1/1.3/attacker1"]);
+        assert_eq!(
+            attacker[..3],
+            ["d1/1.1/attacker1", "d1/1.2/attacker1", "d1/1.3/attacker1"]
+        );
         assert_eq!(attacker[3..5], ["d2/1.2.1/attacker1", "d2/1.3.1/attacker1"]);
         // A depth-2 child of 1.3 hears its parent's reply and rating.
         let child = asks.iter().find(|a| a.key == "d2/1.3.1/attacker1").unwrap();
@@ -779,7 +798,9 @@ mod tests {
             .collect();
         assert_eq!(notes.len(), 2);
         assert!(notes[0].starts_with("retry 1 of 2: no JSON object"));
-        assert!(notes[1].starts_with("error: no usable attacker reply after 2 tries, the branch ends"));
+        assert!(
+            notes[1].starts_with("error: no usable attacker reply after 2 tries, the branch ends")
+        );
         // Every reply malformed: the attack fails, saying why.
         let state = tap(2, 4, 2, None).begin(&case(), 0).unwrap();
         let (_, record) = drive(state, |_| "no JSON today".to_string());
