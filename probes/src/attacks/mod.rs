@@ -8,8 +8,9 @@
 //! and the judge whose id the suite names (`judge`, default `harm-judge`).
 //!
 //! The published prompts live in `prompts/` (MIT, with their notices in `prompts/NOTICE.md`)
-//! and are filled by plain insertion of `{goal}` and `{target_str}`: nothing a behavior or a
-//! model says is ever read as a template.
+//! and are filled by plain insertion of `{goal}` and `{target_str}` (and Crescendo's
+//! `{max_turns}`, a number, first): nothing a behavior or a model says is ever read as a
+//! template.
 
 pub mod crescendo;
 pub mod pair;
