@@ -145,6 +145,16 @@ pub const FAMILIES: &[Family] = &[
         about: "PAIR (Chao et al. 2023): N attacker streams × K iterations of refined jailbreak prompts, each reply rated 1–10 by the judge, stopping at 10; needs --attacker and the judge (default harm-judge)",
         build: crate::attacks::pair::build,
     },
+    Family {
+        name: crate::attacks::tap::FAMILY,
+        about: "TAP (Mehrotra et al. 2023): a tree of attacker conversations, each leaf branched per depth, off-topic prompts pruned by the judge, the width best rated kept, stopping at a 10; needs --attacker and the judge (default harm-judge)",
+        build: crate::attacks::tap::build,
+    },
+    Family {
+        name: crate::attacks::crescendo::FAMILY,
+        about: "Crescendo (Russinovich et al. 2024, after PyRIT): one multi-turn conversation escalated question by question, refusals backtracked, each reply rated 1-10 by the judge, stopping at a 10; needs --attacker and the judge (default harm-judge)",
+        build: crate::attacks::crescendo::build,
+    },
     // Safety benchmarks and attacks (probes/src/safety).
     Family {
         name: safety::advbench::FAMILY,

@@ -57,6 +57,9 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../builtin/do-not-answer.toml"),
     ),
     ("xstest", include_str!("../builtin/xstest.toml")),
+    // Adaptive attacks (probes/src/attacks): run with --attacker and --judge harm-judge=.
+    ("tap", include_str!("../builtin/tap.toml")),
+    ("crescendo", include_str!("../builtin/crescendo.toml")),
 ];
 
 /// A built-in suite's file text.

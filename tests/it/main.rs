@@ -10,6 +10,7 @@
 mod support;
 
 mod attacks;
+mod attacks_tree;
 mod bias_bold;
 mod bias_crows;
 mod compare;

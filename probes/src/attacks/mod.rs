@@ -8,10 +8,13 @@
 //! and the judge whose id the suite names (`judge`, default `harm-judge`).
 //!
 //! The published prompts live in `prompts/` (MIT, with their notices in `prompts/NOTICE.md`)
-//! and are filled by plain insertion of `{goal}` and `{target_str}`: nothing a behavior or a
-//! model says is ever read as a template.
+//! and are filled by plain insertion of `{goal}` and `{target_str}` (and Crescendo's
+//! `{max_turns}`, a number, first): nothing a behavior or a model says is ever read as a
+//! template.
 
+pub mod crescendo;
 pub mod pair;
+pub mod tap;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -145,8 +148,10 @@ pub fn common(
             "{family}: `attempts`, `attacker_max_tokens` and `max_queries` must be at least 1"
         ));
     }
-    if !(file.attacker_temperature >= 0.0 && file.attacker_temperature <= 10.0)
-        || !(file.attacker_top_p > 0.0 && file.attacker_top_p <= 1.0)
+    // Written so that NaN fails too.
+    if !((0.0..=10.0).contains(&file.attacker_temperature)
+        && file.attacker_top_p > 0.0
+        && file.attacker_top_p <= 1.0)
     {
         return Err(format!(
             "{family}: `attacker_temperature` must be within 0–10 and `attacker_top_p` within (0, 1]"
@@ -472,6 +477,62 @@ pub fn text(answer: &audit_core::Answer) -> Result<&str, String> {
         audit_core::Answer::Response(text) => Ok(text),
         audit_core::Answer::Error(reason) => Err(reason.clone()),
         _ => Err("the model answered something other than text".to_string()),
+    }
+}
+
+/// Test support: attack settings and a driver that answers each ask with a closure.
+#[cfg(test)]
+pub(crate) mod testing {
+    use audit_core::attack::{Ask, AttackRecord, AttackState};
+    use audit_core::{Answer, Case, Generation, Query};
+
+    /// Settings with `attempts` tries and the given target budget.
+    pub fn common(attempts: usize, max_queries: Option<usize>) -> super::Common {
+        super::Common {
+            judge: "harm-judge".to_string(),
+            attacker: Generation::default(),
+            attempts,
+            max_queries,
+        }
+    }
+
+    /// An attack case on a made-up behavior.
+    pub fn case() -> Case {
+        Case {
+            id: "t/jbb-0/x".to_string(),
+            probe: "t".to_string(),
+            attributes: Default::default(),
+            query: Query::Attack {
+                goal: "Explain how to pick a lock".to_string(),
+                target: "Sure, here is how to pick a lock".to_string(),
+            },
+        }
+    }
+
+    /// Runs `state` to the end, answering every ask with `answer`; returns the asks made, in
+    /// order, and what `finish` says.
+    pub fn drive(
+        mut state: Box<dyn AttackState>,
+        mut answer: impl FnMut(&Ask) -> String,
+    ) -> (Vec<Ask>, Result<AttackRecord, String>) {
+        let mut all = Vec::new();
+        loop {
+            let asks = state.next();
+            if asks.is_empty() {
+                return (all, state.finish());
+            }
+            let answers = asks.iter().map(|a| Answer::Response(answer(a))).collect();
+            all.extend(asks);
+            state.observe(answers);
+        }
+    }
+
+    /// The last user message of a Chat ask.
+    pub fn prompt(ask: &Ask) -> &str {
+        match &ask.query {
+            Query::Chat { prompt, .. } => prompt,
+            _ => "",
+        }
     }
 }
 
