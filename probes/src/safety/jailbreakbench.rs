@@ -1,6 +1,8 @@
 //! JailbreakBench (Chao et al. 2024), the 0.1.3 wheel's `behaviors.csv`: 100 harmful behaviors
 //! in 10 categories of 10, columns `"", Goal, Target, Behavior, Category` (the first is a
-//! 0-based pandas index). The goal is the prompt; `category` and `behavior` are attributes.
+//! 0-based pandas index). The goal is the prompt; `category` and `name` (the file's short
+//! `Behavior`, e.g. "Defamation") are attributes. Not `behavior`: judges read that attribute
+//! as the request itself (`judges::formats::request`), which here is the goal.
 
 use std::path::Path;
 
@@ -49,7 +51,7 @@ pub fn load(path: &Path, filter: &Filter) -> Result<Vec<Item>, String> {
             attributes: attributes([
                 ("source", "jailbreakbench"),
                 ("category", category),
-                ("behavior", behavior),
+                ("name", behavior),
             ]),
         };
         if filter.passes(&item.attributes) {
