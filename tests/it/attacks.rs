@@ -284,3 +284,70 @@ fn an_attack_without_its_attacker_or_judge_is_refused_before_it_runs() {
     ]);
     assert!(line.starts_with("error: --attacker"), "{line}");
 }
+
+#[test]
+fn a_resumed_attack_run_asks_the_same_questions_and_ends_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = "streams = 2\niterations = 3";
+    assert_success(&run_with(dir.path(), keys, "attacker-planted", "whole"));
+    let whole = std::fs::read_to_string(dir.path().join("whole/attempts.jsonl")).unwrap();
+    // As if killed before the last attack was journaled.
+    assert_success(&run_with(dir.path(), keys, "attacker-planted", "cut"));
+    let journal = dir.path().join("cut/attempts.jsonl");
+    let lines: Vec<&str> = whole.lines().collect();
+    assert!(lines.last().unwrap().contains("\"attack\""));
+    std::fs::write(&journal, lines[..lines.len() - 1].join("\n") + "\n").unwrap();
+    let suite = suite(dir.path(), keys);
+    let datasets = fixtures::datasets().display().to_string();
+    let target = format!("scripted:{}", fixtures::profile("target-planted").display());
+    let attacker = format!(
+        "scripted:{}",
+        fixtures::profile("attacker-planted").display()
+    );
+    let judge = format!(
+        "harm-judge=scripted:{}",
+        fixtures::profile("judge-planted").display()
+    );
+    let out = dir.path().join("cut").display().to_string();
+    assert_success(&probity(&[
+        "run",
+        "--suite",
+        &suite,
+        "--backend",
+        &target,
+        "--attacker",
+        &attacker,
+        "--judge",
+        &judge,
+        "--datasets",
+        &datasets,
+        "--quiet",
+        "--out",
+        &out,
+        "--resume",
+    ]));
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), whole);
+    // Another attacker is another run: refused.
+    let other = format!(
+        "scripted:{}",
+        fixtures::profile("attacker-malformed").display()
+    );
+    let line = fails(&[
+        "run",
+        "--suite",
+        &suite,
+        "--backend",
+        &target,
+        "--attacker",
+        &other,
+        "--judge",
+        &judge,
+        "--datasets",
+        &datasets,
+        "--quiet",
+        "--out",
+        &out,
+        "--resume",
+    ]);
+    assert!(line.contains("--resume"), "{line}");
+}
