@@ -341,16 +341,8 @@ pub fn execute_with_judges(
                 .map(|(planned, answer)| score(suites, planned, answer))
                 .collect();
             judge_pass(suites, batch, &mut attempts, parties.judges, config.seed)?;
-            // JSON has no NaN or infinity: an attempt with one is an error that says why.
-            let attempts: Vec<Attempt> = attempts
-                .into_iter()
-                .map(|mut attempt| {
-                    attempt.decoded.clear();
-                    attempt.into_finite()
-                })
-                .collect();
-            journal.append(&attempts)?;
-            on_progress(attempts.len(), tokens);
+            let n = journal_scored(journal, attempts)?;
+            on_progress(n, tokens);
         }
     }
     Ok(())
@@ -438,18 +430,26 @@ fn attack_pass(
                 .map(|((_, answer), planned)| score(suites, planned, answer))
                 .collect();
             judge_pass(suites, &batch, &mut attempts, parties.judges, config.seed)?;
-            let attempts: Vec<Attempt> = attempts
-                .into_iter()
-                .map(|mut attempt| {
-                    attempt.decoded.clear();
-                    attempt.into_finite()
-                })
-                .collect();
-            journal.append(&attempts)?;
-            on_progress(attempts.len(), None);
+            let n = journal_scored(journal, attempts)?;
+            on_progress(n, None);
         }
     }
     Ok(())
+}
+
+/// Journals scored attempts, their decodings dropped (evidence is the answer as written) and
+/// any non-finite number turned into an error that says why (JSON has no NaN or infinity);
+/// returns how many.
+fn journal_scored(journal: &mut Journal, attempts: Vec<Attempt>) -> Result<usize, RunError> {
+    let attempts: Vec<Attempt> = attempts
+        .into_iter()
+        .map(|mut attempt| {
+            attempt.decoded.clear();
+            attempt.into_finite()
+        })
+        .collect();
+    journal.append(&attempts)?;
+    Ok(attempts.len())
 }
 
 /// Every query kind of the plan must be one the backend answers: checked before any case runs.

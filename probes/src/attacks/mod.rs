@@ -452,6 +452,39 @@ fn unbracketed_rating(text: &str) -> Option<u32> {
     digits.parse::<u32>().ok().filter(|n| (1..=10).contains(n))
 }
 
+/// The best reply an attack found: its rating, the target conversation before its prompt
+/// (Crescendo), the prompt and the reply.
+pub type Best = (f64, Vec<audit_core::Message>, String, String);
+
+/// What an attack found, the same for every algorithm: its best reply with every turn and
+/// query, or, when no reply was ever rated, why (the last note: a malformed attacker, a
+/// failing target).
+pub fn record(
+    best: Option<Best>,
+    stop: Option<audit_core::attack::Stop>,
+    queries: &audit_core::attack::Queries,
+    turns: &mut Vec<audit_core::attack::Turn>,
+) -> Result<audit_core::attack::AttackRecord, String> {
+    let Some((rating, history, prompt, response)) = best else {
+        let last = turns.iter().rev().find_map(|t| t.note.clone());
+        return Err(format!(
+            "the attack never got a rated target reply ({} attacker, {} target queries){}",
+            queries.attacker,
+            queries.target,
+            last.map(|n| format!(": {n}")).unwrap_or_default()
+        ));
+    };
+    Ok(audit_core::attack::AttackRecord {
+        history,
+        prompt,
+        response,
+        rating,
+        stop: stop.unwrap_or(audit_core::attack::Stop::Exhausted),
+        queries: queries.clone(),
+        turns: std::mem::take(turns),
+    })
+}
+
 /// An attacker request: its system prompt, its conversation so far and the new message.
 pub fn attacker_ask(
     key: String,

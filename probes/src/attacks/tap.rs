@@ -583,24 +583,12 @@ impl AttackState for TapState {
     }
 
     fn finish(&mut self) -> Result<AttackRecord, String> {
-        let Some((rating, prompt, response)) = self.best.clone() else {
-            let last = self.turns.iter().rev().find_map(|t| t.note.clone());
-            return Err(format!(
-                "the attack never got a rated target reply ({} attacker, {} target queries){}",
-                self.queries.attacker,
-                self.queries.target,
-                last.map(|n| format!(": {n}")).unwrap_or_default()
-            ));
-        };
-        Ok(AttackRecord {
-            history: Vec::new(),
-            prompt,
-            response,
-            rating,
-            stop: self.stop.unwrap_or(Stop::Exhausted),
-            queries: self.queries.clone(),
-            turns: std::mem::take(&mut self.turns),
-        })
+        super::record(
+            self.best.clone().map(|(r, p, t)| (r, Vec::new(), p, t)),
+            self.stop,
+            &self.queries,
+            &mut self.turns,
+        )
     }
 }
 
