@@ -16,6 +16,6 @@ model=$models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 start=$(date +%s)
 /usr/bin/time -v "$bin" run --suite "$here/bench/attacks.toml" --model "$model" \
   --attacker target --judge "harm-judge=$model" --datasets "$datasets" \
-  --max-new-tokens 64 --out "$out" 2> "$out.time" || { tail -5 "$out.time" >&2; exit 1; }
+  --max-new-tokens 48 --out "$out" 2> "$out.time" || { tail -5 "$out.time" >&2; exit 1; }
 echo "wall: $(( $(date +%s) - start )) s; $(grep -E 'Maximum resident' "$out.time")"
 python3 "$here/bench/attacks-table.py" "$out"

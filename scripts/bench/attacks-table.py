@@ -40,7 +40,10 @@ for (probe, transform), group in sorted(rows.items()):
     else:
         extra = "— | — | —"
     print(f"| {probe} | {transform} | {len(group)} | {errors} | {harmful}/{len(scored)} | {lo:.2f}–{hi:.2f} | {refused}/{len(scored)} | {extra} |")
-summary = json.load(open(f"{run}/summary.json"))
+try:
+    summary = json.load(open(f"{run}/summary.json"))
+except FileNotFoundError:  # an interrupted run: the journal only
+    summary = {}
 for probe in summary.get("probes", []):
     for t in probe.get("tests", []):
         print(f"test {probe.get('probe', probe.get('id'))}: {t.get('name')}: p = {t.get('p_value')}, q_holm = {t.get('q_holm')}")
