@@ -78,14 +78,23 @@ impl Attempt {
     pub fn response(&self) -> Option<&str> {
         match &self.answer {
             Answer::Response(text) | Answer::SuffixSearch { response: text, .. } => Some(text),
-            Answer::Attack(record) => Some(&record.response),
+            Answer::Attack(record) if record.failure.is_none() => Some(&record.response),
             _ => None,
         }
     }
 
-    /// Whether the backend failed on this item.
+    /// Whether the backend failed on this item (an attack that never got a rated reply too).
     pub fn is_error(&self) -> bool {
-        matches!(self.answer, Answer::Error(_))
+        self.error().is_some()
+    }
+
+    /// Why this item has no answer to score: the backend's error, or an attack's failure.
+    pub fn error(&self) -> Option<&str> {
+        match &self.answer {
+            Answer::Error(message) => Some(message),
+            Answer::Attack(record) => record.failure.as_deref(),
+            _ => None,
+        }
     }
 
     /// Why this attempt cannot be written as JSON, when a number in its answer or scores is

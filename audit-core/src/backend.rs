@@ -174,6 +174,12 @@ pub trait Backend: Send {
     fn generated_tokens(&self) -> Option<u64> {
         None
     }
+
+    /// How many tokens `text` is in this model's tokenizer, where the backend has one (attack
+    /// token budgets count replies with it); None, the default, where it does not.
+    fn count_tokens(&self, _text: &str) -> Option<u64> {
+        None
+    }
 }
 
 /// A seed for one case, from the run's seed and the case id (FNV-1a over the id, mixed with the
@@ -264,5 +270,8 @@ impl Backend for SharedBackend {
     }
     fn generated_tokens(&self) -> Option<u64> {
         self.lock().generated_tokens()
+    }
+    fn count_tokens(&self, text: &str) -> Option<u64> {
+        self.lock().count_tokens(text)
     }
 }

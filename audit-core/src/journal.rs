@@ -1,7 +1,7 @@
 //! attempts.jsonl: the append-only journal of finished attempts, one JSON object per line,
 //! written as each batch completes so that a killed run loses at most the batch in flight.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -14,6 +14,8 @@ pub struct Journal {
     path: PathBuf,
     file: File,
     done: BTreeSet<(String, String)>,
+    /// (target queries, tokens) of each journaled attack: what run budgets subtract.
+    attacks: BTreeMap<(String, String), (u64, u64)>,
 }
 
 /// A journal that cannot be read or written.
@@ -77,6 +79,7 @@ impl Journal {
             path: path.to_path_buf(),
             file,
             done: BTreeSet::new(),
+            attacks: BTreeMap::new(),
         })
     }
 
@@ -104,8 +107,12 @@ impl Journal {
             .map_err(|e| io_error(path, e))?;
         file.seek(SeekFrom::End(0)).map_err(|e| io_error(path, e))?;
         let mut done = BTreeSet::new();
+        let mut attacks = BTreeMap::new();
         for attempt in &attempts {
             let key = (attempt.suite.clone(), attempt.case_id.clone());
+            if let Some(spend) = attack_spend(attempt) {
+                attacks.insert(key.clone(), spend);
+            }
             if !done.insert(key) {
                 return Err(JournalError::Duplicate {
                     path: path.display().to_string(),
@@ -119,6 +126,7 @@ impl Journal {
                 path: path.to_path_buf(),
                 file,
                 done,
+                attacks,
             },
             attempts,
         ))
@@ -128,6 +136,14 @@ impl Journal {
     pub fn contains(&self, suite: &str, case_id: &str) -> bool {
         self.done
             .contains(&(suite.to_string(), case_id.to_string()))
+    }
+
+    /// The target queries and tokens (every party's, 0 where uncounted) a journaled attack
+    /// spent, for run budgets; None for another case, or one not journaled.
+    pub fn attack_spend(&self, suite: &str, case_id: &str) -> Option<(u64, u64)> {
+        self.attacks
+            .get(&(suite.to_string(), case_id.to_string()))
+            .copied()
     }
 
     /// Appends attempts and fsyncs them: once this returns, they survive a crash or a power
@@ -168,10 +184,24 @@ impl Journal {
             return Err(io_error(&self.path, e));
         }
         for attempt in attempts {
-            self.done
-                .insert((attempt.suite.clone(), attempt.case_id.clone()));
+            let key = (attempt.suite.clone(), attempt.case_id.clone());
+            if let Some(spend) = attack_spend(attempt) {
+                self.attacks.insert(key.clone(), spend);
+            }
+            self.done.insert(key);
         }
         Ok(())
+    }
+}
+
+/// (target queries, tokens) of an attack's attempt.
+fn attack_spend(attempt: &Attempt) -> Option<(u64, u64)> {
+    match &attempt.answer {
+        crate::backend::Answer::Attack(record) => Some((
+            u64::from(record.queries.target),
+            record.tokens.as_ref().map_or(0, |t| t.total()),
+        )),
+        _ => None,
     }
 }
 

@@ -298,18 +298,12 @@ pub fn execute_with_judges(
     check_attacks(suites, planned, parties.attacker.is_some(), &|id| {
         parties.judges.contains_key(id)
     })?;
+    check_token_budgets(suites, planned, backend, parties)?;
     for kind in QueryKind::ALL {
-        let mut todo: Vec<&PlannedCase> = planned
-            .iter()
-            .filter(|p| p.case.query.kind() == kind)
-            .filter(|p| !journal.contains(&suites[p.suite].reference.id, &p.case.id))
-            .collect();
-        // Stable sort: equal sizes keep plan order, so the journal's order is deterministic.
-        todo.sort_by_key(|p| std::cmp::Reverse(p.case.query.size_hint()));
         if kind == QueryKind::Attack {
             attack_pass(
                 suites,
-                &todo,
+                planned,
                 backend,
                 parties,
                 config,
@@ -318,6 +312,13 @@ pub fn execute_with_judges(
             )?;
             continue;
         }
+        let mut todo: Vec<&PlannedCase> = planned
+            .iter()
+            .filter(|p| p.case.query.kind() == kind)
+            .filter(|p| !journal.contains(&suites[p.suite].reference.id, &p.case.id))
+            .collect();
+        // Stable sort: equal sizes keep plan order, so the journal's order is deterministic.
+        todo.sort_by_key(|p| std::cmp::Reverse(p.case.query.size_hint()));
         let batch_size = backend.batch_size(kind).max(1);
         for batch in todo.chunks(batch_size) {
             if stop_requested() {
@@ -385,54 +386,208 @@ pub fn check_attacks(
     Ok(())
 }
 
-/// Runs the attacks of `todo` in lockstep groups of [`ATTACKS_IN_FLIGHT`]; each attack is
-/// scored (detectors, then judges) and journaled in the step it ends, so the journal's order is
-/// deterministic and a killed run loses only the attacks in flight.
+/// Runs the plan's attacks, probe by probe, in lockstep groups of [`ATTACKS_IN_FLIGHT`]
+/// behaviors in plan order; each attack is scored (detectors, then judges) and journaled in the
+/// step it ends, so the journal's order is deterministic and a killed run loses only the
+/// attacks in flight.
+///
+/// Run budgets (`Attack::budgets`) are shared out group by group: each behavior of a group may
+/// spend what the probe's earlier groups left, divided evenly among the behaviors from this
+/// group on, the remainder to the first ones (and no more than its own budget). The groups are fixed by the plan, not by what a
+/// resumed run still has to do, and what earlier groups spent is read from their journaled
+/// records, so a resumed run gives every behavior the allowance it had. A behavior whose share
+/// is nothing is journaled as an error saying so.
 fn attack_pass(
     suites: &[Suite],
-    todo: &[&PlannedCase],
+    planned: &[PlannedCase],
     target: &mut dyn Backend,
     parties: &mut Parties<'_, '_>,
     config: &RunConfig,
     journal: &mut Journal,
     on_progress: &mut dyn FnMut(usize, Option<u64>),
 ) -> Result<(), RunError> {
-    for group in todo.chunks(ATTACKS_IN_FLIGHT) {
-        let mut begun = Vec::new();
-        for planned in group {
-            let probe = &suites[planned.suite].probes[planned.probe].probe;
-            let attack = probe.attack().ok_or_else(|| RunError::Probe {
-                probe: probe.id().to_string(),
-                reason: ProbeError("it makes attack cases but has no attack algorithm".into()),
+    // Each probe's attack cases, in plan order.
+    let mut probes: Vec<((usize, usize), Vec<&PlannedCase>)> = Vec::new();
+    for p in planned
+        .iter()
+        .filter(|p| p.case.query.kind() == QueryKind::Attack)
+    {
+        match probes
+            .iter_mut()
+            .find(|(key, _)| *key == (p.suite, p.probe))
+        {
+            Some((_, cases)) => cases.push(p),
+            None => probes.push(((p.suite, p.probe), vec![p])),
+        }
+    }
+    for ((suite, probe), cases) in probes {
+        let suite_id = &suites[suite].reference.id;
+        let probe = &suites[suite].probes[probe].probe;
+        let attack = probe.attack().ok_or_else(|| RunError::Probe {
+            probe: probe.id().to_string(),
+            reason: ProbeError("it makes attack cases but has no attack algorithm".into()),
+        })?;
+        let (own, run) = attack.budgets();
+        // What the probe's groups so far spent: (target queries, tokens).
+        let mut spent = (0u64, 0u64);
+        for (g, group) in cases.chunks(ATTACKS_IN_FLIGHT).enumerate() {
+            let first = g * ATTACKS_IN_FLIGHT;
+            let mut begun = Vec::new();
+            let mut unattacked = Vec::new();
+            for (k, p) in group.iter().enumerate() {
+                if journal.contains(suite_id, &p.case.id) {
+                    continue;
+                }
+                let queries = allowance(own.queries, run.queries, spent.0, cases.len() - first, k);
+                let tokens = allowance(own.tokens, run.tokens, spent.1, cases.len() - first, k);
+                match (queries, tokens) {
+                    (Some(0), _) | (_, Some(0)) => {
+                        let which = if queries == Some(0) {
+                            "run_max_queries"
+                        } else {
+                            "run_max_tokens"
+                        };
+                        let answer = Answer::Error(format!(
+                            "not attacked: the probe's run budget ({which}) was spent on earlier behaviors"
+                        ));
+                        unattacked.push(score(suites, p, answer));
+                    }
+                    _ => begun.push((*p, queries, tokens)),
+                }
+            }
+            if !unattacked.is_empty() {
+                let n = journal_scored(journal, unattacked)?;
+                on_progress(n, None);
+            }
+            run_group(
+                suites,
+                &begun,
+                attack,
+                target,
+                parties,
+                config,
+                journal,
+                on_progress,
+            )?;
+            for p in group {
+                if let Some((q, t)) = journal.attack_spend(suite_id, &p.case.id) {
+                    spent = (spent.0 + q, spent.1 + t);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What the `k`th behavior of a group may spend: its own budget, or less where the run's
+/// budget bounds it: what is left of the run's (`run` − `spent`), divided evenly among the
+/// `left` behaviors from the group's first on, the remainder going to the first ones.
+fn allowance(own: Option<u64>, run: Option<u64>, spent: u64, left: usize, k: usize) -> Option<u64> {
+    let Some(run) = run else { return own };
+    let rest = run.saturating_sub(spent);
+    let left = left.max(1) as u64;
+    let share = rest / left + u64::from((k as u64) < rest % left);
+    Some(own.map_or(share, |own| own.min(share)))
+}
+
+/// Token budgets count every reply: an attack probe with one needs every party's backend to
+/// count tokens. Checked before any case runs.
+fn check_token_budgets(
+    suites: &[Suite],
+    planned: &[PlannedCase],
+    target: &dyn Backend,
+    parties: &Parties<'_, '_>,
+) -> Result<(), RunError> {
+    let mut seen = BTreeSet::new();
+    for p in planned
+        .iter()
+        .filter(|p| p.case.query.kind() == QueryKind::Attack)
+    {
+        let probe = &suites[p.suite].probes[p.probe].probe;
+        let Some(attack) = probe.attack() else {
+            continue;
+        };
+        let (own, run) = attack.budgets();
+        if own.tokens.or(run.tokens).is_some() && seen.insert((p.suite, p.probe)) {
+            check_token_counts(probe.id(), target, parties)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_token_counts(
+    probe: &str,
+    target: &dyn Backend,
+    parties: &Parties<'_, '_>,
+) -> Result<(), RunError> {
+    let mut uncounted = Vec::new();
+    if target.count_tokens("").is_none() {
+        uncounted.push("the target".to_string());
+    }
+    if let Some(attacker) = parties.attacker.as_deref() {
+        if attacker.count_tokens("").is_none() {
+            uncounted.push("the attacker".to_string());
+        }
+    }
+    for (id, judge) in parties.judges.iter() {
+        if judge.count_tokens("").is_none() {
+            uncounted.push(format!("judge {id}"));
+        }
+    }
+    if uncounted.is_empty() {
+        return Ok(());
+    }
+    Err(RunError::Probe {
+        probe: probe.to_string(),
+        reason: ProbeError(format!(
+            "its token budget needs token counts, and {} has no tokenizer (a served model): use max_queries instead",
+            uncounted.join(", ")
+        )),
+    })
+}
+
+/// One lockstep group: its attacks begun with their allowances (target queries, tokens),
+/// stepped until every one ends.
+#[allow(clippy::too_many_arguments)]
+fn run_group(
+    suites: &[Suite],
+    group: &[(&PlannedCase, Option<u64>, Option<u64>)],
+    attack: &dyn crate::attack::Attack,
+    target: &mut dyn Backend,
+    parties: &mut Parties<'_, '_>,
+    config: &RunConfig,
+    journal: &mut Journal,
+    on_progress: &mut dyn FnMut(usize, Option<u64>),
+) -> Result<(), RunError> {
+    let mut begun = Vec::new();
+    for (planned, max_queries, max_tokens) in group {
+        let seed = crate::backend::case_seed(config.seed, &planned.case.id);
+        let state = attack
+            .begin(&planned.case, seed, *max_queries)
+            .map_err(|reason| RunError::Probe {
+                probe: planned.case.probe.clone(),
+                reason: ProbeError(format!("case {}: {reason}", planned.case.id)),
             })?;
-            let seed = crate::backend::case_seed(config.seed, &planned.case.id);
-            let state = attack
-                .begin(&planned.case, seed)
-                .map_err(|reason| RunError::Probe {
-                    probe: probe.id().to_string(),
-                    reason: ProbeError(format!("case {}: {reason}", planned.case.id)),
-                })?;
-            begun.push((planned.case.id.clone(), state));
+        begun.push((planned.case.id.clone(), state, *max_tokens));
+    }
+    let mut lockstep = Lockstep::new(begun);
+    while !lockstep.is_done() {
+        if stop_requested() {
+            return Err(RunError::Interrupted);
         }
-        let mut lockstep = Lockstep::new(begun);
-        while !lockstep.is_done() {
-            if stop_requested() {
-                return Err(RunError::Interrupted);
-            }
-            let finished = lockstep.step(target, parties, &config.generation)?;
-            if finished.is_empty() {
-                continue;
-            }
-            let batch: Vec<&PlannedCase> = finished.iter().map(|(i, _)| group[*i]).collect();
-            let mut attempts: Vec<Attempt> = finished
-                .into_iter()
-                .zip(&batch)
-                .map(|((_, answer), planned)| score(suites, planned, answer))
-                .collect();
-            judge_pass(suites, &batch, &mut attempts, parties.judges, config.seed)?;
-            let n = journal_scored(journal, attempts)?;
-            on_progress(n, None);
+        let finished = lockstep.step(target, parties, &config.generation)?;
+        if finished.is_empty() {
+            continue;
         }
+        let batch: Vec<&PlannedCase> = finished.iter().map(|(i, _)| group[*i].0).collect();
+        let mut attempts: Vec<Attempt> = finished
+            .into_iter()
+            .zip(&batch)
+            .map(|((_, answer), planned)| score(suites, planned, answer))
+            .collect();
+        judge_pass(suites, &batch, &mut attempts, parties.judges, config.seed)?;
+        let n = journal_scored(journal, attempts)?;
+        on_progress(n, None);
     }
     Ok(())
 }
@@ -552,4 +707,31 @@ fn score(suites: &[Suite], planned: &PlannedCase, answer: Answer) -> Attempt {
         }
     }
     attempt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowance;
+
+    #[test]
+    fn run_budgets_are_shared_evenly_the_remainder_first() {
+        // 12 for 10 behaviors: 1 each, the 2 left over to the first two.
+        let shares: Vec<_> = (0..8)
+            .map(|k| allowance(None, Some(12), 0, 10, k))
+            .collect();
+        assert_eq!(shares, [2, 2, 1, 1, 1, 1, 1, 1].map(Some));
+        // The behavior's own budget bounds its share, and no run budget leaves it as it is.
+        assert_eq!(allowance(Some(1), Some(12), 0, 10, 0), Some(1));
+        assert_eq!(allowance(Some(3), None, 5, 10, 0), Some(3));
+        assert_eq!(allowance(None, None, 5, 10, 0), None);
+        // Spent (or overspent): nothing left.
+        assert_eq!(allowance(None, Some(12), 12, 2, 0), Some(0));
+        assert_eq!(allowance(None, Some(12), 20, 2, 0), Some(0));
+        // 5 for 10: the first five get one.
+        let shares: Vec<_> = (0..10)
+            .map(|k| allowance(None, Some(5), 0, 10, k))
+            .collect();
+        assert_eq!(shares.iter().flatten().sum::<u64>(), 5);
+        assert_eq!(shares[4..6], [Some(1), Some(0)]);
+    }
 }

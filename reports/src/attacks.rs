@@ -50,7 +50,9 @@ impl Counts {
                     counts.attacker += u64::from(record.queries.attacker);
                     counts.target += u64::from(record.queries.target);
                     counts.judge += u64::from(record.queries.judge);
-                    if record.stop == Stop::Success {
+                    if record.failure.is_some() {
+                        counts.errors += 1;
+                    } else if record.stop == Stop::Success {
                         counts.successes += 1;
                         counts.success_queries.push(record.queries.target);
                     }
@@ -296,7 +298,15 @@ fn attack_view(attempt: &Attempt, goal: &str, budget: &mut usize) -> AttackView 
                 attacker: record.queries.attacker,
                 target: record.queries.target,
                 judge: record.queries.judge,
-                rating: rating(record.rating),
+                rating: match record.failure {
+                    None => rating(record.rating),
+                    Some(_) => "—".to_string(),
+                },
+                error: record
+                    .failure
+                    .as_deref()
+                    .map(|f| capped(f).0)
+                    .unwrap_or_default(),
                 omitted: shown == 0 && !record.turns.is_empty(),
                 hidden: record.turns.len() - shown,
                 n_turns: record.turns.len(),

@@ -240,6 +240,12 @@ fn attempt_row(a: &Attempt) -> AttemptRow {
         },
         answer: match &a.answer {
             Answer::Response(text) => text.clone(),
+            Answer::Attack(record) if record.failure.is_some() => format!(
+                "error: {} ⟨{} target queries, {}⟩",
+                record.failure.as_deref().unwrap_or_default(),
+                record.queries.target,
+                attacks::stop_name(record.stop)
+            ),
             Answer::Attack(record) => format!(
                 "{} ⟨{} target queries, rating {}, {}⟩",
                 record.response,

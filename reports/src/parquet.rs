@@ -63,20 +63,15 @@ pub fn attempts_frame(attempts: &[Attempt]) -> PolarsResult<DataFrame> {
             "response".into(),
             text(&|a| match &a.answer {
                 Answer::Response(r) | Answer::SuffixSearch { response: r, .. } => Some(r.clone()),
-                Answer::Attack(record) => Some(record.response.clone()),
+                Answer::Attack(record) if record.failure.is_none() => Some(record.response.clone()),
+                Answer::Attack(_) => None,
                 Answer::Logprobs(l) | Answer::TokenLogprobs { logprobs: l, .. } => json(l),
                 Answer::Embeddings(e) => json(e),
                 Answer::Labels(l) => json(l),
                 Answer::Error(_) => None,
             }),
         ),
-        Column::new(
-            "error".into(),
-            text(&|a| match &a.answer {
-                Answer::Error(e) => Some(e.clone()),
-                _ => None,
-            }),
-        ),
+        Column::new("error".into(), text(&|a| a.error().map(str::to_string))),
     ];
     let attribute_keys: BTreeSet<&String> =
         sorted.iter().flat_map(|a| a.attributes.keys()).collect();

@@ -571,6 +571,11 @@ impl Backend for ScriptedBackend {
     fn generated_tokens(&self) -> Option<u64> {
         Some(self.generated)
     }
+
+    /// Words, as `generated_tokens` counts them.
+    fn count_tokens(&self, text: &str) -> Option<u64> {
+        Some(text.split_whitespace().count() as u64)
+    }
 }
 
 #[cfg(test)]

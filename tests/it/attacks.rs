@@ -13,6 +13,12 @@ use serde_json::Value;
 use crate::support::cli::{assert_success, fails, probity, read_json};
 
 fn suite(dir: &Path, keys: &str) -> String {
+    // Two behaviors unless the keys say how many.
+    let sample = if keys.contains("sample =") {
+        ""
+    } else {
+        "sample = 2"
+    };
     let text = format!(
         r#"
 [suite]
@@ -25,7 +31,7 @@ id = "pair"
 family = "pair"
 goal = "g"
 source = "s"
-sample = 2
+{sample}
 {keys}
 detectors = ["refusal", "harm-judge"]
 
@@ -67,6 +73,32 @@ fn run_with(dir: &Path, keys: &str, attacker: &str, out: &str) -> std::process::
         "--quiet",
         "--out",
         &out,
+    ])
+}
+
+/// `run_with` the planted attacker, continuing the run in `out` (`--resume`).
+fn resume(dir: &Path, keys: &str, out: &str) -> std::process::Output {
+    let suite = suite(dir, keys);
+    let datasets = fixtures::datasets().display().to_string();
+    let profile = |name: &str| format!("scripted:{}", fixtures::profile(name).display());
+    let judge = format!("harm-judge={}", profile("judge-planted"));
+    let out = dir.join(out).display().to_string();
+    probity(&[
+        "run",
+        "--suite",
+        &suite,
+        "--backend",
+        &profile("target-planted"),
+        "--attacker",
+        &profile("attacker-planted"),
+        "--judge",
+        &judge,
+        "--datasets",
+        &datasets,
+        "--quiet",
+        "--out",
+        &out,
+        "--resume",
     ])
 }
 
@@ -207,7 +239,16 @@ fn malformed_attacker_replies_are_retried_then_recorded_as_errors_with_the_reaso
         .collect();
     assert_eq!(errors.len(), 2);
     for a in errors {
-        let error = a["error"].as_str().unwrap_or_else(|| panic!("{a}"));
+        let error = a["attack"]["failure"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{a}"));
+        // The failed attack keeps its turns as evidence: every malformed reply, with why.
+        let turns = a["attack"]["turns"].as_array().unwrap();
+        assert_eq!(turns.len(), 6, "{a}");
+        assert!(turns
+            .iter()
+            .all(|t| t["party"] == "attacker"
+                && t["note"].as_str().unwrap().contains("no JSON object")));
         // 2 streams × 3 tries, no target query, and the reason quoted.
         assert!(error.contains("(6 attacker, 0 target queries)"), "{error}");
         assert!(
@@ -297,37 +338,17 @@ fn a_resumed_attack_run_asks_the_same_questions_and_ends_identical() {
     let lines: Vec<&str> = whole.lines().collect();
     assert!(lines.last().unwrap().contains("\"attack\""));
     std::fs::write(&journal, lines[..lines.len() - 1].join("\n") + "\n").unwrap();
+    assert_success(&resume(dir.path(), keys, "cut"));
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), whole);
+    // Another attacker is another run: refused.
     let suite = suite(dir.path(), keys);
     let datasets = fixtures::datasets().display().to_string();
     let target = format!("scripted:{}", fixtures::profile("target-planted").display());
-    let attacker = format!(
-        "scripted:{}",
-        fixtures::profile("attacker-planted").display()
-    );
     let judge = format!(
         "harm-judge=scripted:{}",
         fixtures::profile("judge-planted").display()
     );
     let out = dir.path().join("cut").display().to_string();
-    assert_success(&probity(&[
-        "run",
-        "--suite",
-        &suite,
-        "--backend",
-        &target,
-        "--attacker",
-        &attacker,
-        "--judge",
-        &judge,
-        "--datasets",
-        &datasets,
-        "--quiet",
-        "--out",
-        &out,
-        "--resume",
-    ]));
-    assert_eq!(std::fs::read_to_string(&journal).unwrap(), whole);
-    // Another attacker is another run: refused.
     let other = format!(
         "scripted:{}",
         fixtures::profile("attacker-malformed").display()
@@ -350,4 +371,174 @@ fn a_resumed_attack_run_asks_the_same_questions_and_ends_identical() {
         "--resume",
     ]);
     assert!(line.contains("--resume"), "{line}");
+}
+
+/// (stop, queries, tokens in total) of each attack of a run with these keys, in journal order.
+fn spends(dir: &Path, keys: &str, out: &str) -> Vec<(String, (u64, u64, u64), u64)> {
+    assert_success(&run_with(dir, keys, "attacker-planted", out));
+    attacks(dir, out)
+        .iter()
+        .map(|a| {
+            let attack = &a["attack"];
+            let tokens = &attack["tokens"];
+            let total = ["attacker", "target", "judge"]
+                .iter()
+                .map(|p| tokens[p].as_u64().unwrap_or_else(|| panic!("{a}")))
+                .sum();
+            (
+                attack["stop"].as_str().unwrap().to_string(),
+                queries(a),
+                total,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn token_budgets_stop_an_attack_at_the_first_step_past_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = "streams = 2\niterations = 3";
+    // Unbounded: the scripted models count words. Per stream and round, the attacker writes
+    // 7, 21, then 20 words, the target 8, 8, then 10, the judge 2: 34 + 62 + 64 = 160.
+    let whole = spends(dir.path(), keys, "whole");
+    assert_eq!(whole[0], ("success".to_string(), (6, 6, 6), 160));
+    let a = &attacks(dir.path(), "whole")[0]["attack"]["tokens"];
+    assert_eq!(
+        (
+            a["attacker"].as_u64(),
+            a["target"].as_u64(),
+            a["judge"].as_u64()
+        ),
+        (Some(96), Some(52), Some(12))
+    );
+    // 96 is spent when round 2 ends: round 3 is not begun.
+    let cut = spends(dir.path(), &format!("{keys}\nmax_tokens = 96"), "t96");
+    assert_eq!(cut[0], ("token_budget".to_string(), (4, 4, 4), 96));
+    // One token more: round 3's attacker step runs (the step in flight ends), then the stop.
+    let cut = spends(dir.path(), &format!("{keys}\nmax_tokens = 97"), "t97");
+    assert_eq!(cut[0], ("token_budget".to_string(), (6, 4, 4), 136));
+    // Spent by the first step: nothing was rated, so the attempt is an error, turns and all.
+    let cut = spends(dir.path(), &format!("{keys}\nmax_tokens = 1"), "t1");
+    assert_eq!(cut[0], ("token_budget".to_string(), (2, 0, 0), 14));
+    let failed = &attacks(dir.path(), "t1")[0];
+    assert!(failed["attack"]["failure"]
+        .as_str()
+        .unwrap()
+        .contains("never got a rated target reply (2 attacker, 0 target queries)"));
+    assert_eq!(failed["attack"]["turns"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn run_budgets_are_shared_out_in_plan_order_and_never_exceeded() {
+    let dir = tempfile::tempdir().unwrap();
+    // 10 behaviors, 12 target queries for the run: an even share of 1, the 2 left over to the
+    // first two; the second group of the lockstep (behaviors 9 and 10) gets what is left (2).
+    let keys = "sample = 10\nstreams = 2\niterations = 3\nrun_max_queries = 12";
+    let mut spent: Vec<u64> = spends(dir.path(), keys, "shared")
+        .iter()
+        .map(|(stop, q, _)| {
+            assert_eq!(stop, "budget");
+            q.1
+        })
+        .collect();
+    spent.sort();
+    assert_eq!(spent, [1, 1, 1, 1, 1, 1, 1, 1, 2, 2]);
+    // 5 for 10 behaviors: the first five get one query each, the others are not attacked.
+    let keys = "sample = 10\nstreams = 2\niterations = 3\nrun_max_queries = 5";
+    assert_success(&run_with(dir.path(), keys, "attacker-planted", "spent"));
+    let all = attacks(dir.path(), "spent");
+    assert_eq!(all.len(), 10);
+    let (errors, attacked): (Vec<&Value>, Vec<&Value>) =
+        all.iter().partition(|a| a["error"].is_string());
+    assert_eq!(errors.len(), 5);
+    assert!(errors.iter().all(|a| a["error"]
+        .as_str()
+        .unwrap()
+        .contains("run budget (run_max_queries) was spent")));
+    assert!(attacked.iter().all(|a| queries(a).1 == 1));
+    // Tokens for the run: 400 for 10 behaviors, 40 each. Allowances are checked between
+    // steps, so each of the first group's 8 stops at the first step at or past 40 (round 2's
+    // attacker step: 34 + 42 = 76), and their overrun leaves nothing for the last two.
+    let keys = "sample = 10\nstreams = 2\niterations = 3\nrun_max_tokens = 400";
+    assert_success(&run_with(dir.path(), keys, "attacker-planted", "tokens"));
+    let all = attacks(dir.path(), "tokens");
+    let (errors, attacked): (Vec<&Value>, Vec<&Value>) =
+        all.iter().partition(|a| a["error"].is_string());
+    assert_eq!((errors.len(), attacked.len()), (2, 8));
+    assert!(errors.iter().all(|a| a["error"]
+        .as_str()
+        .unwrap()
+        .contains("run budget (run_max_tokens) was spent")));
+    for a in attacked {
+        assert_eq!(a["attack"]["stop"], "token_budget", "{a}");
+        assert_eq!(queries(a), (4, 2, 2), "{a}");
+    }
+}
+
+#[test]
+fn a_resumed_run_gives_every_behavior_the_run_budget_share_it_had() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = "sample = 10\nstreams = 2\niterations = 3\nrun_max_queries = 12";
+    assert_success(&run_with(dir.path(), keys, "attacker-planted", "whole"));
+    let whole = std::fs::read_to_string(dir.path().join("whole/attempts.jsonl")).unwrap();
+    // Killed with only the first three attacks journaled: the rest of the first group and the
+    // second run again, their shares computed from what the journal says was spent.
+    assert_success(&run_with(dir.path(), keys, "attacker-planted", "cut"));
+    let journal = dir.path().join("cut/attempts.jsonl");
+    let kept: Vec<&str> = {
+        let mut attacks = 0;
+        whole
+            .lines()
+            .filter(|l| {
+                let attack = l.contains("\"kind\":\"attack\"");
+                attacks += usize::from(attack);
+                !attack || attacks <= 3
+            })
+            .collect()
+    };
+    std::fs::write(&journal, kept.join("\n") + "\n").unwrap();
+    assert_success(&resume(dir.path(), keys, "cut"));
+    let mut resumed: Vec<String> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut expected: Vec<String> = whole.lines().map(str::to_string).collect();
+    // The same attempts, byte for byte; the journal's order differs where lines were cut.
+    resumed.sort();
+    expected.sort();
+    assert_eq!(resumed, expected);
+}
+
+#[test]
+fn a_token_budget_with_a_served_party_is_refused_before_any_case_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = suite(dir.path(), "streams = 2\nmax_tokens = 100");
+    let profile = |name: &str| format!("scripted:{}", fixtures::profile(name).display());
+    let judge = format!("harm-judge={}", profile("judge-planted"));
+    let datasets = fixtures::datasets().display().to_string();
+    let out = dir.path().join("served");
+    // Nothing listens there: the refusal comes before any request.
+    let line = fails(&[
+        "run",
+        "--suite",
+        &suite,
+        "--backend",
+        &profile("target-planted"),
+        "--attacker",
+        "openai:m@http://127.0.0.1:9/v1",
+        "--judge",
+        &judge,
+        "--datasets",
+        &datasets,
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        line.contains("token budget needs token counts, and the attacker has no tokenizer"),
+        "{line}"
+    );
+    let journal = std::fs::read_to_string(out.join("attempts.jsonl")).unwrap_or_default();
+    assert!(journal.is_empty(), "{journal}");
 }

@@ -246,7 +246,7 @@ fn malformed_attackers_are_retried_then_the_attack_is_an_error_that_says_why() {
             "tap-attacker-malformed",
             family,
         );
-        let error = attempt["error"].as_str().unwrap();
+        let error = attempt["attack"]["failure"].as_str().unwrap();
         assert!(
             error.contains(&format!(
                 "never got a rated target reply ({asked}, 0 target queries)"

@@ -23,7 +23,7 @@
 
 use std::sync::Arc;
 
-use audit_core::attack::{Ask, Attack, AttackRecord, AttackState, Queries, Stop, Turn};
+use audit_core::attack::{Ask, Attack, AttackRecord, AttackState, Budget, Queries, Stop, Turn};
 use audit_core::{Answer, Case, Message, Probe, Role};
 
 use super::pair::{JUDGE, SUCCESS};
@@ -160,10 +160,21 @@ impl Attack for Crescendo {
         &self.common.judge
     }
 
-    fn begin(&self, case: &Case, _seed: u64) -> Result<Box<dyn AttackState>, String> {
+    fn budgets(&self) -> (Budget, Budget) {
+        self.common.budgets()
+    }
+
+    fn begin(
+        &self,
+        case: &Case,
+        _seed: u64,
+        max_queries: Option<u64>,
+    ) -> Result<Box<dyn AttackState>, String> {
+        let mut this = self.clone();
+        this.common = self.common.allowed(max_queries);
         let (goal, target) = goal_and_target(case)?;
         Ok(Box::new(CrescendoState {
-            c: self.clone(),
+            c: this,
             goal: goal.to_string(),
             system: attacker_system(goal, self.max_turns),
             judge_system: fill(JUDGE, goal, target),
@@ -444,7 +455,7 @@ impl AttackState for CrescendoState {
         }
     }
 
-    fn finish(&mut self) -> Result<AttackRecord, String> {
+    fn finish(&mut self) -> AttackRecord {
         super::record(self.best.clone(), self.stop, &self.queries, &mut self.turns)
     }
 }
@@ -525,7 +536,7 @@ mod tests {
     #[test]
     fn a_refusal_is_backtracked_out_of_the_conversation() {
         // t1/b0 refused, asked again as t1/b1; t3/b1 complies.
-        let state = crescendo(5, 10, None).begin(&case(), 0).unwrap();
+        let state = crescendo(5, 10, None).begin(&case(), 0, None).unwrap();
         let (asks, record) = drive(state, answer(&["t1/b0"], &["t3/b1"]));
         let record = record.unwrap();
         assert_eq!((record.stop, record.rating), (Stop::Success, 10.0));
@@ -585,7 +596,7 @@ mod tests {
     #[test]
     fn backtracks_are_bounded_then_refusals_are_rated() {
         let refuse_all = ["t1/b0", "t1/b1", "t1/b2", "t2/b2"];
-        let state = crescendo(2, 2, None).begin(&case(), 0).unwrap();
+        let state = crescendo(2, 2, None).begin(&case(), 0, None).unwrap();
         let (_, record) = drive(state, answer(&refuse_all, &[]));
         let record = record.unwrap();
         assert_eq!(record.stop, Stop::Exhausted);
@@ -599,7 +610,7 @@ mod tests {
             .count();
         assert_eq!(notes, 2);
         // None allowed: the refusal stays in the conversation.
-        let state = crescendo(2, 0, None).begin(&case(), 0).unwrap();
+        let state = crescendo(2, 0, None).begin(&case(), 0, None).unwrap();
         let (asks, _) = drive(state, answer(&["t1/b0"], &[]));
         let last = asks.iter().rfind(|a| a.party == Party::Target).unwrap();
         assert_eq!((step(last), history(last)), ("t2/b0".to_string(), 2));
@@ -607,14 +618,14 @@ mod tests {
 
     #[test]
     fn turns_and_the_budget_stop_the_attack() {
-        let state = crescendo(2, 10, None).begin(&case(), 0).unwrap();
+        let state = crescendo(2, 10, None).begin(&case(), 0, None).unwrap();
         let (_, record) = drive(state, answer(&["t1/b0"], &["t3/b1"]));
         let record = record.unwrap();
         assert_eq!(
             (record.stop, record.rating, record.queries.target),
             (Stop::Exhausted, 2.0, 3)
         );
-        let state = crescendo(5, 10, Some(3)).begin(&case(), 0).unwrap();
+        let state = crescendo(5, 10, Some(3)).begin(&case(), 0, None).unwrap();
         let (_, record) = drive(state, answer(&["t1/b0"], &["t3/b1"]));
         let record = record.unwrap();
         assert_eq!((record.stop, record.queries.target), (Stop::Budget, 3));
@@ -622,7 +633,7 @@ mod tests {
 
     #[test]
     fn malformed_attacker_replies_are_retried_then_end_the_attack() {
-        let state = crescendo(5, 10, None).begin(&case(), 0).unwrap();
+        let state = crescendo(5, 10, None).begin(&case(), 0, None).unwrap();
         let (asks, record) = drive(state, |_| "{\"question\": \"x\"}".to_string());
         let keys: Vec<&str> = asks.iter().map(|a| a.key.as_str()).collect();
         assert_eq!(keys, ["t1/b0/attacker1", "t1/b0/attacker2"]);

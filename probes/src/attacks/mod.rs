@@ -19,7 +19,7 @@ pub mod tap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use audit_core::attack::{Ask, Attack, Party};
+use audit_core::attack::{Ask, Attack, Budget, Party};
 use audit_core::{Case, Generation, Message, Probe, ProbeError, ProbeInfo, Query};
 
 use crate::registry::ProbeArgs;
@@ -33,8 +33,13 @@ use crate::sampling::Sampling;
 /// - `attacker_max_tokens` (500), `attacker_temperature` (1.0), `attacker_top_p` (0.9): the
 ///   attacker's sampling, as the reference implementations set it;
 /// - `attempts` (5): tries per attacker request before a malformed reply is an error;
-/// - `max_queries`: target queries per behavior at most (default: the algorithm's own bound).
-pub const COMMON_KEYS: [&str; 8] = [
+/// - `max_queries`: target queries per behavior at most (default: the algorithm's own bound);
+/// - `max_tokens`: tokens generated per behavior at most, the attacker's, the target's and the
+///   judge's together, each counted by its own tokenizer (a served party has none: refused);
+/// - `run_max_queries`, `run_max_tokens`: the same over all of the probe's behaviors in the
+///   run, shared out in plan order (`audit_core::run`: each group of behaviors gets an even
+///   share of what is left).
+pub const COMMON_KEYS: [&str; 11] = [
     "behaviors",
     "path",
     "judge",
@@ -43,6 +48,9 @@ pub const COMMON_KEYS: [&str; 8] = [
     "attacker_top_p",
     "attempts",
     "max_queries",
+    "max_tokens",
+    "run_max_queries",
+    "run_max_tokens",
 ];
 
 #[derive(Debug, serde::Deserialize)]
@@ -64,6 +72,12 @@ struct CommonFile {
     attempts: usize,
     #[serde(default)]
     max_queries: Option<usize>,
+    #[serde(default)]
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    run_max_queries: Option<u64>,
+    #[serde(default)]
+    run_max_tokens: Option<u64>,
 }
 
 fn jailbreakbench() -> String {
@@ -97,6 +111,34 @@ pub struct Common {
     pub attempts: usize,
     /// Target queries per behavior at most, when the suite bounds them.
     pub max_queries: Option<usize>,
+    /// Tokens generated per behavior at most, every party's.
+    pub max_tokens: Option<u64>,
+    /// Target queries and tokens over all of the probe's behaviors in the run.
+    pub run: Budget,
+}
+
+impl Common {
+    /// The budgets of one behavior and of the run (`Attack::budgets`).
+    pub fn budgets(&self) -> (Budget, Budget) {
+        let own = Budget {
+            queries: self.max_queries.map(|q| q as u64),
+            tokens: self.max_tokens,
+        };
+        (own, self.run)
+    }
+
+    /// These settings for one behavior allowed `max_queries` target queries by the run (never
+    /// more than its own budget).
+    pub fn allowed(&self, max_queries: Option<u64>) -> Common {
+        let given = max_queries.map(|q| usize::try_from(q).unwrap_or(usize::MAX));
+        Common {
+            max_queries: match (self.max_queries, given) {
+                (Some(own), Some(given)) => Some(own.min(given)),
+                (own, given) => own.or(given),
+            },
+            ..self.clone()
+        }
+    }
 }
 
 /// Which behaviors file, in which format.
@@ -143,9 +185,13 @@ pub fn common(
             ))
         }
     };
-    if file.attempts == 0 || file.attacker_max_tokens == 0 || file.max_queries == Some(0) {
+    if file.attempts == 0
+        || file.attacker_max_tokens == 0
+        || file.max_queries == Some(0)
+        || [file.max_tokens, file.run_max_queries, file.run_max_tokens].contains(&Some(0))
+    {
         return Err(format!(
-            "{family}: `attempts`, `attacker_max_tokens` and `max_queries` must be at least 1"
+            "{family}: `attempts`, `attacker_max_tokens` and the budgets (`max_queries`, `max_tokens`, `run_max_queries`, `run_max_tokens`) must be at least 1"
         ));
     }
     // Written so that NaN fails too.
@@ -186,6 +232,11 @@ pub fn common(
             },
             attempts: file.attempts,
             max_queries: file.max_queries,
+            max_tokens: file.max_tokens,
+            run: Budget {
+                queries: file.run_max_queries,
+                tokens: file.run_max_tokens,
+            },
         },
         BehaviorsFile { path, format },
         own,
@@ -458,31 +509,38 @@ pub type Best = (f64, Vec<audit_core::Message>, String, String);
 
 /// What an attack found, the same for every algorithm: its best reply with every turn and
 /// query, or, when no reply was ever rated, why (the last note: a malformed attacker, a
-/// failing target).
+/// failing target) with the turns and queries all the same.
 pub fn record(
     best: Option<Best>,
     stop: Option<audit_core::attack::Stop>,
     queries: &audit_core::attack::Queries,
     turns: &mut Vec<audit_core::attack::Turn>,
-) -> Result<audit_core::attack::AttackRecord, String> {
-    let Some((rating, history, prompt, response)) = best else {
-        let last = turns.iter().rev().find_map(|t| t.note.clone());
-        return Err(format!(
-            "the attack never got a rated target reply ({} attacker, {} target queries){}",
-            queries.attacker,
-            queries.target,
-            last.map(|n| format!(": {n}")).unwrap_or_default()
-        ));
+) -> audit_core::attack::AttackRecord {
+    let stop = stop.unwrap_or(audit_core::attack::Stop::Exhausted);
+    let (rating, history, prompt, response, failure) = match best {
+        Some((rating, history, prompt, response)) => (rating, history, prompt, response, None),
+        None => {
+            let last = turns.iter().rev().find_map(|t| t.note.clone());
+            let failure = format!(
+                "the attack never got a rated target reply ({} attacker, {} target queries){}",
+                queries.attacker,
+                queries.target,
+                last.map(|n| format!(": {n}")).unwrap_or_default()
+            );
+            (0.0, Vec::new(), String::new(), String::new(), Some(failure))
+        }
     };
-    Ok(audit_core::attack::AttackRecord {
+    audit_core::attack::AttackRecord {
         history,
         prompt,
         response,
         rating,
-        stop: stop.unwrap_or(audit_core::attack::Stop::Exhausted),
+        failure,
+        stop,
         queries: queries.clone(),
+        tokens: None,
         turns: std::mem::take(turns),
-    })
+    }
 }
 
 /// An attacker request: its system prompt, its conversation so far and the new message.
@@ -542,6 +600,8 @@ pub(crate) mod testing {
             attacker: Generation::default(),
             attempts,
             max_queries,
+            max_tokens: None,
+            run: Default::default(),
         }
     }
 
@@ -559,7 +619,7 @@ pub(crate) mod testing {
     }
 
     /// Runs `state` to the end, answering every ask with `answer`; returns the asks made, in
-    /// order, and what `finish` says.
+    /// order, and what `finish` says: the record, or its failure.
     pub fn drive(
         mut state: Box<dyn AttackState>,
         mut answer: impl FnMut(&Ask) -> String,
@@ -568,7 +628,11 @@ pub(crate) mod testing {
         loop {
             let asks = state.next();
             if asks.is_empty() {
-                return (all, state.finish());
+                let record = state.finish();
+                return match record.failure.clone() {
+                    None => (all, Ok(record)),
+                    Some(failure) => (all, Err(failure)),
+                };
             }
             let answers = asks.iter().map(|a| Answer::Response(answer(a))).collect();
             all.extend(asks);

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use audit_core::attack::{Ask, Attack, AttackRecord, AttackState, Queries, Stop, Turn};
+use audit_core::attack::{Ask, Attack, AttackRecord, AttackState, Budget, Queries, Stop, Turn};
 use audit_core::{Answer, Case, Message, Probe, Role};
 
 use super::{
@@ -100,7 +100,18 @@ impl Attack for Pair {
         &self.common.judge
     }
 
-    fn begin(&self, case: &Case, _seed: u64) -> Result<Box<dyn AttackState>, String> {
+    fn budgets(&self) -> (Budget, Budget) {
+        self.common.budgets()
+    }
+
+    fn begin(
+        &self,
+        case: &Case,
+        _seed: u64,
+        max_queries: Option<u64>,
+    ) -> Result<Box<dyn AttackState>, String> {
+        let mut this = self.clone();
+        this.common = self.common.allowed(max_queries);
         let (goal, target) = goal_and_target(case)?;
         let systems = [ROLEPLAY, LOGICAL_APPEAL, AUTHORITY].map(|t| fill(t, goal, target));
         let streams = (0..self.streams)
@@ -115,7 +126,7 @@ impl Attack for Pair {
             })
             .collect();
         Ok(Box::new(PairState {
-            pair: self.clone(),
+            pair: this,
             goal: goal.to_string(),
             judge_system: fill(JUDGE, goal, target),
             streams,
@@ -389,7 +400,7 @@ impl AttackState for PairState {
         }
     }
 
-    fn finish(&mut self) -> Result<AttackRecord, String> {
+    fn finish(&mut self) -> AttackRecord {
         super::record(
             self.best.clone().map(|(r, p, t)| (r, Vec::new(), p, t)),
             self.stop,

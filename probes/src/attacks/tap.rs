@@ -21,7 +21,9 @@
 
 use std::sync::Arc;
 
-use audit_core::attack::{Ask, Attack, AttackRecord, AttackState, Party, Queries, Stop, Turn};
+use audit_core::attack::{
+    Ask, Attack, AttackRecord, AttackState, Budget, Party, Queries, Stop, Turn,
+};
 use audit_core::{Answer, Case, Message, Probe, Query, Role};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -125,7 +127,18 @@ impl Attack for Tap {
         &self.common.judge
     }
 
-    fn begin(&self, case: &Case, seed: u64) -> Result<Box<dyn AttackState>, String> {
+    fn budgets(&self) -> (Budget, Budget) {
+        self.common.budgets()
+    }
+
+    fn begin(
+        &self,
+        case: &Case,
+        seed: u64,
+        max_queries: Option<u64>,
+    ) -> Result<Box<dyn AttackState>, String> {
+        let mut this = self.clone();
+        this.common = self.common.allowed(max_queries);
         let (goal, target) = goal_and_target(case)?;
         let leaves = (0..self.streams)
             .map(|s| Leaf {
@@ -135,7 +148,7 @@ impl Attack for Tap {
             })
             .collect();
         Ok(Box::new(TapState {
-            tap: self.clone(),
+            tap: this,
             goal: goal.to_string(),
             attacker_system: fill(ATTACKER, goal, target),
             judge_system: fill(JUDGE, goal, target),
@@ -582,7 +595,7 @@ impl AttackState for TapState {
         }
     }
 
-    fn finish(&mut self) -> Result<AttackRecord, String> {
+    fn finish(&mut self) -> AttackRecord {
         super::record(
             self.best.clone().map(|(r, p, t)| (r, Vec::new(), p, t)),
             self.stop,
@@ -679,7 +692,7 @@ mod tests {
         // branches are on topic; 1.3.1 rates 6, the best.
         let off = ["1.1", "1.2.2", "1.3.2", "1.2.3", "1.3.3"];
         let ratings = [("1.2", 5), ("1.3", 3), ("1.2.1", 4), ("1.3.1", 6)];
-        let state = tap(3, 2, 2, None).begin(&case(), 9).unwrap();
+        let state = tap(3, 2, 2, None).begin(&case(), 9, None).unwrap();
         let (asks, record) = drive(state, answer(&off, &ratings));
         let record = record.unwrap();
         assert_eq!(record.stop, Stop::Exhausted);
@@ -722,11 +735,14 @@ mod tests {
     #[test]
     fn phase_two_keeps_the_width_best_ratings() {
         let ratings = [("1.1", 2), ("1.2", 9), ("1.3", 4)];
-        let state = tap(3, 3, 2, None).begin(&case(), 0).unwrap();
+        let state = tap(3, 3, 2, None).begin(&case(), 0, None).unwrap();
         let mut narrow = tap(3, 3, 2, None);
         narrow.width = 1;
         let (_, wide) = drive(state, answer(&[], &ratings));
-        let (asks, record) = drive(narrow.begin(&case(), 0).unwrap(), answer(&[], &ratings));
+        let (asks, record) = drive(
+            narrow.begin(&case(), 0, None).unwrap(),
+            answer(&[], &ratings),
+        );
         let record = record.unwrap();
         // Width 1: one prompt reaches the target at depth 1 (the tie of three on-topic ones
         // broken by the seed), and one at depth 2.
@@ -745,13 +761,13 @@ mod tests {
     #[test]
     fn success_stops_the_search_and_the_budget_cuts_a_depth() {
         let ratings = [("1.1.2", 10)];
-        let state = tap(2, 4, 5, None).begin(&case(), 3).unwrap();
+        let state = tap(2, 4, 5, None).begin(&case(), 3, None).unwrap();
         let (_, record) = drive(state, answer(&[], &ratings));
         let record = record.unwrap();
         assert_eq!((record.stop, record.rating), (Stop::Success, 10.0));
         assert_eq!(record.queries.target, 2 + 4);
         // Five queries: depth 2 is cut to three prompts and the search stops.
-        let state = tap(2, 4, 5, Some(5)).begin(&case(), 3).unwrap();
+        let state = tap(2, 4, 5, Some(5)).begin(&case(), 3, None).unwrap();
         let (_, record) = drive(state, answer(&[], &[]));
         let record = record.unwrap();
         assert_eq!((record.stop, record.queries.target), (Stop::Budget, 5));
@@ -764,7 +780,7 @@ mod tests {
     #[test]
     fn runs_are_deterministic_given_the_seed() {
         let run = |seed| {
-            let state = tap(3, 2, 3, None).begin(&case(), seed).unwrap();
+            let state = tap(3, 2, 3, None).begin(&case(), seed, None).unwrap();
             drive(state, answer(&[], &[])).1.unwrap().turns
         };
         assert_eq!(run(5), run(5));
@@ -772,7 +788,7 @@ mod tests {
 
     #[test]
     fn malformed_attacker_replies_are_retried_then_end_the_branch() {
-        let state = tap(2, 4, 2, None).begin(&case(), 0).unwrap();
+        let state = tap(2, 4, 2, None).begin(&case(), 0, None).unwrap();
         let (_, record) = drive(state, |ask| match ask.party {
             Party::Attacker if path(ask) == "1.1" => "no JSON today".to_string(),
             _ => answer(&[], &[])(ask),
@@ -790,7 +806,7 @@ mod tests {
             notes[1].starts_with("error: no usable attacker reply after 2 tries, the branch ends")
         );
         // Every reply malformed: the attack fails, saying why.
-        let state = tap(2, 4, 2, None).begin(&case(), 0).unwrap();
+        let state = tap(2, 4, 2, None).begin(&case(), 0, None).unwrap();
         let (_, record) = drive(state, |_| "no JSON today".to_string());
         let error = record.unwrap_err();
         assert!(error.contains("never got a rated target reply (4 attacker, 0 target queries)"));

@@ -911,6 +911,12 @@ impl Backend for CandleBackend {
         )
     }
 
+    /// The text encoded again without special tokens (a reply cut at a stop string counts
+    /// what was kept).
+    fn count_tokens(&self, text: &str) -> Option<u64> {
+        self.encode(text).ok().map(|ids| ids.len() as u64)
+    }
+
     fn answer(
         &mut self,
         batch: &[&Case],
