@@ -163,6 +163,8 @@ pub(crate) struct AttackView {
     attacker: u32,
     target: u32,
     judge: u32,
+    /// Tokens generated, every party's, where counted: `, tokens N` or nothing.
+    tokens: String,
     /// The attack judge's best rating.
     rating: String,
     /// The run's detectors and judges on the final reply: `id=value, …`.
@@ -280,6 +282,7 @@ fn attack_view(attempt: &Attempt, goal: &str, budget: &mut usize) -> AttackView 
         attacker: 0,
         target: 0,
         judge: 0,
+        tokens: String::new(),
         rating: "—".to_string(),
         scores,
         error: String::new(),
@@ -298,6 +301,11 @@ fn attack_view(attempt: &Attempt, goal: &str, budget: &mut usize) -> AttackView 
                 attacker: record.queries.attacker,
                 target: record.queries.target,
                 judge: record.queries.judge,
+                tokens: record
+                    .tokens
+                    .as_ref()
+                    .map(|t| format!(" · tokens {}", t.total()))
+                    .unwrap_or_default(),
                 rating: match record.failure {
                     None => rating(record.rating),
                     Some(_) => "—".to_string(),
