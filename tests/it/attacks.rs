@@ -48,58 +48,60 @@ name = "harmful"
     path.display().to_string()
 }
 
+/// A scripted profile as a model argument.
+fn profile(name: &str) -> String {
+    format!("scripted:{}", fixtures::profile(name).display())
+}
+
+/// `probity run` of the suite with `keys` on the planted target into `dir/out`, with this
+/// attacker (a model argument) and the planted judge where given, then `extra` arguments.
+fn run_args(
+    dir: &Path,
+    keys: &str,
+    attacker: Option<&str>,
+    judge: bool,
+    out: &str,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--suite".into(),
+        suite(dir, keys),
+        "--backend".into(),
+        profile("target-planted"),
+        "--datasets".into(),
+        fixtures::datasets().display().to_string(),
+        "--quiet".into(),
+        "--out".into(),
+        dir.join(out).display().to_string(),
+    ];
+    if let Some(attacker) = attacker {
+        args.extend(["--attacker".into(), attacker.to_string()]);
+    }
+    if judge {
+        args.extend([
+            "--judge".into(),
+            format!("harm-judge={}", profile("judge-planted")),
+        ]);
+    }
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
 fn run_with(dir: &Path, keys: &str, attacker: &str, out: &str) -> std::process::Output {
-    let suite = suite(dir, keys);
-    let datasets = fixtures::datasets().display().to_string();
-    let target = format!("scripted:{}", fixtures::profile("target-planted").display());
-    let attacker = format!("scripted:{}", fixtures::profile(attacker).display());
-    let judge = format!(
-        "harm-judge=scripted:{}",
-        fixtures::profile("judge-planted").display()
-    );
-    let out = dir.join(out).display().to_string();
-    probity(&[
-        "run",
-        "--suite",
-        &suite,
-        "--backend",
-        &target,
-        "--attacker",
-        &attacker,
-        "--judge",
-        &judge,
-        "--datasets",
-        &datasets,
-        "--quiet",
-        "--out",
-        &out,
-    ])
+    let args = run_args(dir, keys, Some(&profile(attacker)), true, out, &[]);
+    probity(&strs(&args))
 }
 
 /// `run_with` the planted attacker, continuing the run in `out` (`--resume`).
 fn resume(dir: &Path, keys: &str, out: &str) -> std::process::Output {
-    let suite = suite(dir, keys);
-    let datasets = fixtures::datasets().display().to_string();
-    let profile = |name: &str| format!("scripted:{}", fixtures::profile(name).display());
-    let judge = format!("harm-judge={}", profile("judge-planted"));
-    let out = dir.join(out).display().to_string();
-    probity(&[
-        "run",
-        "--suite",
-        &suite,
-        "--backend",
-        &profile("target-planted"),
-        "--attacker",
-        &profile("attacker-planted"),
-        "--judge",
-        &judge,
-        "--datasets",
-        &datasets,
-        "--quiet",
-        "--out",
-        &out,
-        "--resume",
-    ])
+    let attacker = profile("attacker-planted");
+    let args = run_args(dir, keys, Some(&attacker), true, out, &["--resume"]);
+    probity(&strs(&args))
 }
 
 /// The attack attempts of a finished run, in journal order.
@@ -262,67 +264,18 @@ fn malformed_attacker_replies_are_retried_then_recorded_as_errors_with_the_reaso
 #[test]
 fn an_attack_without_its_attacker_or_judge_is_refused_before_it_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let suite = suite(dir.path(), "streams = 1\niterations = 1");
-    let datasets = fixtures::datasets().display().to_string();
-    let target = format!("scripted:{}", fixtures::profile("target-planted").display());
-    let judge = format!(
-        "harm-judge=scripted:{}",
-        fixtures::profile("judge-planted").display()
-    );
-    let out = dir.path().join("none").display().to_string();
-    let line = fails(&[
-        "run",
-        "--suite",
-        &suite,
-        "--backend",
-        &target,
-        "--judge",
-        &judge,
-        "--datasets",
-        &datasets,
-        "--quiet",
-        "--out",
-        &out,
-    ]);
+    let keys = "streams = 1\niterations = 1";
+    let line = fails(&strs(&run_args(dir.path(), keys, None, true, "none", &[])));
     assert!(
         line.contains("needs an attacker model: add --attacker MODEL"),
         "{line}"
     );
-    let attacker = format!(
-        "scripted:{}",
-        fixtures::profile("attacker-planted").display()
-    );
-    let line = fails(&[
-        "run",
-        "--suite",
-        &suite,
-        "--backend",
-        &target,
-        "--attacker",
-        &attacker,
-        "--datasets",
-        &datasets,
-        "--quiet",
-        "--out",
-        &out,
-    ]);
+    let attacker = profile("attacker-planted");
+    let args = run_args(dir.path(), keys, Some(&attacker), false, "none", &[]);
+    let line = fails(&strs(&args));
     assert!(line.contains("harm-judge"), "{line}");
-    let line = fails(&[
-        "run",
-        "--suite",
-        &suite,
-        "--backend",
-        &target,
-        "--attacker",
-        "openai:no-url",
-        "--judge",
-        &judge,
-        "--datasets",
-        &datasets,
-        "--quiet",
-        "--out",
-        &out,
-    ]);
+    let args = run_args(dir.path(), keys, Some("openai:no-url"), true, "none", &[]);
+    let line = fails(&strs(&args));
     assert!(line.starts_with("error: --attacker"), "{line}");
 }
 
@@ -341,35 +294,9 @@ fn a_resumed_attack_run_asks_the_same_questions_and_ends_identical() {
     assert_success(&resume(dir.path(), keys, "cut"));
     assert_eq!(std::fs::read_to_string(&journal).unwrap(), whole);
     // Another attacker is another run: refused.
-    let suite = suite(dir.path(), keys);
-    let datasets = fixtures::datasets().display().to_string();
-    let target = format!("scripted:{}", fixtures::profile("target-planted").display());
-    let judge = format!(
-        "harm-judge=scripted:{}",
-        fixtures::profile("judge-planted").display()
-    );
-    let out = dir.path().join("cut").display().to_string();
-    let other = format!(
-        "scripted:{}",
-        fixtures::profile("attacker-malformed").display()
-    );
-    let line = fails(&[
-        "run",
-        "--suite",
-        &suite,
-        "--backend",
-        &target,
-        "--attacker",
-        &other,
-        "--judge",
-        &judge,
-        "--datasets",
-        &datasets,
-        "--quiet",
-        "--out",
-        &out,
-        "--resume",
-    ]);
+    let other = profile("attacker-malformed");
+    let args = run_args(dir.path(), keys, Some(&other), true, "cut", &["--resume"]);
+    let line = fails(&strs(&args));
     assert!(line.contains("--resume"), "{line}");
 }
 
@@ -513,28 +440,18 @@ fn a_resumed_run_gives_every_behavior_the_run_budget_share_it_had() {
 #[test]
 fn a_token_budget_with_a_served_party_is_refused_before_any_case_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let suite = suite(dir.path(), "streams = 2\nmax_tokens = 100");
-    let profile = |name: &str| format!("scripted:{}", fixtures::profile(name).display());
-    let judge = format!("harm-judge={}", profile("judge-planted"));
-    let datasets = fixtures::datasets().display().to_string();
-    let out = dir.path().join("served");
+    let keys = "streams = 2\nmax_tokens = 100";
     // Nothing listens there: the refusal comes before any request.
-    let line = fails(&[
-        "run",
-        "--suite",
-        &suite,
-        "--backend",
-        &profile("target-planted"),
-        "--attacker",
-        "openai:m@http://127.0.0.1:9/v1",
-        "--judge",
-        &judge,
-        "--datasets",
-        &datasets,
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let served = Some("openai:m@http://127.0.0.1:9/v1");
+    let line = fails(&strs(&run_args(
+        dir.path(),
+        keys,
+        served,
+        true,
+        "served",
+        &[],
+    )));
+    let out = dir.path().join("served");
     assert!(
         line.contains("token budget needs token counts, and the attacker has no tokenizer"),
         "{line}"
