@@ -393,10 +393,10 @@ pub fn check_attacks(
 ///
 /// Run budgets (`Attack::budgets`) are shared out group by group: each behavior of a group may
 /// spend what the probe's earlier groups left, divided evenly among the behaviors from this
-/// group on, the remainder to the first ones (and no more than its own budget). The groups are fixed by the plan, not by what a
-/// resumed run still has to do, and what earlier groups spent is read from their journaled
-/// records, so a resumed run gives every behavior the allowance it had. A behavior whose share
-/// is nothing is journaled as an error saying so.
+/// group on, the remainder to the first ones (and no more than its own budget). The groups are
+/// fixed by the plan, not by what a resumed run still has to do, and what earlier groups spent
+/// is read from their journaled records, so a resumed run gives every behavior the allowance it
+/// had. A behavior whose share is nothing is journaled as an error saying so.
 fn attack_pass(
     suites: &[Suite],
     planned: &[PlannedCase],
@@ -448,7 +448,7 @@ fn attack_pass(
                             "run_max_tokens"
                         };
                         let answer = Answer::Error(format!(
-                            "not attacked: the probe's run budget ({which}) was spent on earlier behaviors"
+                            "not attacked: the probe's run budget ({which}) leaves this behavior no share"
                         ));
                         unattacked.push(score(suites, p, answer));
                     }

@@ -381,7 +381,7 @@ fn run_budgets_are_shared_out_in_plan_order_and_never_exceeded() {
     assert!(errors.iter().all(|a| a["error"]
         .as_str()
         .unwrap()
-        .contains("run budget (run_max_queries) was spent")));
+        .contains("run budget (run_max_queries) leaves this behavior no share")));
     assert!(attacked.iter().all(|a| queries(a).1 == 1));
     // Tokens for the run: 400 for 10 behaviors, 40 each. Allowances are checked between
     // steps, so each of the first group's 8 stops at the first step at or past 40 (round 2's
@@ -395,7 +395,7 @@ fn run_budgets_are_shared_out_in_plan_order_and_never_exceeded() {
     assert!(errors.iter().all(|a| a["error"]
         .as_str()
         .unwrap()
-        .contains("run budget (run_max_tokens) was spent")));
+        .contains("run budget (run_max_tokens) leaves this behavior no share")));
     for a in attacked {
         assert_eq!(a["attack"]["stop"], "token_budget", "{a}");
         assert_eq!(queries(a), (4, 2, 2), "{a}");
