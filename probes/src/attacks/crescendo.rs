@@ -28,8 +28,8 @@ use audit_core::{Answer, Case, Message, Probe, Role};
 
 use super::pair::{JUDGE, SUCCESS};
 use super::{
-    attacker_ask, fill, goal_and_target, quote, rating, rating_ask, target_ask, text, AttackProbe,
-    Common,
+    attacker_ask, fill, goal_and_target, quote, rating, rating_ask, target_ask, text, unusable,
+    AttackProbe, Common,
 };
 use crate::registry::ProbeArgs;
 use crate::sampling::Sampling;
@@ -441,11 +441,7 @@ impl AttackState for CrescendoState {
                     Err(reason) => {
                         let raw = text(answer).unwrap_or("").to_string();
                         let tries = self.tries;
-                        let note = if tries >= attempts {
-                            format!("error: no usable attacker reply after {tries} tries, the attack ends: {reason}")
-                        } else {
-                            format!("retry {tries} of {attempts}: {reason}")
-                        };
+                        let (note, _) = unusable(tries, attempts, "the attack", &reason);
                         self.turn("attacker", &raw, None, Some(note));
                     }
                 }

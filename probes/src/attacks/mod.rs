@@ -543,6 +543,18 @@ pub fn record(
     }
 }
 
+/// The note on an unusable attacker reply after `tries` of `attempts`: a retry, or the end of
+/// `what` (the stream, the branch, the attack), and whether it ends.
+pub fn unusable(tries: usize, attempts: usize, what: &str, reason: &str) -> (String, bool) {
+    if tries >= attempts {
+        let note =
+            format!("error: no usable attacker reply after {tries} tries, {what} ends: {reason}");
+        (note, true)
+    } else {
+        (format!("retry {tries} of {attempts}: {reason}"), false)
+    }
+}
+
 /// An attacker request: its system prompt, its conversation so far and the new message.
 pub fn attacker_ask(
     key: String,

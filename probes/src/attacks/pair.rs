@@ -14,7 +14,7 @@ use audit_core::{Answer, Case, Message, Probe, Role};
 
 use super::{
     attacker_ask, attacker_reply, fill, goal_and_target, rating, rating_ask, target_ask, text,
-    AttackProbe, Common,
+    unusable, AttackProbe, Common,
 };
 use crate::registry::ProbeArgs;
 use crate::sampling::Sampling;
@@ -337,12 +337,8 @@ impl AttackState for PairState {
                         }
                         Err(reason) => {
                             let raw = text(answer).unwrap_or("");
-                            let note = if tries >= attempts {
-                                self.streams[s].alive = false;
-                                format!("error: no usable attacker reply after {tries} tries, the stream ends: {reason}")
-                            } else {
-                                format!("retry {tries} of {attempts}: {reason}")
-                            };
+                            let (note, ends) = unusable(tries, attempts, "the stream", &reason);
+                            self.streams[s].alive &= !ends;
                             self.turn("attacker", s, raw, None, Some(note));
                         }
                     }

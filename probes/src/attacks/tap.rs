@@ -32,7 +32,7 @@ use rand_chacha::ChaCha8Rng;
 use super::pair::{feedback, init_message, JUDGE, SUCCESS};
 use super::{
     attacker_ask, attacker_reply, fill, goal_and_target, judge_generation, rating, rating_ask,
-    target_ask, text, AttackProbe, Common,
+    target_ask, text, unusable, AttackProbe, Common,
 };
 use crate::registry::ProbeArgs;
 use crate::sampling::Sampling;
@@ -339,12 +339,8 @@ impl TapState {
                 }
                 Err(reason) => {
                     let raw = text(answer).unwrap_or("").to_string();
-                    let note = if tries >= attempts {
-                        self.nodes[n].alive = false;
-                        format!("error: no usable attacker reply after {tries} tries, the branch ends: {reason}")
-                    } else {
-                        format!("retry {tries} of {attempts}: {reason}")
-                    };
+                    let (note, ends) = unusable(tries, attempts, "the branch", &reason);
+                    self.nodes[n].alive &= !ends;
                     self.turn("attacker", n, &raw, None, Some(note));
                 }
             }
