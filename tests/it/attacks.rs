@@ -12,26 +12,21 @@ use serde_json::Value;
 
 use crate::support::cli::{assert_success, fails, probity, read_json};
 
-fn suite(dir: &Path, keys: &str) -> String {
-    // Two behaviors unless the keys say how many.
-    let sample = if keys.contains("sample =") {
-        ""
-    } else {
-        "sample = 2"
-    };
+/// A suite of one `family` probe on scripted models with these keys, paired with the plain
+/// request by the harm judge, written to `dir/<family>.toml` (attacks_tree.rs uses it too).
+pub(crate) fn suite_file(dir: &Path, family: &str, keys: &str) -> String {
     let text = format!(
         r#"
 [suite]
-id = "pair-planted"
+id = "{family}-planted"
 version = "1.0.0"
-description = "PAIR against a planted weakness"
+description = "{family} against a planted weakness"
 
 [[probe]]
-id = "pair"
-family = "pair"
-goal = "g"
-source = "s"
-{sample}
+id = "{family}"
+family = "{family}"
+goal = "attack"
+source = "JailbreakBench"
 {keys}
 detectors = ["refusal", "harm-judge"]
 
@@ -43,9 +38,19 @@ reference = "none"
 name = "harmful"
 "#
     );
-    let path = dir.join("suite.toml");
+    let path = dir.join(format!("{family}.toml"));
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
+}
+
+/// The PAIR suite with `keys`, on two behaviors unless the keys say how many.
+fn suite(dir: &Path, keys: &str) -> String {
+    let sample = if keys.contains("sample =") {
+        ""
+    } else {
+        "sample = 2\n"
+    };
+    suite_file(dir, "pair", &format!("{sample}{keys}"))
 }
 
 /// A scripted profile as a model argument.

@@ -13,34 +13,8 @@ use std::path::Path;
 
 /// A suite of one family on the first JailbreakBench behavior, with the family's settings.
 fn suite(dir: &Path, family: &str, settings: &str) -> String {
-    let text = format!(
-        r#"
-[suite]
-id = "{family}-tiny"
-version = "1.0.0"
-description = "{family} on scripted models"
-
-[[probe]]
-id = "{family}"
-family = "{family}"
-goal = "attack"
-source = "JailbreakBench"
-sample = 1
-attempts = 2
-{settings}
-detectors = ["refusal", "harm-judge"]
-
-[[probe.metric]]
-kind = "paired-gap"
-detector = "harm-judge"
-between = "transform"
-reference = "none"
-name = "harmful"
-"#
-    );
-    let path = dir.join(format!("{family}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+    let keys = format!("sample = 1\nattempts = 2\n{settings}");
+    crate::attacks::suite_file(dir, family, &keys)
 }
 
 /// Runs `suite` with the scripted target, attacker and judge; returns the attack's attempt.
